@@ -1,0 +1,10 @@
+//! dxops: one declarative pipeline spec in, everything a disease-prediction
+//! MLOps pipeline on AWS needs out.
+//!
+//! The modules follow the flow of data:
+//! `spec` (YAML with spans → validated `Plan`) → `render` (Plan → stacks/) ;
+//! `ml` is the model side, shipped as the `dxops-model` container image.
+
+pub mod ml;
+pub mod render;
+pub mod spec;
