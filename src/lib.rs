@@ -8,3 +8,4 @@
 pub mod ml;
 pub mod render;
 pub mod spec;
+pub mod yaml;
