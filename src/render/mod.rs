@@ -1,0 +1,276 @@
+//! Plan → the files of `stacks/<name>/<env>/`.
+//!
+//! Templates (Tera, embedded; `--templates DIR` overrides any of them by
+//! name) give each file its shape; the renderer gives them a typed context.
+//! Whatever a template emits is parsed back and re-emitted canonically, so a
+//! template bug is an error naming the file and line, never broken output,
+//! and formatting never drifts. Nothing time- or machine-dependent enters a
+//! file: the manifest carries content hashes only.
+
+mod context;
+mod output;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::spec::{EnvPlan, Plan};
+pub use output::{Drift, compare, write};
+
+/// Templates shipped in the binary: (file name, text).
+const EMBEDDED: [(&str, &str); 7] = [
+    (
+        "quality.dqdl.tera",
+        include_str!("../../templates/quality.dqdl.tera"),
+    ),
+    (
+        "pipeline.json.tera",
+        include_str!("../../templates/pipeline.json.tera"),
+    ),
+    (
+        "retrain.asl.json.tera",
+        include_str!("../../templates/retrain.asl.json.tera"),
+    ),
+    (
+        "data.yaml.tera",
+        include_str!("../../templates/data.yaml.tera"),
+    ),
+    (
+        "ingest.yaml.tera",
+        include_str!("../../templates/ingest.yaml.tera"),
+    ),
+    ("ml.yaml.tera", include_str!("../../templates/ml.yaml.tera")),
+    (
+        "serving.yaml.tera",
+        include_str!("../../templates/serving.yaml.tera"),
+    ),
+];
+
+/// The CloudFormation templates of one environment, in deployment order.
+pub const STACKS: [&str; 4] = ["data.yaml", "ingest.yaml", "ml.yaml", "serving.yaml"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("cannot read templates from {path}: {source}")]
+    TemplateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("template {name}: {message}")]
+    Template { name: String, message: String },
+    #[error(
+        "template {name} produced malformed {kind} at line {line}, column {col}: {message}\n  | {excerpt}"
+    )]
+    Malformed {
+        name: String,
+        kind: &'static str,
+        line: usize,
+        col: usize,
+        message: String,
+        excerpt: String,
+    },
+    #[error("cannot access {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// One rendered file: its path relative to the output folder, and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedFile {
+    pub path: PathBuf,
+    pub contents: String,
+}
+
+pub struct Renderer {
+    tera: tera::Tera,
+}
+
+impl Renderer {
+    /// The templates compiled into the binary.
+    pub fn embedded() -> Result<Renderer, RenderError> {
+        Self::with_overrides(BTreeMap::new())
+    }
+
+    /// Embedded templates, with any of the same name in `dir` taking their place.
+    pub fn from_dir(dir: &Path) -> Result<Renderer, RenderError> {
+        let mut overrides = BTreeMap::new();
+        for (name, _) in EMBEDDED {
+            let path = dir.join(name);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    overrides.insert(name, text);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(RenderError::TemplateDir { path, source }),
+            }
+        }
+        Self::with_overrides(overrides)
+    }
+
+    fn with_overrides(overrides: BTreeMap<&str, String>) -> Result<Renderer, RenderError> {
+        let mut tera = tera::Tera::default();
+        tera.autoescape_on(vec![]);
+        let templates: Vec<(&str, &str)> = EMBEDDED
+            .iter()
+            .map(|(name, text)| {
+                (
+                    *name,
+                    overrides.get(name).map(String::as_str).unwrap_or(text),
+                )
+            })
+            .collect();
+        tera.add_raw_templates(templates)
+            .map_err(|e| RenderError::Template {
+                name: "templates".into(),
+                message: error_chain(&e),
+            })?;
+        Ok(Renderer { tera })
+    }
+
+    /// Every file of every environment of a plan.
+    pub fn render(&self, plan: &Plan) -> Result<Vec<RenderedFile>, RenderError> {
+        let mut files = Vec::new();
+        for env in plan.environments.values() {
+            files.extend(self.render_env(plan, env)?);
+        }
+        Ok(files)
+    }
+
+    fn render_env(&self, plan: &Plan, env: &EnvPlan) -> Result<Vec<RenderedFile>, RenderError> {
+        let dir = PathBuf::from(&plan.name).join(&env.env);
+        let mut ctx = context::build(env);
+        let mut out: Vec<(String, String)> = Vec::new();
+
+        out.push((
+            "process.json".into(),
+            canonical_json(
+                &serde_json::to_value(context::data_contract(&env.spec))
+                    .expect("contract serializes"),
+            ),
+        ));
+        out.push(("quality.dqdl".into(), self.text("quality.dqdl.tera", &ctx)?));
+
+        let pipeline = self.json("pipeline.json.tera", &ctx)?;
+        ctx.insert(
+            "pipeline_definition".into(),
+            Value::String(serde_json::to_string(&pipeline).expect("json")),
+        );
+        out.push(("pipeline.json".into(), canonical_json(&pipeline)));
+
+        let asl = self.json("retrain.asl.json.tera", &ctx)?;
+        ctx.insert("state_machine_definition".into(), asl.clone());
+        out.push(("retrain.asl.json".into(), canonical_json(&asl)));
+
+        for stack in STACKS {
+            let value = self.yaml(&format!("{stack}.tera"), &ctx)?;
+            out.push((stack.to_string(), crate::yaml::to_string(&value)));
+        }
+
+        let manifest = manifest(plan, env, &out);
+        out.push(("manifest.json".into(), canonical_json(&manifest)));
+        Ok(out
+            .into_iter()
+            .map(|(name, contents)| RenderedFile {
+                path: dir.join(name),
+                contents,
+            })
+            .collect())
+    }
+
+    fn text(
+        &self,
+        name: &str,
+        ctx: &serde_json::Map<String, Value>,
+    ) -> Result<String, RenderError> {
+        let context = tera::Context::from_value(Value::Object(ctx.clone())).map_err(|e| {
+            RenderError::Template {
+                name: name.into(),
+                message: error_chain(&e),
+            }
+        })?;
+        self.tera
+            .render(name, &context)
+            .map_err(|e| RenderError::Template {
+                name: name.into(),
+                message: error_chain(&e),
+            })
+    }
+
+    fn json(&self, name: &str, ctx: &serde_json::Map<String, Value>) -> Result<Value, RenderError> {
+        let text = self.text(name, ctx)?;
+        serde_json::from_str(&text)
+            .map_err(|e| malformed(name, "JSON", &text, e.line(), e.column(), e.to_string()))
+    }
+
+    fn yaml(&self, name: &str, ctx: &serde_json::Map<String, Value>) -> Result<Value, RenderError> {
+        let text = self.text(name, ctx)?;
+        crate::yaml::parse(&text).map(|d| d.value).map_err(|e| {
+            let span = e.span();
+            malformed(name, "YAML", &text, span.line, span.col, e.to_string())
+        })
+    }
+}
+
+fn malformed(
+    name: &str,
+    kind: &'static str,
+    text: &str,
+    line: usize,
+    col: usize,
+    message: String,
+) -> RenderError {
+    let excerpt = text
+        .lines()
+        .nth(line.saturating_sub(1))
+        .unwrap_or_default()
+        .to_string();
+    RenderError::Malformed {
+        name: name.into(),
+        kind,
+        line,
+        col,
+        message,
+        excerpt,
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+/// Two-space JSON with a final newline: the one JSON style of `stacks/`.
+pub fn canonical_json(value: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(value).expect("JSON values serialize");
+    text.push('\n');
+    text
+}
+
+fn sha256(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// What was rendered from what: hashes only, so it changes exactly when a file does.
+fn manifest(plan: &Plan, env: &EnvPlan, files: &[(String, String)]) -> Value {
+    let hashes: BTreeMap<&str, String> =
+        files.iter().map(|(n, c)| (n.as_str(), sha256(c))).collect();
+    serde_json::json!({
+        "generator": format!("dxops {}", env!("CARGO_PKG_VERSION")),
+        "spec": { "name": plan.name, "sha256": plan.spec_sha256 },
+        "environment": env.env,
+        "stacks": STACKS.iter().map(|s| serde_json::json!({
+            "file": s,
+            "stack_name": context::stack_name(env, s),
+        })).collect::<Vec<_>>(),
+        "files": hashes,
+    })
+}

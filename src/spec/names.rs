@@ -1,0 +1,122 @@
+//! AWS resource names derived from the spec name and environment.
+//!
+//! One place decides every name, so validation can check AWS's limits on
+//! exactly the names the renderer will use.
+
+use serde::Serialize;
+
+/// Longest account id (12 digits) plus the hyphen before it: bucket names end in it.
+const ACCOUNT_SUFFIX: usize = 13;
+
+/// Names of one environment's resources.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Names {
+    /// `<name>-<env>`: pipeline, endpoint and model package group.
+    pub prefix: String,
+    pub stack_data: String,
+    pub stack_ml: String,
+    pub stack_serving: String,
+    /// Bucket names without the `-<account id>` suffix the templates add.
+    pub bucket_raw: String,
+    pub bucket_artifacts: String,
+    pub bucket_access_logs: String,
+    pub pipeline: String,
+    pub endpoint: String,
+    pub model_package_group: String,
+    pub state_machine: String,
+    pub ingest_function: String,
+    /// One IAM role per job.
+    pub roles: Vec<(String, String)>,
+}
+
+/// The jobs that get a role of their own, and the service that assumes it.
+pub const ROLES: [(&str, &str); 12] = [
+    ("processing", "sagemaker.amazonaws.com"),
+    ("training", "sagemaker.amazonaws.com"),
+    ("evaluation", "sagemaker.amazonaws.com"),
+    ("pipeline", "sagemaker.amazonaws.com"),
+    ("model", "sagemaker.amazonaws.com"),
+    ("ingest", "lambda.amazonaws.com"),
+    ("iot", "iot.amazonaws.com"),
+    ("retrain", "states.amazonaws.com"),
+    ("scheduler", "events.amazonaws.com"),
+    ("flow-logs", "vpc-flow-logs.amazonaws.com"),
+    ("api-logs", "apigateway.amazonaws.com"),
+    ("invoke", "apigateway.amazonaws.com"),
+];
+
+impl Names {
+    pub fn new(name: &str, env: &str) -> Names {
+        let prefix = format!("{name}-{env}");
+        Names {
+            stack_data: format!("{prefix}-data"),
+            stack_ml: format!("{prefix}-ml"),
+            stack_serving: format!("{prefix}-serving"),
+            bucket_raw: format!("{prefix}-raw"),
+            bucket_artifacts: format!("{prefix}-artifacts"),
+            bucket_access_logs: format!("{prefix}-access-logs"),
+            pipeline: prefix.clone(),
+            endpoint: prefix.clone(),
+            model_package_group: prefix.clone(),
+            state_machine: format!("{prefix}-retrain"),
+            ingest_function: format!("{prefix}-ingest"),
+            roles: ROLES
+                .iter()
+                .map(|(job, _)| (job.to_string(), format!("{prefix}-{job}")))
+                .collect(),
+            prefix,
+        }
+    }
+
+    /// Every name that breaks its AWS limit, as a sentence.
+    pub fn violations(&self) -> Vec<String> {
+        let mut checks: Vec<(&str, String, usize)> = vec![
+            ("CloudFormation stack", self.stack_serving.clone(), 128),
+            (
+                "S3 bucket",
+                format!("{}{}", self.bucket_access_logs, "-".repeat(ACCOUNT_SUFFIX)),
+                63,
+            ),
+            ("SageMaker pipeline", self.pipeline.clone(), 256),
+            ("SageMaker endpoint", self.endpoint.clone(), 63),
+            ("model package group", self.model_package_group.clone(), 63),
+            (
+                "Step Functions state machine",
+                self.state_machine.clone(),
+                80,
+            ),
+            ("Lambda function", self.ingest_function.clone(), 64),
+        ];
+        checks.extend(self.roles.iter().map(|(_, r)| ("IAM role", r.clone(), 64)));
+        checks
+            .into_iter()
+            .filter(|(_, name, max)| name.len() > *max)
+            .map(|(what, name, max)| {
+                format!(
+                    "{what} name `{name}` has {} characters; AWS allows {max}",
+                    name.len()
+                )
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Names;
+
+    #[test]
+    fn long_names_break_the_bucket_limit_first() {
+        assert!(
+            Names::new("disease-prediction", "prod")
+                .violations()
+                .is_empty()
+        );
+        let v = Names::new(&"x".repeat(40), "production");
+        assert!(
+            v.violations()[0].contains("S3 bucket"),
+            "{:?}",
+            v.violations()
+        );
+    }
+}
