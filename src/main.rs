@@ -21,7 +21,7 @@ HIPAA compliance report.\n\nTypical flow:\n  dxops init specs/my-pipeline.yaml  
 dxops validate specs/*.yaml           check it, with file:line:col for every problem\n  \
 dxops synth specs/*.yaml              render stacks/<name>/<env>/ for review\n  \
 dxops synth --check specs/*.yaml      in CI: fail when stacks/ is stale",
-    after_help = "Exit codes: 0 ok, 1 error (invalid spec, I/O), 2 findings or drift (synth --check)."
+    after_help = "Exit codes: 0 ok; 1 error (invalid spec, I/O, stale stacks under synth --check); 2 findings (audit)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -48,7 +48,7 @@ enum Command {
         /// Output folder.
         #[arg(long, default_value = "stacks")]
         out: PathBuf,
-        /// Render in memory and compare with DIR; print a unified diff and exit 2 when stale.
+        /// Render in memory and compare with DIR; print a unified diff and exit 1 when stale.
         #[arg(long)]
         check: bool,
         /// Folder of Tera templates overriding the embedded ones (same file names).
@@ -227,7 +227,7 @@ fn synth(paths: &[PathBuf], out: &Path, check: bool, templates: Option<&Path>) -
                 .collect::<Vec<_>>()
                 .join(" ")
         );
-        return Ok(ExitCode::from(2));
+        return Ok(ExitCode::from(1));
     }
     if check {
         eprintln!("{} is up to date", out.display());

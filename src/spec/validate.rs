@@ -110,12 +110,7 @@ pub fn load(name: &str, text: &str) -> Result<Plan, Vec<super::Problem>> {
             &|p| locate(p).value,
             &mut problems,
         );
-        check_semantics(
-            &spec,
-            env,
-            &|p| locate(p).key.unwrap_or(locate(p).value),
-            &mut problems,
-        );
+        check_semantics(&spec, env, &|p| locate(p).value, &mut problems);
         environments.insert(env.clone(), EnvPlan::new(env, spec));
     }
 
@@ -293,17 +288,34 @@ fn check_schema(value: &Value, locate: &dyn Fn(&str) -> Location, problems: &mut
                 "out of range",
                 None,
             ),
-            _ => problems.push(
-                Code::InvalidValue,
-                value_at(&pointer),
-                format!(
-                    "invalid value at `{}`: {}",
-                    display_pointer(&pointer),
-                    error.masked()
-                ),
-                "invalid value",
-                None,
-            ),
+            _ => {
+                let choices = one_of_constants(&schema_path);
+                let (message, help) = if choices.is_empty() {
+                    let m = format!(
+                        "invalid value at `{}`: {}",
+                        display_pointer(&pointer),
+                        error.masked()
+                    );
+                    (m, None)
+                } else {
+                    let given = error.instance().as_str().unwrap_or_default().to_string();
+                    (
+                        format!(
+                            "`{}` must be one of: {}",
+                            display_pointer(&pointer),
+                            choices.join(", ")
+                        ),
+                        did_you_mean(&given, choices.iter().map(String::as_str)),
+                    )
+                };
+                problems.push(
+                    Code::InvalidValue,
+                    value_at(&pointer),
+                    message,
+                    "invalid value",
+                    help,
+                )
+            }
         }
     }
     ok
@@ -318,6 +330,28 @@ fn allowed_properties(schema_path: &str) -> Vec<String> {
         .and_then(Value::as_object)
         .map(|p| p.keys().cloned().collect())
         .unwrap_or_default()
+}
+
+/// The constants of a `oneOf` whose branches are all constants (documented enums).
+fn one_of_constants(schema_path: &str) -> Vec<String> {
+    let branches = schema()
+        .pointer(schema_path.trim_end_matches("/oneOf"))
+        .and_then(|s| s.get("oneOf"))
+        .and_then(Value::as_array);
+    let mut choices = Vec::new();
+    for branch in branches.into_iter().flatten() {
+        match (
+            branch.get("const"),
+            branch.get("enum").and_then(Value::as_array),
+        ) {
+            (Some(Value::String(c)), _) => choices.push(c.clone()),
+            (_, Some(values)) if values.iter().all(Value::is_string) => {
+                choices.extend(values.iter().filter_map(Value::as_str).map(str::to_string))
+            }
+            _ => return Vec::new(),
+        }
+    }
+    choices
 }
 
 fn display_pointer(pointer: &str) -> String {

@@ -1,0 +1,104 @@
+//! The committed stacks against the validators AWS users rely on: cfn-lint
+//! for CloudFormation, asl-validator for Step Functions, and botocore's
+//! SageMaker model for the pipeline steps' request shapes. `.ci/setup`
+//! installs the tools; a missing tool fails the test with that hint.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn stack_files(suffix: &str) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for spec in std::fs::read_dir(root().join("stacks")).unwrap() {
+        for env in std::fs::read_dir(spec.unwrap().path()).unwrap() {
+            for f in std::fs::read_dir(env.unwrap().path()).unwrap() {
+                let p = f.unwrap().path();
+                if p.to_string_lossy().ends_with(suffix) {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    files.sort();
+    assert!(!files.is_empty(), "no stacks/*/*/*{suffix}");
+    files
+}
+
+fn run(program: &str, args: &[String]) -> std::process::Output {
+    Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} ({e}); run `bash .ci/setup` first"))
+}
+
+fn paths(files: &[PathBuf]) -> Vec<String> {
+    files.iter().map(|p| p.display().to_string()).collect()
+}
+
+#[test]
+fn cfn_lint_finds_nothing_in_the_stacks() {
+    let templates = stack_files(".yaml");
+    let mut args = vec!["--".to_string()];
+    args.extend(paths(&templates));
+    let out = run("cfn-lint", &args);
+    assert!(
+        out.status.success(),
+        "cfn-lint:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn retraining_state_machines_are_valid_asl() {
+    let validator = root().join(".ci/node_modules/.bin/asl-validator");
+    for file in stack_files("retrain.asl.json") {
+        let out = run(
+            validator.to_str().unwrap(),
+            &["--json-path".into(), file.display().to_string()],
+        );
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let asl: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        for (name, state) in asl["States"].as_object().unwrap() {
+            if let Some(resource) = state["Resource"].as_str() {
+                assert!(
+                    resource.starts_with("arn:aws:states:::"),
+                    "{name}: {resource}"
+                );
+                assert!(
+                    !(resource.contains(":aws-sdk:") && resource.ends_with(".sync")),
+                    "{name}: SDK integrations have no .sync"
+                );
+            }
+        }
+        assert_eq!(
+            asl["States"]["StartPipeline"]["Resource"],
+            "arn:aws:states:::aws-sdk:sagemaker:startPipelineExecution"
+        );
+    }
+}
+
+#[test]
+fn pipeline_steps_match_the_sagemaker_api() {
+    let script = root().join("tests/tools/check_pipeline_shapes.py");
+    let mut args = vec![script.display().to_string()];
+    args.extend(paths(&stack_files("pipeline.json")));
+    let out = run("python3", &args);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(" 0 problems"));
+}

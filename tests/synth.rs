@@ -1,0 +1,234 @@
+//! Rendering: snapshots of every file, byte-for-byte determinism, the
+//! committed `stacks/` kept fresh, and template errors caught.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use dxops::render::Renderer;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn example_specs() -> Vec<PathBuf> {
+    vec![
+        root().join("specs/disease-prediction.yaml"),
+        root().join("specs/minimal.yaml"),
+    ]
+}
+
+fn dxops(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dxops"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn every_rendered_file_matches_its_snapshot() {
+    let renderer = Renderer::embedded().unwrap();
+    for spec in example_specs() {
+        let text = std::fs::read_to_string(&spec).unwrap();
+        let plan = dxops::spec::load(&spec.display().to_string(), &text).unwrap();
+        for file in renderer.render(&plan).unwrap() {
+            let name = file.path.display().to_string().replace('/', "__");
+            insta::assert_snapshot!(name, file.contents);
+        }
+    }
+}
+
+#[test]
+fn synth_is_byte_identical_across_runs() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    for dir in [&a, &b] {
+        let out = dxops(&[
+            "synth",
+            "specs/disease-prediction.yaml",
+            "specs/minimal.yaml",
+            "--out",
+            dir.path().to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let files = walk(a.path());
+    assert!(
+        files.len() >= 27,
+        "expected every file of three environments, got {}",
+        files.len()
+    );
+    for rel in files {
+        let x = std::fs::read(a.path().join(&rel)).unwrap();
+        let y = std::fs::read(b.path().join(&rel)).unwrap();
+        assert_eq!(x, y, "{} differs between runs", rel.display());
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn committed_stacks_are_fresh() {
+    let out = dxops(&[
+        "synth",
+        "--check",
+        "specs/disease-prediction.yaml",
+        "specs/minimal.yaml",
+    ]);
+    assert!(
+        out.status.success(),
+        "stacks/ is stale:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn check_prints_a_diff_and_a_hint_when_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().to_str().unwrap();
+    assert!(
+        dxops(&["synth", "specs/minimal.yaml", "--out", out_dir])
+            .status
+            .success()
+    );
+    let target = dir.path().join("heart-disease/prod/serving.yaml");
+    let edited = std::fs::read_to_string(&target).unwrap().replace(
+        "EnableNetworkIsolation: true",
+        "EnableNetworkIsolation: false",
+    );
+    std::fs::write(&target, edited).unwrap();
+
+    let out = dxops(&["synth", "--check", "specs/minimal.yaml", "--out", out_dir]);
+    assert_eq!(out.status.code(), Some(1));
+    let diff = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        diff.contains("-      EnableNetworkIsolation: false"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("+      EnableNetworkIsolation: true"),
+        "{diff}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hint: run `dxops synth"));
+}
+
+#[test]
+fn committed_schema_equals_the_derived_one() {
+    let out = dxops(&["schema"]);
+    assert!(out.status.success());
+    let committed = std::fs::read_to_string(root().join("schema/dxops.schema.json")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        committed,
+        "run `dxops schema > schema/dxops.schema.json`"
+    );
+    let schema: serde_json::Value = serde_json::from_str(&committed).unwrap();
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+}
+
+#[test]
+fn a_template_that_emits_broken_yaml_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("serving.yaml.tera"),
+        "Resources:\n  Broken: [unclosed\n",
+    )
+    .unwrap();
+    let out = dxops(&[
+        "synth",
+        "specs/minimal.yaml",
+        "--templates",
+        dir.path().to_str().unwrap(),
+        "--out",
+        dir.path().join("out").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("serving.yaml.tera produced malformed YAML"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path()
+            .join("out/heart-disease/prod/serving.yaml")
+            .exists()
+    );
+}
+
+#[test]
+fn a_template_override_changes_only_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("quality.dqdl.tera"),
+        "# custom\n{{ dqdl_ruleset }}\n",
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let out = dxops(&[
+        "synth",
+        "specs/minimal.yaml",
+        "--templates",
+        dir.path().to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dqdl = std::fs::read_to_string(out_dir.join("heart-disease/prod/quality.dqdl")).unwrap();
+    assert!(dqdl.starts_with("# custom\nRules = ["), "{dqdl}");
+    let committed =
+        std::fs::read_to_string(root().join("stacks/heart-disease/prod/data.yaml")).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("heart-disease/prod/data.yaml")).unwrap(),
+        committed
+    );
+}
+
+#[test]
+fn manifest_hashes_every_file_and_the_spec() {
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("stacks/heart-disease/prod/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    for (file, hash) in manifest["files"].as_object().unwrap() {
+        let bytes = std::fs::read(root().join("stacks/heart-disease/prod").join(file)).unwrap();
+        use sha2::Digest;
+        assert_eq!(
+            hash.as_str().unwrap(),
+            hex::encode(sha2::Sha256::digest(&bytes)),
+            "{file}"
+        );
+    }
+    let spec = std::fs::read(root().join("specs/minimal.yaml")).unwrap();
+    use sha2::Digest;
+    assert_eq!(
+        manifest["spec"]["sha256"].as_str().unwrap(),
+        hex::encode(sha2::Sha256::digest(&spec))
+    );
+}
