@@ -16,13 +16,25 @@ use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
 use serde_json::{Map, Number, Value};
 
 /// A byte range in a source file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
     pub offset: usize,
     pub len: usize,
     /// 1-based line and column, for messages.
     pub line: usize,
     pub col: usize,
+}
+
+impl Default for Span {
+    /// The start of the file.
+    fn default() -> Self {
+        Span {
+            offset: 0,
+            len: 0,
+            line: 1,
+            col: 1,
+        }
+    }
 }
 
 impl From<Span> for miette::SourceSpan {

@@ -232,3 +232,33 @@ fn manifest_hashes_every_file_and_the_spec() {
         hex::encode(sha2::Sha256::digest(&spec))
     );
 }
+
+#[test]
+fn files_no_longer_rendered_are_stale_and_removed_by_synth() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().to_str().unwrap();
+    assert!(
+        dxops(&["synth", "specs/minimal.yaml", "--out", out_dir])
+            .status
+            .success()
+    );
+    let dropped = dir.path().join("heart-disease/staging/data.yaml");
+    std::fs::create_dir_all(dropped.parent().unwrap()).unwrap();
+    std::fs::write(&dropped, "Resources: {}\n").unwrap();
+
+    let check = dxops(&["synth", "--check", "specs/minimal.yaml", "--out", out_dir]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&check.stdout).contains("+++ /dev/null"));
+
+    assert!(
+        dxops(&["synth", "specs/minimal.yaml", "--out", out_dir])
+            .status
+            .success()
+    );
+    assert!(!dropped.exists());
+    assert!(
+        dxops(&["synth", "--check", "specs/minimal.yaml", "--out", out_dir])
+            .status
+            .success()
+    );
+}

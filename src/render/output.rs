@@ -1,7 +1,8 @@
 //! Writing rendered files, and comparing them with what is on disk (`synth --check`).
 
+use std::collections::BTreeSet;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{RenderError, RenderedFile};
 
@@ -26,8 +27,37 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RenderError + '_ {
     }
 }
 
-/// Write files under `out`, leaving unchanged files untouched. Returns how many were written.
+/// Files under `out/<spec name>/` that no longer belong to the rendering.
+fn leftovers(files: &[RenderedFile], out: &Path) -> Result<Vec<PathBuf>, RenderError> {
+    let rendered: BTreeSet<PathBuf> = files.iter().map(|f| out.join(&f.path)).collect();
+    let roots: BTreeSet<PathBuf> = files
+        .iter()
+        .filter_map(|f| f.path.components().next())
+        .map(|c| out.join(c))
+        .collect();
+    let mut stale = Vec::new();
+    let mut pending: Vec<PathBuf> = roots.into_iter().filter(|r| r.is_dir()).collect();
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
+            let path = entry.map_err(io(&dir))?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if !rendered.contains(&path) {
+                stale.push(path);
+            }
+        }
+    }
+    stale.sort();
+    Ok(stale)
+}
+
+/// Write files under `out`, leaving unchanged files untouched and removing
+/// files of the same specs that are no longer rendered (a dropped
+/// environment, say). Returns how many files the rendering has.
 pub fn write(files: &[RenderedFile], out: &Path) -> Result<usize, RenderError> {
+    for path in leftovers(files, out)? {
+        std::fs::remove_file(&path).map_err(io(&path))?;
+    }
     for file in files {
         let path = out.join(&file.path);
         if std::fs::read_to_string(&path).is_ok_and(|old| old == file.contents) {
@@ -60,6 +90,15 @@ pub fn compare(files: &[RenderedFile], out: &Path) -> Result<Vec<Drift>, RenderE
                 .to_string();
             drift.push(Drift { path: name, diff });
         }
+    }
+    for path in leftovers(files, out)? {
+        let old = std::fs::read_to_string(&path).unwrap_or_default();
+        let name = path.display().to_string();
+        let diff = similar::TextDiff::from_lines(old.as_str(), "")
+            .unified_diff()
+            .header(&format!("a/{name}"), "/dev/null")
+            .to_string();
+        drift.push(Drift { path: name, diff });
     }
     Ok(drift)
 }
