@@ -123,10 +123,10 @@ pub const CONTROLS: &[Control] = &[
         "AWS::IAM::Role/User/Group: no Policies property (attach AWS::IAM::ManagedPolicy instead); no AWS::IAM::Policy resources."),
     control!("iam-role-single-service", "access-control", Medium, true, ACCESS,
         "One role per job keeps each job's permissions separate and its activity attributable.",
-        "AWS::IAM::Role AssumeRolePolicyDocument: Allow statements trust exactly one Service principal."),
+        "AWS::IAM::Role AssumeRolePolicyDocument: the Allow statements trust exactly one Service principal."),
     control!("iam-trust-scoped", "access-control", High, true, &["164.312(a)(1)", "164.312(d)"],
         "A role must only be assumable by the service that runs the job.",
-        "AWS::IAM::Role AssumeRolePolicyDocument: no Principal \"*\", no AWS principal \"*\" or an account root."),
+        "AWS::IAM::Role AssumeRolePolicyDocument: only Service principals; no Principal \"*\", no account root, no other AWS or federated principal, no NotPrincipal."),
     control!("s3-access-logging", "audit-controls", Medium, true, AUDIT,
         "Object-level access to PHI must leave an audit trail.",
         "AWS::S3::Bucket: LoggingConfiguration names a DestinationBucketName. The access-log bucket itself fails and must be waived by the spec."),
@@ -215,8 +215,6 @@ pub const TAGGABLE_TYPES: &[&str] = &[
 /// statements must use `Resource: "*"`; such statements need a `Condition`.
 pub const STAR_ONLY_ACTIONS: &[&str] = &[
     "cloudwatch:PutMetricData",
-    "ec2:CreateNetworkInterface",
-    "ec2:DeleteNetworkInterface",
     "ec2:DescribeDhcpOptions",
     "ec2:DescribeNetworkInterfaces",
     "ec2:DescribeSecurityGroups",

@@ -712,7 +712,6 @@ fn trust(out: &mut Out, r: &Resource) {
         return;
     };
     let mut services = BTreeSet::new();
-    let mut others = Vec::new();
     let mut problems = Vec::new();
     for (sp, stmt) in statements(doc, &doc_ptr) {
         if str_of(stmt.get("Effect")) != Some("Allow") {
@@ -725,13 +724,15 @@ fn trust(out: &mut Out, r: &Resource) {
         if let Some(Value::Object(m)) = principal {
             for (kind, vals) in m {
                 for v in items(Some(vals)) {
+                    let text = arn_text(v).unwrap_or_default();
                     if kind == "Service" {
-                        services.insert(arn_text(v).unwrap_or_default());
+                        services.insert(text);
+                    } else if kind == "AWS" && text == "*" {
+                        // reported above as "any principal"
+                    } else if kind == "AWS" && is_root_principal(v) {
+                        problems.push((format!("{sp}/Principal/AWS"), "trusts a whole account (root)".to_string()));
                     } else {
-                        others.push(kind.clone());
-                        if kind == "AWS" && is_root_principal(v) {
-                            problems.push((format!("{sp}/Principal/AWS"), "trusts a whole account (root)".to_string()));
-                        }
+                        problems.push((format!("{sp}/Principal/{kind}"), format!("trusts {kind} principal `{text}`, not only a service")));
                     }
                 }
             }
@@ -741,12 +742,12 @@ fn trust(out: &mut Out, r: &Resource) {
         }
     }
     out.judge("iam-trust-scoped", r, doc_ptr.clone(), "trust is scoped to a service", problems);
-    if services.len() == 1 && others.is_empty() {
+    if services.len() == 1 {
         let s = services.iter().next().cloned().unwrap_or_default();
         out.pass("iam-role-single-service", r, doc_ptr, format!("trusted by {s} only"));
     } else {
-        let list: Vec<String> = services.into_iter().chain(others).collect();
-        out.fail("iam-role-single-service", r, doc_ptr, format!("trusted by {} principals ({}); one role per job and service", list.len(), list.join(", ")));
+        let list: Vec<String> = services.into_iter().collect();
+        out.fail("iam-role-single-service", r, doc_ptr, format!("trusted by {} service principals ({}); one role per job, one service per role", list.len(), list.join(", ")));
     }
 }
 
