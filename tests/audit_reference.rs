@@ -29,7 +29,9 @@ fn options(waivers: Vec<Waiver>) -> AuditOptions {
 }
 
 fn reference_value() -> Value {
-    dxops::yaml::parse(REFERENCE).expect("reference parses").value
+    dxops::yaml::parse(REFERENCE)
+        .expect("reference parses")
+        .value
 }
 
 fn input(value: &Value) -> Vec<TemplateInput> {
@@ -48,7 +50,12 @@ fn reference_passes_every_applicable_control() {
         text: REFERENCE.into(),
     }];
     let report = audit(&templates, &options(vec![access_log_waiver()])).unwrap();
-    assert_eq!(report.failing_controls(), Vec::<&str>::new(), "{}", report.render(Format::Human));
+    assert_eq!(
+        report.failing_controls(),
+        Vec::<&str>::new(),
+        "{}",
+        report.render(Format::Human)
+    );
     assert_eq!(report.exit_code(), 0);
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     for c in &report.controls {
@@ -59,7 +66,11 @@ fn reference_passes_every_applicable_control() {
         };
         assert_eq!(c.status, expected, "control {}", c.id);
     }
-    let waived: Vec<_> = report.findings.iter().filter(|f| f.status == Status::Waived).collect();
+    let waived: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.status == Status::Waived)
+        .collect();
     assert_eq!(waived.len(), 1);
     assert_eq!(waived[0].logical_id, "AccessLogBucket");
     // Findings from a YAML file carry its line and column.
@@ -68,13 +79,18 @@ fn reference_passes_every_applicable_control() {
         .iter()
         .find(|f| f.control == "kms-key-rotation")
         .unwrap();
-    let line = REFERENCE.lines().position(|l| l.contains("EnableKeyRotation")).unwrap() + 1;
+    let line = REFERENCE
+        .lines()
+        .position(|l| l.contains("EnableKeyRotation"))
+        .unwrap()
+        + 1;
     assert_eq!(key.line, Some(line));
     assert_eq!(key.col, Some(7));
 }
 
 fn at<'a>(v: &'a mut Value, pointer: &str) -> &'a mut Value {
-    v.pointer_mut(pointer).unwrap_or_else(|| panic!("no {pointer} in the reference"))
+    v.pointer_mut(pointer)
+        .unwrap_or_else(|| panic!("no {pointer} in the reference"))
 }
 
 fn remove(v: &mut Value, pointer: &str) {
@@ -102,76 +118,518 @@ fn push(v: &mut Value, pointer: &str, new: Value) {
     at(v, pointer).as_array_mut().expect("an array").push(new);
 }
 
-const BODY: &str = "/Resources/TrainingPipeline/Properties/PipelineDefinition/PipelineDefinitionBody/Fn::Sub/0";
+const BODY: &str =
+    "/Resources/TrainingPipeline/Properties/PipelineDefinition/PipelineDefinitionBody/Fn::Sub/0";
 
 /// Replace exactly one occurrence of `from` in the pipeline definition body.
 fn edit_body(v: &mut Value, from: &str, to: &str) {
     let body = at(v, BODY);
     let text = body.as_str().unwrap().to_string();
-    assert_eq!(text.matches(from).count(), 1, "`{from}` must occur once in the body");
+    assert_eq!(
+        text.matches(from).count(),
+        1,
+        "`{from}` must occur once in the body"
+    );
     *body = Value::String(text.replacen(from, to, 1));
 }
 
 type Mutation = fn(&mut Value);
 
 const MUTATIONS: &[(&str, Mutation, &str)] = &[
-    ("bucket encryption removed", |v| remove(v, "/Resources/DataBucket/Properties/BucketEncryption"), "s3-kms-encryption"),
-    ("bucket encrypted with S3-managed keys", |v| set(v, "/Resources/DataBucket/Properties/BucketEncryption/ServerSideEncryptionConfiguration/0/ServerSideEncryptionByDefault", json!({"SSEAlgorithm": "AES256"})), "s3-kms-encryption"),
-    ("bucket key is an AWS-managed alias", |v| set(v, "/Resources/DataBucket/Properties/BucketEncryption/ServerSideEncryptionConfiguration/0/ServerSideEncryptionByDefault/KMSMasterKeyID", json!("alias/aws/s3")), "s3-kms-encryption"),
-    ("key rotation off", |v| set(v, "/Resources/DataKey/Properties/EnableKeyRotation", json!(false)), "kms-key-rotation"),
-    ("key policy open to anyone", |v| push(v, "/Resources/DataKey/Properties/KeyPolicy/Statement", json!({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*"})), "kms-key-policy-no-wildcard-principal"),
-    ("public policy not blocked", |v| set(v, "/Resources/DataBucket/Properties/PublicAccessBlockConfiguration/BlockPublicPolicy", json!(false)), "s3-public-access-block"),
-    ("public access block removed", |v| remove(v, "/Resources/AccessLogBucket/Properties/PublicAccessBlockConfiguration"), "s3-public-access-block"),
-    ("TLS deny misses objects", |v| remove(v, "/Resources/DataBucketPolicy/Properties/PolicyDocument/Statement/0/Resource/1"), "s3-tls-only"),
-    ("bucket policy removed", |v| remove(v, "/Resources/DataBucketPolicy"), "s3-tls-only"),
-    ("TLS deny is an allow", |v| set(v, "/Resources/DataBucketPolicy/Properties/PolicyDocument/Statement/0/Effect", json!("Allow")), "s3-tls-only"),
-    ("versioning suspended", |v| set(v, "/Resources/DataBucket/Properties/VersioningConfiguration/Status", json!("Suspended")), "s3-versioning"),
-    ("data bucket access logging removed", |v| remove(v, "/Resources/DataBucket/Properties/LoggingConfiguration"), "s3-access-logging"),
-    ("bucket deletable", |v| set(v, "/Resources/DataBucket/DeletionPolicy", json!("Delete")), "data-store-retain"),
-    ("model registry replaceable", |v| remove(v, "/Resources/ModelPackageGroup/UpdateReplacePolicy"), "data-store-retain"),
-    ("key deletable", |v| remove(v, "/Resources/DataKey/DeletionPolicy"), "data-store-retain"),
-    ("log group key removed", |v| remove(v, "/Resources/PipelineLogGroup/Properties/KmsKeyId"), "logs-kms-encryption"),
-    ("log retention too short", |v| set(v, "/Resources/ApiAccessLogGroup/Properties/RetentionInDays", json!(30)), "log-retention"),
-    ("log retention unset", |v| remove(v, "/Resources/FunctionLogGroup/Properties/RetentionInDays"), "log-retention"),
-    ("topic key AWS-managed", |v| set(v, "/Resources/AlarmTopic/Properties/KmsMasterKeyId", json!("alias/aws/sns")), "sns-kms-encryption"),
-    ("queue key removed", |v| remove(v, "/Resources/DeadLetterQueue/Properties/KmsMasterKeyId"), "sqs-kms-encryption"),
-    ("state machine AWS-owned key", |v| set(v, "/Resources/Orchestrator/Properties/EncryptionConfiguration", json!({"Type": "AWS_OWNED_KEY"})), "stepfunctions-kms-encryption"),
-    ("state machine logging off", |v| set(v, "/Resources/Orchestrator/Properties/LoggingConfiguration/Level", json!("OFF")), "stepfunctions-logging"),
-    ("state machine logs nowhere", |v| remove(v, "/Resources/Orchestrator/Properties/LoggingConfiguration/Destinations"), "stepfunctions-logging"),
-    ("glue CloudWatch logs unencrypted", |v| set(v, "/Resources/GlueSecurity/Properties/EncryptionConfiguration/CloudWatchEncryption", json!({"CloudWatchEncryptionMode": "DISABLED"})), "glue-kms-encryption"),
-    ("function environment key removed", |v| remove(v, "/Resources/PredictFunction/Properties/KmsKeyArn"), "lambda-env-kms-encryption"),
-    ("function outside the VPC", |v| remove(v, "/Resources/PredictFunction/Properties/VpcConfig"), "lambda-in-vpc"),
-    ("function without dead-letter queue", |v| remove(v, "/Resources/PredictFunction/Properties/DeadLetterConfig"), "lambda-resilience"),
-    ("endpoint config key removed", |v| remove(v, "/Resources/EndpointConfig/Properties/KmsKeyId"), "sagemaker-endpoint-kms-encryption"),
-    ("endpoint config key is a topic", |v| set(v, "/Resources/EndpointConfig/Properties/KmsKeyId", json!({"Ref": "AlarmTopic"})), "sagemaker-endpoint-kms-encryption"),
-    ("model network isolation off", |v| set(v, "/Resources/Model/Properties/EnableNetworkIsolation", json!(false)), "sagemaker-network-isolation"),
-    ("model outside the VPC", |v| remove(v, "/Resources/Model/Properties/VpcConfig"), "sagemaker-vpc"),
-    ("endpoint alarm removed", |v| remove(v, "/Resources/EndpointErrorAlarm"), "sagemaker-endpoint-alarm"),
-    ("endpoint alarm without actions", |v| remove(v, "/Resources/EndpointErrorAlarm/Properties/AlarmActions"), "sagemaker-endpoint-alarm"),
-    ("training volume key removed", |v| edit_body(v, r#", "VolumeSizeInGB": 30, "VolumeKmsKeyId": "${DataKey.Arn}"}},"#, r#", "VolumeSizeInGB": 30}},"#), "sagemaker-job-kms-encryption"),
-    ("processing output key AWS-managed", |v| edit_body(v, r#""ProcessingOutputConfig": {"KmsKeyId": "${DataKey.Arn}""#, r#""ProcessingOutputConfig": {"KmsKeyId": "alias/aws/s3""#), "sagemaker-job-kms-encryption"),
-    ("pipeline body unreadable", |v| edit_body(v, r#""Version": "2020-12-01","#, r#""Version": "2020-12-01""#), "sagemaker-job-kms-encryption"),
-    ("training traffic unencrypted", |v| edit_body(v, "\"EnableInterContainerTrafficEncryption\": true,\n", "\"EnableInterContainerTrafficEncryption\": false,\n"), "sagemaker-intercontainer-encryption"),
-    ("training network isolation off", |v| edit_body(v, r#""EnableNetworkIsolation": true,
-"#, r#""EnableNetworkIsolation": false,
-"#), "sagemaker-network-isolation"),
-    ("processing network isolation off", |v| edit_body(v, r#""EnableNetworkIsolation": true, "VpcConfig""#, r#""EnableNetworkIsolation": false, "VpcConfig""#), "sagemaker-network-isolation"),
-    ("processing outside the VPC", |v| edit_body(v, r#", "VpcConfig": {"Subnets": ["${Subnets}"], "SecurityGroupIds": ["${Groups}"]}},"#, "},"), "sagemaker-vpc"),
-    ("API allows old TLS", |v| set(v, "/Resources/PredictApi/Properties/SecurityPolicy", json!("TLS_1_0")), "apigateway-tls12"),
-    ("API is edge-optimised", |v| set(v, "/Resources/PredictApi/Properties/EndpointConfiguration/Types", json!(["EDGE"])), "apigateway-tls12"),
-    ("method unauthenticated", |v| set(v, "/Resources/PredictMethod/Properties/AuthorizationType", json!("NONE")), "apigateway-method-authorization"),
-    ("stage access logs removed", |v| remove(v, "/Resources/ApiStage/Properties/AccessLogSetting"), "apigateway-access-logging"),
-    ("stage execution logs off", |v| set(v, "/Resources/ApiStage/Properties/MethodSettings/0/LoggingLevel", json!("OFF")), "apigateway-access-logging"),
-    ("service wildcard action", |v| push(v, "/Resources/SageMakerJobPolicy/Properties/PolicyDocument/Statement", json!({"Effect": "Allow", "Action": "s3:*", "Resource": {"Fn::GetAtt": ["DataBucket", "Arn"]}})), "iam-no-wildcard-action"),
-    ("wildcard resource", |v| push(v, "/Resources/FunctionPolicy/Properties/PolicyDocument/Statement", json!({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"})), "iam-no-wildcard-resource"),
-    ("star-only action without condition", |v| remove(v, "/Resources/StateMachinePolicy/Properties/PolicyDocument/Statement/2/Condition"), "iam-no-wildcard-resource"),
-    ("administrator attached", |v| push(v, "/Resources/ProcessingRole/Properties/ManagedPolicyArns", json!("arn:aws:iam::aws:policy/AdministratorAccess")), "iam-no-admin-access"),
-    ("inline policy", |v| set(v, "/Resources/TrainingRole/Properties/Policies", json!([{"PolicyName": "extra", "PolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sagemaker:DescribeTrainingJob", "Resource": {"Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:training-job/*"}}]}}])), "iam-no-inline-policy"),
-    ("role shared by two services", |v| set(v, "/Resources/TrainingRole/Properties/AssumeRolePolicyDocument/Statement/0/Principal/Service", json!(["sagemaker.amazonaws.com", "lambda.amazonaws.com"])), "iam-role-single-service"),
-    ("role trusts the account root", |v| push(v, "/Resources/ModelRole/Properties/AssumeRolePolicyDocument/Statement", json!({"Effect": "Allow", "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}, "Action": "sts:AssumeRole"})), "iam-trust-scoped"),
-    ("role trusts anyone", |v| push(v, "/Resources/FunctionRole/Properties/AssumeRolePolicyDocument/Statement", json!({"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole"})), "iam-trust-scoped"),
-    ("bucket classification tag removed", |v| remove(v, "/Resources/DataBucket/Properties/Tags"), "data-classification-tag"),
-    ("ruleset classification tag removed", |v| remove(v, "/Resources/FeatureRuleset/Properties/Tags/data-classification"), "data-classification-tag"),
+    (
+        "bucket encryption removed",
+        |v| remove(v, "/Resources/DataBucket/Properties/BucketEncryption"),
+        "s3-kms-encryption",
+    ),
+    (
+        "bucket encrypted with S3-managed keys",
+        |v| {
+            set(
+                v,
+                "/Resources/DataBucket/Properties/BucketEncryption/ServerSideEncryptionConfiguration/0/ServerSideEncryptionByDefault",
+                json!({"SSEAlgorithm": "AES256"}),
+            )
+        },
+        "s3-kms-encryption",
+    ),
+    (
+        "bucket key is an AWS-managed alias",
+        |v| {
+            set(
+                v,
+                "/Resources/DataBucket/Properties/BucketEncryption/ServerSideEncryptionConfiguration/0/ServerSideEncryptionByDefault/KMSMasterKeyID",
+                json!("alias/aws/s3"),
+            )
+        },
+        "s3-kms-encryption",
+    ),
+    (
+        "key rotation off",
+        |v| {
+            set(
+                v,
+                "/Resources/DataKey/Properties/EnableKeyRotation",
+                json!(false),
+            )
+        },
+        "kms-key-rotation",
+    ),
+    (
+        "key policy open to anyone",
+        |v| {
+            push(
+                v,
+                "/Resources/DataKey/Properties/KeyPolicy/Statement",
+                json!({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*"}),
+            )
+        },
+        "kms-key-policy-no-wildcard-principal",
+    ),
+    (
+        "public policy not blocked",
+        |v| {
+            set(
+                v,
+                "/Resources/DataBucket/Properties/PublicAccessBlockConfiguration/BlockPublicPolicy",
+                json!(false),
+            )
+        },
+        "s3-public-access-block",
+    ),
+    (
+        "public access block removed",
+        |v| {
+            remove(
+                v,
+                "/Resources/AccessLogBucket/Properties/PublicAccessBlockConfiguration",
+            )
+        },
+        "s3-public-access-block",
+    ),
+    (
+        "TLS deny misses objects",
+        |v| {
+            remove(
+                v,
+                "/Resources/DataBucketPolicy/Properties/PolicyDocument/Statement/0/Resource/1",
+            )
+        },
+        "s3-tls-only",
+    ),
+    (
+        "bucket policy removed",
+        |v| remove(v, "/Resources/DataBucketPolicy"),
+        "s3-tls-only",
+    ),
+    (
+        "TLS deny is an allow",
+        |v| {
+            set(
+                v,
+                "/Resources/DataBucketPolicy/Properties/PolicyDocument/Statement/0/Effect",
+                json!("Allow"),
+            )
+        },
+        "s3-tls-only",
+    ),
+    (
+        "versioning suspended",
+        |v| {
+            set(
+                v,
+                "/Resources/DataBucket/Properties/VersioningConfiguration/Status",
+                json!("Suspended"),
+            )
+        },
+        "s3-versioning",
+    ),
+    (
+        "data bucket access logging removed",
+        |v| remove(v, "/Resources/DataBucket/Properties/LoggingConfiguration"),
+        "s3-access-logging",
+    ),
+    (
+        "bucket deletable",
+        |v| set(v, "/Resources/DataBucket/DeletionPolicy", json!("Delete")),
+        "data-store-retain",
+    ),
+    (
+        "model registry replaceable",
+        |v| remove(v, "/Resources/ModelPackageGroup/UpdateReplacePolicy"),
+        "data-store-retain",
+    ),
+    (
+        "key deletable",
+        |v| remove(v, "/Resources/DataKey/DeletionPolicy"),
+        "data-store-retain",
+    ),
+    (
+        "log group key removed",
+        |v| remove(v, "/Resources/PipelineLogGroup/Properties/KmsKeyId"),
+        "logs-kms-encryption",
+    ),
+    (
+        "log retention too short",
+        |v| {
+            set(
+                v,
+                "/Resources/ApiAccessLogGroup/Properties/RetentionInDays",
+                json!(30),
+            )
+        },
+        "log-retention",
+    ),
+    (
+        "log retention unset",
+        |v| remove(v, "/Resources/FunctionLogGroup/Properties/RetentionInDays"),
+        "log-retention",
+    ),
+    (
+        "topic key AWS-managed",
+        |v| {
+            set(
+                v,
+                "/Resources/AlarmTopic/Properties/KmsMasterKeyId",
+                json!("alias/aws/sns"),
+            )
+        },
+        "sns-kms-encryption",
+    ),
+    (
+        "queue key removed",
+        |v| remove(v, "/Resources/DeadLetterQueue/Properties/KmsMasterKeyId"),
+        "sqs-kms-encryption",
+    ),
+    (
+        "state machine AWS-owned key",
+        |v| {
+            set(
+                v,
+                "/Resources/Orchestrator/Properties/EncryptionConfiguration",
+                json!({"Type": "AWS_OWNED_KEY"}),
+            )
+        },
+        "stepfunctions-kms-encryption",
+    ),
+    (
+        "state machine logging off",
+        |v| {
+            set(
+                v,
+                "/Resources/Orchestrator/Properties/LoggingConfiguration/Level",
+                json!("OFF"),
+            )
+        },
+        "stepfunctions-logging",
+    ),
+    (
+        "state machine logs nowhere",
+        |v| {
+            remove(
+                v,
+                "/Resources/Orchestrator/Properties/LoggingConfiguration/Destinations",
+            )
+        },
+        "stepfunctions-logging",
+    ),
+    (
+        "glue CloudWatch logs unencrypted",
+        |v| {
+            set(
+                v,
+                "/Resources/GlueSecurity/Properties/EncryptionConfiguration/CloudWatchEncryption",
+                json!({"CloudWatchEncryptionMode": "DISABLED"}),
+            )
+        },
+        "glue-kms-encryption",
+    ),
+    (
+        "function environment key removed",
+        |v| remove(v, "/Resources/PredictFunction/Properties/KmsKeyArn"),
+        "lambda-env-kms-encryption",
+    ),
+    (
+        "function outside the VPC",
+        |v| remove(v, "/Resources/PredictFunction/Properties/VpcConfig"),
+        "lambda-in-vpc",
+    ),
+    (
+        "function without dead-letter queue",
+        |v| remove(v, "/Resources/PredictFunction/Properties/DeadLetterConfig"),
+        "lambda-resilience",
+    ),
+    (
+        "endpoint config key removed",
+        |v| remove(v, "/Resources/EndpointConfig/Properties/KmsKeyId"),
+        "sagemaker-endpoint-kms-encryption",
+    ),
+    (
+        "endpoint config key is a topic",
+        |v| {
+            set(
+                v,
+                "/Resources/EndpointConfig/Properties/KmsKeyId",
+                json!({"Ref": "AlarmTopic"}),
+            )
+        },
+        "sagemaker-endpoint-kms-encryption",
+    ),
+    (
+        "model network isolation off",
+        |v| {
+            set(
+                v,
+                "/Resources/Model/Properties/EnableNetworkIsolation",
+                json!(false),
+            )
+        },
+        "sagemaker-network-isolation",
+    ),
+    (
+        "model outside the VPC",
+        |v| remove(v, "/Resources/Model/Properties/VpcConfig"),
+        "sagemaker-vpc",
+    ),
+    (
+        "endpoint alarm removed",
+        |v| remove(v, "/Resources/EndpointErrorAlarm"),
+        "sagemaker-endpoint-alarm",
+    ),
+    (
+        "endpoint alarm without actions",
+        |v| remove(v, "/Resources/EndpointErrorAlarm/Properties/AlarmActions"),
+        "sagemaker-endpoint-alarm",
+    ),
+    (
+        "training volume key removed",
+        |v| {
+            edit_body(
+                v,
+                r#", "VolumeSizeInGB": 30, "VolumeKmsKeyId": "${DataKey.Arn}"}},"#,
+                r#", "VolumeSizeInGB": 30}},"#,
+            )
+        },
+        "sagemaker-job-kms-encryption",
+    ),
+    (
+        "processing output key AWS-managed",
+        |v| {
+            edit_body(
+                v,
+                r#""ProcessingOutputConfig": {"KmsKeyId": "${DataKey.Arn}""#,
+                r#""ProcessingOutputConfig": {"KmsKeyId": "alias/aws/s3""#,
+            )
+        },
+        "sagemaker-job-kms-encryption",
+    ),
+    (
+        "pipeline body unreadable",
+        |v| {
+            edit_body(
+                v,
+                r#""Version": "2020-12-01","#,
+                r#""Version": "2020-12-01""#,
+            )
+        },
+        "sagemaker-job-kms-encryption",
+    ),
+    (
+        "training traffic unencrypted",
+        |v| {
+            edit_body(
+                v,
+                "\"EnableInterContainerTrafficEncryption\": true,\n",
+                "\"EnableInterContainerTrafficEncryption\": false,\n",
+            )
+        },
+        "sagemaker-intercontainer-encryption",
+    ),
+    (
+        "training network isolation off",
+        |v| {
+            edit_body(
+                v,
+                r#""EnableNetworkIsolation": true,
+"#,
+                r#""EnableNetworkIsolation": false,
+"#,
+            )
+        },
+        "sagemaker-network-isolation",
+    ),
+    (
+        "processing network isolation off",
+        |v| {
+            edit_body(
+                v,
+                r#""EnableNetworkIsolation": true, "VpcConfig""#,
+                r#""EnableNetworkIsolation": false, "VpcConfig""#,
+            )
+        },
+        "sagemaker-network-isolation",
+    ),
+    (
+        "processing outside the VPC",
+        |v| {
+            edit_body(
+                v,
+                r#", "VpcConfig": {"Subnets": ["${Subnets}"], "SecurityGroupIds": ["${Groups}"]}},"#,
+                "},",
+            )
+        },
+        "sagemaker-vpc",
+    ),
+    (
+        "API allows old TLS",
+        |v| {
+            set(
+                v,
+                "/Resources/PredictApi/Properties/SecurityPolicy",
+                json!("TLS_1_0"),
+            )
+        },
+        "apigateway-tls12",
+    ),
+    (
+        "API is edge-optimised",
+        |v| {
+            set(
+                v,
+                "/Resources/PredictApi/Properties/EndpointConfiguration/Types",
+                json!(["EDGE"]),
+            )
+        },
+        "apigateway-tls12",
+    ),
+    (
+        "method unauthenticated",
+        |v| {
+            set(
+                v,
+                "/Resources/PredictMethod/Properties/AuthorizationType",
+                json!("NONE"),
+            )
+        },
+        "apigateway-method-authorization",
+    ),
+    (
+        "stage access logs removed",
+        |v| remove(v, "/Resources/ApiStage/Properties/AccessLogSetting"),
+        "apigateway-access-logging",
+    ),
+    (
+        "stage execution logs off",
+        |v| {
+            set(
+                v,
+                "/Resources/ApiStage/Properties/MethodSettings/0/LoggingLevel",
+                json!("OFF"),
+            )
+        },
+        "apigateway-access-logging",
+    ),
+    (
+        "service wildcard action",
+        |v| {
+            push(
+                v,
+                "/Resources/SageMakerJobPolicy/Properties/PolicyDocument/Statement",
+                json!({"Effect": "Allow", "Action": "s3:*", "Resource": {"Fn::GetAtt": ["DataBucket", "Arn"]}}),
+            )
+        },
+        "iam-no-wildcard-action",
+    ),
+    (
+        "wildcard resource",
+        |v| {
+            push(
+                v,
+                "/Resources/FunctionPolicy/Properties/PolicyDocument/Statement",
+                json!({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}),
+            )
+        },
+        "iam-no-wildcard-resource",
+    ),
+    (
+        "star-only action without condition",
+        |v| {
+            remove(
+                v,
+                "/Resources/StateMachinePolicy/Properties/PolicyDocument/Statement/2/Condition",
+            )
+        },
+        "iam-no-wildcard-resource",
+    ),
+    (
+        "administrator attached",
+        |v| {
+            push(
+                v,
+                "/Resources/ProcessingRole/Properties/ManagedPolicyArns",
+                json!("arn:aws:iam::aws:policy/AdministratorAccess"),
+            )
+        },
+        "iam-no-admin-access",
+    ),
+    (
+        "inline policy",
+        |v| {
+            set(
+                v,
+                "/Resources/TrainingRole/Properties/Policies",
+                json!([{"PolicyName": "extra", "PolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sagemaker:DescribeTrainingJob", "Resource": {"Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:training-job/*"}}]}}]),
+            )
+        },
+        "iam-no-inline-policy",
+    ),
+    (
+        "role shared by two services",
+        |v| {
+            set(
+                v,
+                "/Resources/TrainingRole/Properties/AssumeRolePolicyDocument/Statement/0/Principal/Service",
+                json!(["sagemaker.amazonaws.com", "lambda.amazonaws.com"]),
+            )
+        },
+        "iam-role-single-service",
+    ),
+    (
+        "role trusts the account root",
+        |v| {
+            push(
+                v,
+                "/Resources/ModelRole/Properties/AssumeRolePolicyDocument/Statement",
+                json!({"Effect": "Allow", "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}, "Action": "sts:AssumeRole"}),
+            )
+        },
+        "iam-trust-scoped",
+    ),
+    (
+        "role trusts anyone",
+        |v| {
+            push(
+                v,
+                "/Resources/FunctionRole/Properties/AssumeRolePolicyDocument/Statement",
+                json!({"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole"}),
+            )
+        },
+        "iam-trust-scoped",
+    ),
+    (
+        "bucket classification tag removed",
+        |v| remove(v, "/Resources/DataBucket/Properties/Tags"),
+        "data-classification-tag",
+    ),
+    (
+        "ruleset classification tag removed",
+        |v| {
+            remove(
+                v,
+                "/Resources/FeatureRuleset/Properties/Tags/data-classification",
+            )
+        },
+        "data-classification-tag",
+    ),
 ];
 
 #[test]
@@ -205,7 +663,11 @@ fn every_control_is_exercised_by_a_mutation_or_its_own_fixture() {
 fn access_log_bucket_fails_without_its_waiver() {
     let report = audit(&input(&reference_value()), &options(vec![])).unwrap();
     assert_eq!(report.failing_controls(), ["s3-access-logging"]);
-    let f = report.findings.iter().find(|f| f.status == Status::Fail).unwrap();
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.status == Status::Fail)
+        .unwrap();
     assert_eq!(f.logical_id, "AccessLogBucket");
     assert!(f.message.contains("access-log bucket"), "{}", f.message);
 }
@@ -215,7 +677,10 @@ fn expired_waiver_is_a_finding_and_no_longer_excuses() {
     let mut w = access_log_waiver();
     w.expires = "2026-11-28".into();
     let report = audit(&input(&reference_value()), &options(vec![w])).unwrap();
-    assert_eq!(report.failing_controls(), ["s3-access-logging", "waiver-valid"]);
+    assert_eq!(
+        report.failing_controls(),
+        ["s3-access-logging", "waiver-valid"]
+    );
     assert_eq!(report.exit_code(), 2);
     assert!(report.warnings.is_empty());
     // The last day of a waiver still counts.
@@ -234,10 +699,18 @@ fn unused_waiver_is_a_warning() {
         owner: "data-team".into(),
         expires: "2027-01-31".into(),
     };
-    let report = audit(&input(&reference_value()), &options(vec![access_log_waiver(), unused])).unwrap();
+    let report = audit(
+        &input(&reference_value()),
+        &options(vec![access_log_waiver(), unused]),
+    )
+    .unwrap();
     assert_eq!(report.exit_code(), 0);
     assert_eq!(report.warnings.len(), 1);
-    assert!(report.warnings[0].contains("s3-versioning on DataBucket"), "{:?}", report.warnings);
+    assert!(
+        report.warnings[0].contains("s3-versioning on DataBucket"),
+        "{:?}",
+        report.warnings
+    );
 }
 
 #[test]
@@ -253,10 +726,20 @@ fn waiver_scoped_to_another_stack_does_not_apply() {
 
 #[test]
 fn never_waivable_controls_are_refused() {
-    for rule in ["s3-kms-encryption", "s3-tls-only", "s3-public-access-block", "logs-kms-encryption", "sagemaker-intercontainer-encryption", "apigateway-tls12"] {
+    for rule in [
+        "s3-kms-encryption",
+        "s3-tls-only",
+        "s3-public-access-block",
+        "logs-kms-encryption",
+        "sagemaker-intercontainer-encryption",
+        "apigateway-tls12",
+    ] {
         let mut w = access_log_waiver();
         w.rule = rule.into();
-        assert_eq!(check_waiver(&w), Err(WaiverError::NotWaivable { rule: rule.into() }));
+        assert_eq!(
+            check_waiver(&w),
+            Err(WaiverError::NotWaivable { rule: rule.into() })
+        );
         let result = audit(&input(&reference_value()), &options(vec![w]));
         assert!(result.is_err());
         assert_eq!(exit_code(&result), 1);
@@ -269,21 +752,46 @@ fn unknown_rule_suggests_the_closest_control() {
     w.rule = "s3-acces-loging".into();
     match check_waiver(&w) {
         Err(e @ WaiverError::UnknownRule { .. }) => {
-            assert_eq!(e, WaiverError::UnknownRule { rule: w.rule.clone(), suggestion: Some("s3-access-logging".into()) });
+            assert_eq!(
+                e,
+                WaiverError::UnknownRule {
+                    rule: w.rule.clone(),
+                    suggestion: Some("s3-access-logging".into())
+                }
+            );
             assert!(e.to_string().contains("did you mean `s3-access-logging`"));
         }
         other => panic!("{other:?}"),
     }
     w.rule = "completely-unrelated".into();
-    assert!(matches!(check_waiver(&w), Err(WaiverError::UnknownRule { suggestion: None, .. })));
+    assert!(matches!(
+        check_waiver(&w),
+        Err(WaiverError::UnknownRule {
+            suggestion: None,
+            ..
+        })
+    ));
 }
 
 #[test]
 fn waiver_dates_are_validated() {
-    for bad in ["2026-02-29", "2026-13-01", "2026-1-01", "20260101", "2026-04-31", "2026-00-10", "２０２６-01-01", ""] {
+    for bad in [
+        "2026-02-29",
+        "2026-13-01",
+        "2026-1-01",
+        "20260101",
+        "2026-04-31",
+        "2026-00-10",
+        "２０２６-01-01",
+        "",
+    ] {
         let mut w = access_log_waiver();
         w.expires = bad.into();
-        assert_eq!(check_waiver(&w), Err(WaiverError::BadDate { value: bad.into() }), "{bad}");
+        assert_eq!(
+            check_waiver(&w),
+            Err(WaiverError::BadDate { value: bad.into() }),
+            "{bad}"
+        );
     }
     for good in ["2024-02-29", "2000-02-29", "2026-12-31"] {
         let mut w = access_log_waiver();
@@ -293,7 +801,10 @@ fn waiver_dates_are_validated() {
     let mut w = access_log_waiver();
     w.owner = " ".into();
     assert_eq!(check_waiver(&w), Err(WaiverError::Empty { field: "owner" }));
-    let bad_today = AuditOptions { today: "29/11/2026".into(), ..options(vec![]) };
+    let bad_today = AuditOptions {
+        today: "29/11/2026".into(),
+        ..options(vec![])
+    };
     assert!(audit(&input(&reference_value()), &bad_today).is_err());
 }
 
@@ -301,7 +812,9 @@ fn waiver_dates_are_validated() {
 fn waiver_rejects_unknown_fields_and_documents_its_schema() {
     let ok: Waiver = serde_json::from_value(json!({"rule": "s3-access-logging", "resource": "AccessLogBucket", "reason": "r", "owner": "o", "expires": "2027-01-01"})).unwrap();
     assert_eq!(ok.rule, "s3-access-logging");
-    let err = serde_json::from_value::<Waiver>(json!({"rule": "s3-access-logging", "resource": "B", "reason": "r", "owner": "o", "expires": "2027-01-01", "approved": true}));
+    let err = serde_json::from_value::<Waiver>(
+        json!({"rule": "s3-access-logging", "resource": "B", "reason": "r", "owner": "o", "expires": "2027-01-01", "approved": true}),
+    );
     assert!(err.unwrap_err().to_string().contains("unknown field"));
     let schema = serde_json::to_value(schemars::schema_for!(Waiver)).unwrap();
     assert_eq!(schema["additionalProperties"], json!(false));

@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::catalogue::{STAR_ONLY_ACTIONS, TAGGABLE_TYPES};
 use super::template::{
-    Resource, Template, actions, arn_text, cmk, get, is_false, is_true, items,
-    principal_is_star, ref_target, statements, str_of,
+    Resource, Template, actions, arn_text, cmk, get, is_false, is_true, items, principal_is_star,
+    ref_target, statements, str_of,
 };
 
 /// One judgement of one control on one resource (or part of it).
@@ -28,7 +28,13 @@ struct Out<'t> {
 }
 
 impl Out<'_> {
-    fn pass(&mut self, control: &'static str, r: &Resource, pointer: String, message: impl Into<String>) {
+    fn pass(
+        &mut self,
+        control: &'static str,
+        r: &Resource,
+        pointer: String,
+        message: impl Into<String>,
+    ) {
         self.obs.push(Observation {
             control,
             logical_id: r.id.to_string(),
@@ -38,7 +44,13 @@ impl Out<'_> {
         });
     }
 
-    fn fail(&mut self, control: &'static str, r: &Resource, pointer: String, message: impl Into<String>) {
+    fn fail(
+        &mut self,
+        control: &'static str,
+        r: &Resource,
+        pointer: String,
+        message: impl Into<String>,
+    ) {
         self.obs.push(Observation {
             control,
             logical_id: r.id.to_string(),
@@ -70,7 +82,12 @@ impl Out<'_> {
     fn key(&mut self, control: &'static str, r: &Resource, path: &[&str]) {
         let ptr = r.ptr(path);
         match cmk(self.tpl, r.prop(path)) {
-            Ok(()) => self.pass(control, r, ptr, format!("{} names a customer-managed key", path.join("."))),
+            Ok(()) => self.pass(
+                control,
+                r,
+                ptr,
+                format!("{} names a customer-managed key", path.join(".")),
+            ),
             Err(e) => self.fail(control, r, ptr, format!("{}: {e}", path.join("."))),
         }
     }
@@ -78,7 +95,10 @@ impl Out<'_> {
 
 /// Run every check on one template.
 pub(crate) fn run(tpl: &Template) -> Vec<Observation> {
-    let mut out = Out { obs: Vec::new(), tpl };
+    let mut out = Out {
+        obs: Vec::new(),
+        tpl,
+    };
     s3(&mut out);
     sagemaker(&mut out);
     simple_encryption(&mut out);
@@ -102,14 +122,20 @@ fn s3(out: &mut Out) {
     let log_targets: BTreeSet<String> = buckets
         .iter()
         .filter_map(|b| b.prop(&["LoggingConfiguration", "DestinationBucketName"]))
-        .filter_map(|v| ref_target(v).map(String::from).or_else(|| v.as_str().map(String::from)))
+        .filter_map(|v| {
+            ref_target(v)
+                .map(String::from)
+                .or_else(|| v.as_str().map(String::from))
+        })
         .collect();
     for b in &buckets {
         // Encryption at rest.
         let rules = items(b.prop(&["BucketEncryption", "ServerSideEncryptionConfiguration"]));
         let mut enc_problem = Some("BucketEncryption has no aws:kms rule".to_string());
         for rule in rules {
-            let def = rule.get("ServerSideEncryptionByDefault").unwrap_or(&Value::Null);
+            let def = rule
+                .get("ServerSideEncryptionByDefault")
+                .unwrap_or(&Value::Null);
             let alg = str_of(def.get("SSEAlgorithm")).unwrap_or("");
             if alg != "aws:kms" && alg != "aws:kms:dsse" {
                 enc_problem = Some(format!("SSEAlgorithm is `{alg}`, not aws:kms"));
@@ -125,21 +151,43 @@ fn s3(out: &mut Out) {
         }
         let ptr = b.ptr(&["BucketEncryption"]);
         match enc_problem {
-            None => out.pass("s3-kms-encryption", b, ptr, "encrypted with a customer-managed KMS key"),
+            None => out.pass(
+                "s3-kms-encryption",
+                b,
+                ptr,
+                "encrypted with a customer-managed KMS key",
+            ),
             Some(m) => out.fail("s3-kms-encryption", b, ptr, m),
         }
 
         // Public access block.
-        let pab = b.prop(&["PublicAccessBlockConfiguration"]).unwrap_or(&Value::Null);
-        let missing: Vec<&str> = ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"]
-            .into_iter()
-            .filter(|k| !is_true(pab.get(*k)))
-            .collect();
+        let pab = b
+            .prop(&["PublicAccessBlockConfiguration"])
+            .unwrap_or(&Value::Null);
+        let missing: Vec<&str> = [
+            "BlockPublicAcls",
+            "BlockPublicPolicy",
+            "IgnorePublicAcls",
+            "RestrictPublicBuckets",
+        ]
+        .into_iter()
+        .filter(|k| !is_true(pab.get(*k)))
+        .collect();
         let ptr = b.ptr(&["PublicAccessBlockConfiguration"]);
         if missing.is_empty() {
-            out.pass("s3-public-access-block", b, ptr, "all four public access blocks are on");
+            out.pass(
+                "s3-public-access-block",
+                b,
+                ptr,
+                "all four public access blocks are on",
+            );
         } else {
-            out.fail("s3-public-access-block", b, ptr, format!("not true: {}", missing.join(", ")));
+            out.fail(
+                "s3-public-access-block",
+                b,
+                ptr,
+                format!("not true: {}", missing.join(", ")),
+            );
         }
 
         // Versioning.
@@ -147,17 +195,34 @@ fn s3(out: &mut Out) {
         if str_of(b.prop(&["VersioningConfiguration", "Status"])) == Some("Enabled") {
             out.pass("s3-versioning", b, ptr, "versioning is enabled");
         } else {
-            out.fail("s3-versioning", b, ptr, "VersioningConfiguration Status is not Enabled");
+            out.fail(
+                "s3-versioning",
+                b,
+                ptr,
+                "VersioningConfiguration Status is not Enabled",
+            );
         }
 
         // Access logging.
         let ptr = b.ptr(&["LoggingConfiguration"]);
-        if b.prop(&["LoggingConfiguration", "DestinationBucketName"]).is_some() {
-            out.pass("s3-access-logging", b, ptr, "server access logs are delivered");
+        if b.prop(&["LoggingConfiguration", "DestinationBucketName"])
+            .is_some()
+        {
+            out.pass(
+                "s3-access-logging",
+                b,
+                ptr,
+                "server access logs are delivered",
+            );
         } else if log_targets.contains(b.id) {
             out.fail("s3-access-logging", b, ptr, "this is the access-log bucket; it has no LoggingConfiguration and must be waived in the spec");
         } else {
-            out.fail("s3-access-logging", b, ptr, "LoggingConfiguration with DestinationBucketName is missing");
+            out.fail(
+                "s3-access-logging",
+                b,
+                ptr,
+                "LoggingConfiguration with DestinationBucketName is missing",
+            );
         }
 
         // TLS only.
@@ -190,7 +255,9 @@ fn tls_only(out: &mut Out, b: &Resource) {
         }
         let doc_ptr = p.ptr(&["PolicyDocument"]);
         policy_ptr.get_or_insert(doc_ptr.clone());
-        let Some(doc) = p.prop(&["PolicyDocument"]) else { continue };
+        let Some(doc) = p.prop(&["PolicyDocument"]) else {
+            continue;
+        };
         for (_, stmt) in statements(doc, &doc_ptr) {
             let deny = str_of(stmt.get("Effect")) == Some("Deny");
             let all_actions = actions(stmt).iter().any(|a| *a == "s3:*" || *a == "*");
@@ -218,15 +285,29 @@ fn tls_only(out: &mut Out, b: &Resource) {
     let has_policy = policy_ptr.is_some();
     let ptr = policy_ptr.unwrap_or_else(|| b.ptr(&[]));
     match (has_policy, bucket_covered, objects_covered) {
-        (_, true, true) => out.pass("s3-tls-only", b, ptr, "the bucket policy denies requests without TLS"),
-        (false, _, _) => out.fail("s3-tls-only", b, ptr, "no bucket policy denies aws:SecureTransport false for this bucket"),
+        (_, true, true) => out.pass(
+            "s3-tls-only",
+            b,
+            ptr,
+            "the bucket policy denies requests without TLS",
+        ),
+        (false, _, _) => out.fail(
+            "s3-tls-only",
+            b,
+            ptr,
+            "no bucket policy denies aws:SecureTransport false for this bucket",
+        ),
         (true, bc, _) => out.fail(
             "s3-tls-only",
             b,
             ptr,
             format!(
                 "the TLS-only Deny does not cover {}",
-                if bc { "the bucket's objects (ARN/*)" } else { "the bucket ARN" }
+                if bc {
+                    "the bucket's objects (ARN/*)"
+                } else {
+                    "the bucket ARN"
+                }
             ),
         ),
     }
@@ -242,15 +323,35 @@ fn sagemaker(out: &mut Out) {
     for m in tpl.of_type("AWS::SageMaker::Model") {
         let ptr = m.ptr(&["EnableNetworkIsolation"]);
         if is_true(m.prop(&["EnableNetworkIsolation"])) {
-            out.pass("sagemaker-network-isolation", &m, ptr, "network isolation is enabled");
+            out.pass(
+                "sagemaker-network-isolation",
+                &m,
+                ptr,
+                "network isolation is enabled",
+            );
         } else {
-            out.fail("sagemaker-network-isolation", &m, ptr, "EnableNetworkIsolation is not true");
+            out.fail(
+                "sagemaker-network-isolation",
+                &m,
+                ptr,
+                "EnableNetworkIsolation is not true",
+            );
         }
-        vpc_config(out, &m, &["VpcConfig"], m.prop(&["VpcConfig"]), "Subnets", "VpcConfig");
+        vpc_config(
+            out,
+            &m,
+            &["VpcConfig"],
+            m.prop(&["VpcConfig"]),
+            "Subnets",
+            "VpcConfig",
+        );
     }
     for n in tpl.of_type("AWS::SageMaker::NotebookInstance") {
         let mut problems = Vec::new();
-        for (k, want) in [("RootAccess", "Disabled"), ("DirectInternetAccess", "Disabled")] {
+        for (k, want) in [
+            ("RootAccess", "Disabled"),
+            ("DirectInternetAccess", "Disabled"),
+        ] {
             if str_of(n.prop(&[k])) != Some(want) {
                 problems.push((n.ptr(&[k]), format!("{k} is not {want}")));
             }
@@ -261,7 +362,13 @@ fn sagemaker(out: &mut Out) {
         if let Err(e) = cmk(tpl, n.prop(&["KmsKeyId"])) {
             problems.push((n.ptr(&["KmsKeyId"]), format!("KmsKeyId: {e}")));
         }
-        out.judge("sagemaker-notebook-hardening", &n, n.ptr(&[]), "no root, no direct internet, in a subnet, encrypted", problems);
+        out.judge(
+            "sagemaker-notebook-hardening",
+            &n,
+            n.ptr(&[]),
+            "no root, no direct internet, in a subnet, encrypted",
+            problems,
+        );
     }
     // Endpoint alarms.
     let alarms = tpl.of_type("AWS::CloudWatch::Alarm");
@@ -285,12 +392,14 @@ fn sagemaker(out: &mut Out) {
                 dims.extend(items(get(m, &["MetricStat", "Metric", "Dimensions"])));
             }
             let hit = dims.iter().any(|d| {
-                str_of(d.get("Name")) == Some("EndpointName") && d.get("Value").map(targets).unwrap_or(false)
+                str_of(d.get("Name")) == Some("EndpointName")
+                    && d.get("Value").map(targets).unwrap_or(false)
             });
             if !hit {
                 continue;
             }
-            let acts = !items(a.prop(&["AlarmActions"])).is_empty() && !is_false(a.prop(&["ActionsEnabled"]));
+            let acts = !items(a.prop(&["AlarmActions"])).is_empty()
+                && !is_false(a.prop(&["ActionsEnabled"]));
             if acts {
                 found = Some(a.id);
                 break;
@@ -299,9 +408,24 @@ fn sagemaker(out: &mut Out) {
         }
         let ptr = e.ptr(&[]);
         match (found, without_action) {
-            (Some(a), _) => out.pass("sagemaker-endpoint-alarm", &e, ptr, format!("alarm `{a}` watches this endpoint")),
-            (None, Some(a)) => out.fail("sagemaker-endpoint-alarm", &e, ptr, format!("alarm `{a}` watches this endpoint but has no enabled AlarmActions")),
-            (None, None) => out.fail("sagemaker-endpoint-alarm", &e, ptr, "no CloudWatch alarm has dimension EndpointName referencing this endpoint"),
+            (Some(a), _) => out.pass(
+                "sagemaker-endpoint-alarm",
+                &e,
+                ptr,
+                format!("alarm `{a}` watches this endpoint"),
+            ),
+            (None, Some(a)) => out.fail(
+                "sagemaker-endpoint-alarm",
+                &e,
+                ptr,
+                format!("alarm `{a}` watches this endpoint but has no enabled AlarmActions"),
+            ),
+            (None, None) => out.fail(
+                "sagemaker-endpoint-alarm",
+                &e,
+                ptr,
+                "no CloudWatch alarm has dimension EndpointName referencing this endpoint",
+            ),
         }
     }
     // Monitoring schedules and job definitions.
@@ -310,7 +434,13 @@ fn sagemaker(out: &mut Out) {
         if s.prop(&base).is_none() {
             continue; // refers to a separate job definition, judged on its own
         }
-        let vol = [base[0], base[1], "MonitoringResources", "ClusterConfig", "VolumeKmsKeyId"];
+        let vol = [
+            base[0],
+            base[1],
+            "MonitoringResources",
+            "ClusterConfig",
+            "VolumeKmsKeyId",
+        ];
         let outk = [base[0], base[1], "MonitoringOutputConfig", "KmsKeyId"];
         let mut problems = Vec::new();
         for path in [&vol[..], &outk[..]] {
@@ -318,22 +448,49 @@ fn sagemaker(out: &mut Out) {
                 problems.push((s.ptr(path), format!("{}: {e}", path[2..].join("."))));
             }
         }
-        out.judge("sagemaker-job-kms-encryption", &s, s.ptr(&base), "volume and output keys are customer-managed", problems);
+        out.judge(
+            "sagemaker-job-kms-encryption",
+            &s,
+            s.ptr(&base),
+            "volume and output keys are customer-managed",
+            problems,
+        );
     }
     for (ty, output) in [
-        ("AWS::SageMaker::DataQualityJobDefinition", "DataQualityJobOutputConfig"),
-        ("AWS::SageMaker::ModelQualityJobDefinition", "ModelQualityJobOutputConfig"),
-        ("AWS::SageMaker::ModelBiasJobDefinition", "ModelBiasJobOutputConfig"),
-        ("AWS::SageMaker::ModelExplainabilityJobDefinition", "ModelExplainabilityJobOutputConfig"),
+        (
+            "AWS::SageMaker::DataQualityJobDefinition",
+            "DataQualityJobOutputConfig",
+        ),
+        (
+            "AWS::SageMaker::ModelQualityJobDefinition",
+            "ModelQualityJobOutputConfig",
+        ),
+        (
+            "AWS::SageMaker::ModelBiasJobDefinition",
+            "ModelBiasJobOutputConfig",
+        ),
+        (
+            "AWS::SageMaker::ModelExplainabilityJobDefinition",
+            "ModelExplainabilityJobOutputConfig",
+        ),
     ] {
         for d in tpl.of_type(ty) {
             let mut problems = Vec::new();
-            for path in [&["JobResources", "ClusterConfig", "VolumeKmsKeyId"][..], &[output, "KmsKeyId"][..]] {
+            for path in [
+                &["JobResources", "ClusterConfig", "VolumeKmsKeyId"][..],
+                &[output, "KmsKeyId"][..],
+            ] {
                 if let Err(e) = cmk(tpl, d.prop(path)) {
                     problems.push((d.ptr(path), format!("{}: {e}", path.join("."))));
                 }
             }
-            out.judge("sagemaker-job-kms-encryption", &d, d.ptr(&[]), "volume and output keys are customer-managed", problems);
+            out.judge(
+                "sagemaker-job-kms-encryption",
+                &d,
+                d.ptr(&[]),
+                "volume and output keys are customer-managed",
+                problems,
+            );
         }
     }
     for p in tpl.of_type("AWS::SageMaker::Pipeline") {
@@ -341,22 +498,45 @@ fn sagemaker(out: &mut Out) {
     }
 }
 
-fn vpc_config(out: &mut Out, r: &Resource, path: &[&str], cfg: Option<&Value>, subnets: &str, what: &str) {
+fn vpc_config(
+    out: &mut Out,
+    r: &Resource,
+    path: &[&str],
+    cfg: Option<&Value>,
+    subnets: &str,
+    what: &str,
+) {
     let ptr = r.ptr(path);
     let ok = cfg
-        .map(|c| c.get(subnets).is_some_and(|v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()))
-            && c.get("SecurityGroupIds").is_some_and(|v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty())))
+        .map(|c| {
+            c.get(subnets)
+                .is_some_and(|v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()))
+                && c.get("SecurityGroupIds")
+                    .is_some_and(|v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()))
+        })
         .unwrap_or(false);
     if ok {
-        out.pass("sagemaker-vpc", r, ptr, format!("{what} has subnets and security groups"));
+        out.pass(
+            "sagemaker-vpc",
+            r,
+            ptr,
+            format!("{what} has subnets and security groups"),
+        );
     } else {
-        out.fail("sagemaker-vpc", r, ptr, format!("{what} with {subnets} and SecurityGroupIds is missing"));
+        out.fail(
+            "sagemaker-vpc",
+            r,
+            ptr,
+            format!("{what} with {subnets} and SecurityGroupIds is missing"),
+        );
     }
 }
 
 /// The pipeline definition JSON, or why it cannot be read.
 fn pipeline_body(p: &Resource) -> Result<Value, String> {
-    let def = p.prop(&["PipelineDefinition"]).ok_or("PipelineDefinition is missing")?;
+    let def = p
+        .prop(&["PipelineDefinition"])
+        .ok_or("PipelineDefinition is missing")?;
     let body = def.get("PipelineDefinitionBody").ok_or(
         "the definition is not inline (PipelineDefinitionS3Location); inline it as PipelineDefinitionBody so it can be audited",
     )?;
@@ -364,7 +544,10 @@ fn pipeline_body(p: &Resource) -> Result<Value, String> {
         Value::String(s) => s.as_str(),
         Value::Object(o) => match o.get("Fn::Sub") {
             Some(Value::String(s)) => s.as_str(),
-            Some(Value::Array(a)) => a.first().and_then(Value::as_str).ok_or("Fn::Sub has no template string")?,
+            Some(Value::Array(a)) => a
+                .first()
+                .and_then(Value::as_str)
+                .ok_or("Fn::Sub has no template string")?,
             _ => return Err("PipelineDefinitionBody is neither a string nor Fn::Sub".into()),
         },
         _ => return Err("PipelineDefinitionBody is not a string".into()),
@@ -392,7 +575,12 @@ fn pipeline(out: &mut Out, p: &Resource) {
     let def = match pipeline_body(p) {
         Ok(d) => d,
         Err(e) => {
-            out.fail("sagemaker-job-kms-encryption", p, body_ptr, format!("cannot judge the pipeline's jobs: {e}"));
+            out.fail(
+                "sagemaker-job-kms-encryption",
+                p,
+                body_ptr,
+                format!("cannot judge the pipeline's jobs: {e}"),
+            );
             return;
         }
     };
@@ -407,16 +595,28 @@ fn pipeline(out: &mut Out, p: &Resource) {
         let ty = str_of(step.get("Type")).unwrap_or("");
         let args = step.get("Arguments").unwrap_or(&Value::Null);
         let (args, ap) = if ty == "Tuning" {
-            (args.get("TrainingJobDefinition").unwrap_or(&Value::Null), format!("{sp}/Arguments/TrainingJobDefinition"))
+            (
+                args.get("TrainingJobDefinition").unwrap_or(&Value::Null),
+                format!("{sp}/Arguments/TrainingJobDefinition"),
+            )
         } else {
             (args, format!("{sp}/Arguments"))
         };
         let label = |path: &str| format!("step `{name}` ({ty}) {ap}/{path}");
         let mut enc = Vec::new();
         let key_paths: &[&[&str]] = match ty {
-            "Processing" => &[&["ProcessingResources", "ClusterConfig", "VolumeKmsKeyId"], &["ProcessingOutputConfig", "KmsKeyId"]],
-            "Training" | "Tuning" => &[&["ResourceConfig", "VolumeKmsKeyId"], &["OutputDataConfig", "KmsKeyId"]],
-            "Transform" => &[&["TransformResources", "VolumeKmsKeyId"], &["TransformOutput", "KmsKeyId"]],
+            "Processing" => &[
+                &["ProcessingResources", "ClusterConfig", "VolumeKmsKeyId"],
+                &["ProcessingOutputConfig", "KmsKeyId"],
+            ],
+            "Training" | "Tuning" => &[
+                &["ResourceConfig", "VolumeKmsKeyId"],
+                &["OutputDataConfig", "KmsKeyId"],
+            ],
+            "Transform" => &[
+                &["TransformResources", "VolumeKmsKeyId"],
+                &["TransformOutput", "KmsKeyId"],
+            ],
             _ => &[],
         };
         if key_paths.is_empty() {
@@ -428,43 +628,112 @@ fn pipeline(out: &mut Out, p: &Resource) {
             }
         }
         let pass_msg = format!("step `{name}` ({ty}): volume and output keys are customer-managed");
-        out.judge("sagemaker-job-kms-encryption", p, body_ptr.clone(), &pass_msg, enc);
+        out.judge(
+            "sagemaker-job-kms-encryption",
+            p,
+            body_ptr.clone(),
+            &pass_msg,
+            enc,
+        );
         match ty {
             "Training" | "Tuning" => {
                 let checks = [
-                    ("sagemaker-intercontainer-encryption", "EnableInterContainerTrafficEncryption"),
+                    (
+                        "sagemaker-intercontainer-encryption",
+                        "EnableInterContainerTrafficEncryption",
+                    ),
                     ("sagemaker-network-isolation", "EnableNetworkIsolation"),
                 ];
                 for (control, key) in checks {
                     if is_true(args.get(key)) {
-                        out.pass(control, p, body_ptr.clone(), format!("step `{name}` ({ty}): {key} is true"));
+                        out.pass(
+                            control,
+                            p,
+                            body_ptr.clone(),
+                            format!("step `{name}` ({ty}): {key} is true"),
+                        );
                     } else {
-                        out.fail(control, p, body_ptr.clone(), format!("{} is not true", label(key)));
+                        out.fail(
+                            control,
+                            p,
+                            body_ptr.clone(),
+                            format!("{} is not true", label(key)),
+                        );
                     }
                 }
-                step_vpc(out, p, &body_ptr, args.get("VpcConfig"), &label("VpcConfig"), name, ty);
+                step_vpc(
+                    out,
+                    p,
+                    &body_ptr,
+                    args.get("VpcConfig"),
+                    &label("VpcConfig"),
+                    name,
+                    ty,
+                );
             }
             "Processing" => {
                 let nc = args.get("NetworkConfig").unwrap_or(&Value::Null);
                 if is_true(nc.get("EnableNetworkIsolation")) {
-                    out.pass("sagemaker-network-isolation", p, body_ptr.clone(), format!("step `{name}` ({ty}): network isolation is enabled"));
+                    out.pass(
+                        "sagemaker-network-isolation",
+                        p,
+                        body_ptr.clone(),
+                        format!("step `{name}` ({ty}): network isolation is enabled"),
+                    );
                 } else {
-                    out.fail("sagemaker-network-isolation", p, body_ptr.clone(), format!("{} is not true", label("NetworkConfig/EnableNetworkIsolation")));
+                    out.fail(
+                        "sagemaker-network-isolation",
+                        p,
+                        body_ptr.clone(),
+                        format!(
+                            "{} is not true",
+                            label("NetworkConfig/EnableNetworkIsolation")
+                        ),
+                    );
                 }
-                step_vpc(out, p, &body_ptr, nc.get("VpcConfig"), &label("NetworkConfig/VpcConfig"), name, ty);
+                step_vpc(
+                    out,
+                    p,
+                    &body_ptr,
+                    nc.get("VpcConfig"),
+                    &label("NetworkConfig/VpcConfig"),
+                    name,
+                    ty,
+                );
             }
             _ => {}
         }
     }
 }
 
-fn step_vpc(out: &mut Out, p: &Resource, ptr: &str, cfg: Option<&Value>, label: &str, name: &str, ty: &str) {
-    let nonempty = |v: Option<&Value>| v.and_then(Value::as_array).is_some_and(|a| !a.is_empty()) || v.is_some_and(|v| v.is_object() || v.is_string());
+fn step_vpc(
+    out: &mut Out,
+    p: &Resource,
+    ptr: &str,
+    cfg: Option<&Value>,
+    label: &str,
+    name: &str,
+    ty: &str,
+) {
+    let nonempty = |v: Option<&Value>| {
+        v.and_then(Value::as_array).is_some_and(|a| !a.is_empty())
+            || v.is_some_and(|v| v.is_object() || v.is_string())
+    };
     let ok = cfg.is_some_and(|c| nonempty(c.get("Subnets")) && nonempty(c.get("SecurityGroupIds")));
     if ok {
-        out.pass("sagemaker-vpc", p, ptr.to_string(), format!("step `{name}` ({ty}) runs in a VPC"));
+        out.pass(
+            "sagemaker-vpc",
+            p,
+            ptr.to_string(),
+            format!("step `{name}` ({ty}) runs in a VPC"),
+        );
     } else {
-        out.fail("sagemaker-vpc", p, ptr.to_string(), format!("{label} with Subnets and SecurityGroupIds is missing"));
+        out.fail(
+            "sagemaker-vpc",
+            p,
+            ptr.to_string(),
+            format!("{label} with Subnets and SecurityGroupIds is missing"),
+        );
     }
 }
 
@@ -483,10 +752,20 @@ fn simple_encryption(out: &mut Out) {
     }
     for sm in tpl.of_type("AWS::StepFunctions::StateMachine") {
         let ptr = sm.ptr(&["EncryptionConfiguration"]);
-        if str_of(sm.prop(&["EncryptionConfiguration", "Type"])) != Some("CUSTOMER_MANAGED_KMS_KEY") {
-            out.fail("stepfunctions-kms-encryption", &sm, ptr, "EncryptionConfiguration Type is not CUSTOMER_MANAGED_KMS_KEY");
+        if str_of(sm.prop(&["EncryptionConfiguration", "Type"])) != Some("CUSTOMER_MANAGED_KMS_KEY")
+        {
+            out.fail(
+                "stepfunctions-kms-encryption",
+                &sm,
+                ptr,
+                "EncryptionConfiguration Type is not CUSTOMER_MANAGED_KMS_KEY",
+            );
         } else {
-            out.key("stepfunctions-kms-encryption", &sm, &["EncryptionConfiguration", "KmsKeyId"]);
+            out.key(
+                "stepfunctions-kms-encryption",
+                &sm,
+                &["EncryptionConfiguration", "KmsKeyId"],
+            );
         }
         // Logging.
         let level = str_of(sm.prop(&["LoggingConfiguration", "Level"]));
@@ -495,9 +774,27 @@ fn simple_encryption(out: &mut Out) {
             .any(|d| get(d, &["CloudWatchLogsLogGroup", "LogGroupArn"]).is_some());
         let ptr = sm.ptr(&["LoggingConfiguration"]);
         match (level, dest) {
-            (Some("ALL") | Some("ERROR"), true) => out.pass("stepfunctions-logging", &sm, ptr, "executions are logged to CloudWatch Logs"),
-            (Some("ALL") | Some("ERROR"), false) => out.fail("stepfunctions-logging", &sm, ptr, "LoggingConfiguration has no log group destination"),
-            (l, _) => out.fail("stepfunctions-logging", &sm, ptr, format!("LoggingConfiguration Level is {}, not ALL or ERROR", l.unwrap_or("unset"))),
+            (Some("ALL") | Some("ERROR"), true) => out.pass(
+                "stepfunctions-logging",
+                &sm,
+                ptr,
+                "executions are logged to CloudWatch Logs",
+            ),
+            (Some("ALL") | Some("ERROR"), false) => out.fail(
+                "stepfunctions-logging",
+                &sm,
+                ptr,
+                "LoggingConfiguration has no log group destination",
+            ),
+            (l, _) => out.fail(
+                "stepfunctions-logging",
+                &sm,
+                ptr,
+                format!(
+                    "LoggingConfiguration Level is {}, not ALL or ERROR",
+                    l.unwrap_or("unset")
+                ),
+            ),
         }
     }
     for sc in tpl.of_type("AWS::Glue::SecurityConfiguration") {
@@ -505,28 +802,59 @@ fn simple_encryption(out: &mut Out) {
         let mut problems = Vec::new();
         let s3 = items(sc.prop(&[base[0], "S3Encryptions"]));
         let s3_ok = !s3.is_empty()
-            && s3.iter().all(|e| str_of(e.get("S3EncryptionMode")) == Some("SSE-KMS") && cmk(tpl, e.get("KmsKeyArn")).is_ok());
+            && s3.iter().all(|e| {
+                str_of(e.get("S3EncryptionMode")) == Some("SSE-KMS")
+                    && cmk(tpl, e.get("KmsKeyArn")).is_ok()
+            });
         if !s3_ok {
-            problems.push((sc.ptr(&[base[0], "S3Encryptions"]), "S3Encryptions is not SSE-KMS with a customer-managed KmsKeyArn".to_string()));
+            problems.push((
+                sc.ptr(&[base[0], "S3Encryptions"]),
+                "S3Encryptions is not SSE-KMS with a customer-managed KmsKeyArn".to_string(),
+            ));
         }
         for (k, mode_key, mode) in [
-            ("CloudWatchEncryption", "CloudWatchEncryptionMode", "SSE-KMS"),
-            ("JobBookmarksEncryption", "JobBookmarksEncryptionMode", "CSE-KMS"),
+            (
+                "CloudWatchEncryption",
+                "CloudWatchEncryptionMode",
+                "SSE-KMS",
+            ),
+            (
+                "JobBookmarksEncryption",
+                "JobBookmarksEncryptionMode",
+                "CSE-KMS",
+            ),
         ] {
             let e = sc.prop(&[base[0], k]).unwrap_or(&Value::Null);
             if str_of(e.get(mode_key)) != Some(mode) || cmk(tpl, e.get("KmsKeyArn")).is_err() {
-                problems.push((sc.ptr(&[base[0], k]), format!("{k} is not {mode} with a customer-managed KmsKeyArn")));
+                problems.push((
+                    sc.ptr(&[base[0], k]),
+                    format!("{k} is not {mode} with a customer-managed KmsKeyArn"),
+                ));
             }
         }
-        out.judge("glue-kms-encryption", &sc, sc.ptr(&base), "S3, CloudWatch and bookmarks are KMS-encrypted", problems);
+        out.judge(
+            "glue-kms-encryption",
+            &sc,
+            sc.ptr(&base),
+            "S3, CloudWatch and bookmarks are KMS-encrypted",
+            problems,
+        );
     }
-    for (ty, key) in [("AWS::Glue::Job", "SecurityConfiguration"), ("AWS::Glue::Crawler", "CrawlerSecurityConfiguration")] {
+    for (ty, key) in [
+        ("AWS::Glue::Job", "SecurityConfiguration"),
+        ("AWS::Glue::Crawler", "CrawlerSecurityConfiguration"),
+    ] {
         for j in tpl.of_type(ty) {
             let ptr = j.ptr(&[key]);
             if j.prop(&[key]).is_some() {
                 out.pass("glue-kms-encryption", &j, ptr, format!("{key} is set"));
             } else {
-                out.fail("glue-kms-encryption", &j, ptr, format!("{key} is not set, so data is written unencrypted"));
+                out.fail(
+                    "glue-kms-encryption",
+                    &j,
+                    ptr,
+                    format!("{key} is not set, so data is written unencrypted"),
+                );
             }
         }
     }
@@ -553,11 +881,20 @@ fn kms(out: &mut Out) {
                     && principal_is_star(stmt.get("Principal"))
                     && stmt.get("Condition").is_none()
                 {
-                    problems.push((format!("{ptr}/Principal"), "allows any principal without a Condition".into()));
+                    problems.push((
+                        format!("{ptr}/Principal"),
+                        "allows any principal without a Condition".into(),
+                    ));
                 }
             }
         }
-        out.judge("kms-key-policy-no-wildcard-principal", &k, doc_ptr, "no unconditioned wildcard principal", problems);
+        out.judge(
+            "kms-key-policy-no-wildcard-principal",
+            &k,
+            doc_ptr,
+            "no unconditioned wildcard principal",
+            problems,
+        );
     }
 }
 
@@ -573,35 +910,84 @@ fn apigateway(out: &mut Out) {
         let mut problems = Vec::new();
         match str_of(api.prop(&["SecurityPolicy"])) {
             Some(p) if tls12_policy(p) => {}
-            Some(p) => problems.push((api.ptr(&["SecurityPolicy"]), format!("SecurityPolicy `{p}` allows TLS below 1.2"))),
-            None => problems.push((api.ptr(&["SecurityPolicy"]), "SecurityPolicy is not set (TLS_1_2 or a SecurityPolicy_TLS13_* policy)".into())),
+            Some(p) => problems.push((
+                api.ptr(&["SecurityPolicy"]),
+                format!("SecurityPolicy `{p}` allows TLS below 1.2"),
+            )),
+            None => problems.push((
+                api.ptr(&["SecurityPolicy"]),
+                "SecurityPolicy is not set (TLS_1_2 or a SecurityPolicy_TLS13_* policy)".into(),
+            )),
         }
-        let types: Vec<&str> = items(api.prop(&["EndpointConfiguration", "Types"])).into_iter().filter_map(Value::as_str).collect();
+        let types: Vec<&str> = items(api.prop(&["EndpointConfiguration", "Types"]))
+            .into_iter()
+            .filter_map(Value::as_str)
+            .collect();
         if types.is_empty() || types.iter().any(|t| *t != "REGIONAL" && *t != "PRIVATE") {
-            problems.push((api.ptr(&["EndpointConfiguration", "Types"]), "EndpointConfiguration Types must be REGIONAL or PRIVATE".into()));
+            problems.push((
+                api.ptr(&["EndpointConfiguration", "Types"]),
+                "EndpointConfiguration Types must be REGIONAL or PRIVATE".into(),
+            ));
         }
-        out.judge("apigateway-tls12", &api, api.ptr(&["SecurityPolicy"]), "TLS 1.2 or later on a regional or private endpoint", problems);
+        out.judge(
+            "apigateway-tls12",
+            &api,
+            api.ptr(&["SecurityPolicy"]),
+            "TLS 1.2 or later on a regional or private endpoint",
+            problems,
+        );
     }
-    for ty in ["AWS::ApiGateway::DomainName", "AWS::ApiGateway::DomainNameV2"] {
+    for ty in [
+        "AWS::ApiGateway::DomainName",
+        "AWS::ApiGateway::DomainNameV2",
+    ] {
         for d in tpl.of_type(ty) {
             let ptr = d.ptr(&["SecurityPolicy"]);
             match str_of(d.prop(&["SecurityPolicy"])) {
-                Some(p) if tls12_policy(p) => out.pass("apigateway-tls12", &d, ptr, format!("SecurityPolicy is {p}")),
-                other => out.fail("apigateway-tls12", &d, ptr, format!("SecurityPolicy is {}, not TLS 1.2 or later", other.unwrap_or("unset"))),
+                Some(p) if tls12_policy(p) => out.pass(
+                    "apigateway-tls12",
+                    &d,
+                    ptr,
+                    format!("SecurityPolicy is {p}"),
+                ),
+                other => out.fail(
+                    "apigateway-tls12",
+                    &d,
+                    ptr,
+                    format!(
+                        "SecurityPolicy is {}, not TLS 1.2 or later",
+                        other.unwrap_or("unset")
+                    ),
+                ),
             }
         }
     }
     for m in tpl.of_type("AWS::ApiGateway::Method") {
         let ptr = m.ptr(&["AuthorizationType"]);
         match str_of(m.prop(&["AuthorizationType"])) {
-            Some(t) if !t.eq_ignore_ascii_case("NONE") => out.pass("apigateway-method-authorization", &m, ptr, format!("AuthorizationType is {t}")),
-            _ => out.fail("apigateway-method-authorization", &m, ptr, "AuthorizationType is NONE or unset"),
+            Some(t) if !t.eq_ignore_ascii_case("NONE") => out.pass(
+                "apigateway-method-authorization",
+                &m,
+                ptr,
+                format!("AuthorizationType is {t}"),
+            ),
+            _ => out.fail(
+                "apigateway-method-authorization",
+                &m,
+                ptr,
+                "AuthorizationType is NONE or unset",
+            ),
         }
     }
     for s in tpl.of_type("AWS::ApiGateway::Stage") {
         let mut problems = Vec::new();
-        if s.prop(&["AccessLogSetting", "DestinationArn"]).is_none() || s.prop(&["AccessLogSetting", "Format"]).is_none() {
-            problems.push((s.ptr(&["AccessLogSetting"]), "AccessLogSetting with DestinationArn and Format is missing".to_string()));
+        if s.prop(&["AccessLogSetting", "DestinationArn"]).is_none()
+            || s.prop(&["AccessLogSetting", "Format"]).is_none()
+        {
+            problems.push((
+                s.ptr(&["AccessLogSetting"]),
+                "AccessLogSetting with DestinationArn and Format is missing".to_string(),
+            ));
         }
         let exec = items(s.prop(&["MethodSettings"])).iter().any(|m| {
             str_of(m.get("ResourcePath")) == Some("/*")
@@ -609,9 +995,18 @@ fn apigateway(out: &mut Out) {
                 && matches!(str_of(m.get("LoggingLevel")), Some("ERROR") | Some("INFO"))
         });
         if !exec {
-            problems.push((s.ptr(&["MethodSettings"]), "no MethodSettings entry for /* * with LoggingLevel ERROR or INFO".to_string()));
+            problems.push((
+                s.ptr(&["MethodSettings"]),
+                "no MethodSettings entry for /* * with LoggingLevel ERROR or INFO".to_string(),
+            ));
         }
-        out.judge("apigateway-access-logging", &s, s.ptr(&["AccessLogSetting"]), "access and execution logs are on", problems);
+        out.judge(
+            "apigateway-access-logging",
+            &s,
+            s.ptr(&["AccessLogSetting"]),
+            "access and execution logs are on",
+            problems,
+        );
     }
 }
 
@@ -633,11 +1028,21 @@ fn iam(out: &mut Out) {
                 if policies.is_empty() {
                     out.pass("iam-no-inline-policy", &r, r.ptr(&[]), "no inline policies");
                 } else {
-                    out.fail("iam-no-inline-policy", &r, ptr, "has inline Policies; use AWS::IAM::ManagedPolicy");
+                    out.fail(
+                        "iam-no-inline-policy",
+                        &r,
+                        ptr,
+                        "has inline Policies; use AWS::IAM::ManagedPolicy",
+                    );
                 }
             }
             "AWS::IAM::Policy" => {
-                out.fail("iam-no-inline-policy", &r, r.ptr(&[]), "AWS::IAM::Policy is an inline policy; use AWS::IAM::ManagedPolicy");
+                out.fail(
+                    "iam-no-inline-policy",
+                    &r,
+                    r.ptr(&[]),
+                    "AWS::IAM::Policy is an inline policy; use AWS::IAM::ManagedPolicy",
+                );
                 if let Some(d) = r.prop(&["PolicyDocument"]) {
                     docs.push((r.ptr(&["PolicyDocument"]), d));
                 }
@@ -656,43 +1061,90 @@ fn iam(out: &mut Out) {
                     continue;
                 }
                 let acts = actions(stmt);
-                let wild: Vec<&&str> = acts.iter().filter(|a| **a == "*" || a.ends_with(":*")).collect();
+                let wild: Vec<&&str> = acts
+                    .iter()
+                    .filter(|a| **a == "*" || a.ends_with(":*"))
+                    .collect();
                 if stmt.get("NotAction").is_some() {
-                    act.push((format!("{sp}/NotAction"), "Allow with NotAction grants everything else".to_string()));
+                    act.push((
+                        format!("{sp}/NotAction"),
+                        "Allow with NotAction grants everything else".to_string(),
+                    ));
                 }
                 if !wild.is_empty() {
                     let names: Vec<&str> = wild.iter().map(|a| **a).collect();
-                    act.push((format!("{sp}/Action"), format!("wildcard action {}", names.join(", "))));
+                    act.push((
+                        format!("{sp}/Action"),
+                        format!("wildcard action {}", names.join(", ")),
+                    ));
                 }
-                let star_res = items(stmt.get("Resource")).iter().any(|v| v.as_str() == Some("*"));
+                let star_res = items(stmt.get("Resource"))
+                    .iter()
+                    .any(|v| v.as_str() == Some("*"));
                 if stmt.get("NotResource").is_some() {
-                    res.push((format!("{sp}/NotResource"), "Allow with NotResource applies to everything else".to_string()));
+                    res.push((
+                        format!("{sp}/NotResource"),
+                        "Allow with NotResource applies to everything else".to_string(),
+                    ));
                 }
                 if star_res {
-                    let star_only = !acts.is_empty() && acts.iter().all(|a| STAR_ONLY_ACTIONS.contains(a));
+                    let star_only =
+                        !acts.is_empty() && acts.iter().all(|a| STAR_ONLY_ACTIONS.contains(a));
                     if !star_only {
-                        res.push((format!("{sp}/Resource"), "Resource \"*\" for actions that support resource-level permissions".to_string()));
+                        res.push((
+                            format!("{sp}/Resource"),
+                            "Resource \"*\" for actions that support resource-level permissions"
+                                .to_string(),
+                        ));
                     } else if stmt.get("Condition").is_none() {
-                        res.push((format!("{sp}/Condition"), "Resource \"*\" (allowed for these actions) needs a Condition".to_string()));
+                        res.push((
+                            format!("{sp}/Condition"),
+                            "Resource \"*\" (allowed for these actions) needs a Condition"
+                                .to_string(),
+                        ));
                     }
                     if acts.iter().any(|a| *a == "*" || *a == "*:*") {
-                        admin.push((format!("{sp}/Action"), "grants every action on every resource".to_string()));
+                        admin.push((
+                            format!("{sp}/Action"),
+                            "grants every action on every resource".to_string(),
+                        ));
                     }
                 }
             }
         }
         for (i, arn) in items(r.prop(&["ManagedPolicyArns"])).iter().enumerate() {
             if arn_text(arn).is_some_and(|t| t.ends_with("policy/AdministratorAccess")) {
-                admin.push((format!("{}/{i}", r.ptr(&["ManagedPolicyArns"])), "AdministratorAccess is attached".to_string()));
+                admin.push((
+                    format!("{}/{i}", r.ptr(&["ManagedPolicyArns"])),
+                    "AdministratorAccess is attached".to_string(),
+                ));
             }
         }
         let whole = r.ptr(&[]);
         if !docs.is_empty() {
-            out.judge("iam-no-wildcard-action", &r, whole.clone(), "actions are named", act);
-            out.judge("iam-no-wildcard-resource", &r, whole.clone(), "resources are named", res);
+            out.judge(
+                "iam-no-wildcard-action",
+                &r,
+                whole.clone(),
+                "actions are named",
+                act,
+            );
+            out.judge(
+                "iam-no-wildcard-resource",
+                &r,
+                whole.clone(),
+                "resources are named",
+                res,
+            );
         }
         if r.ty != "AWS::IAM::ManagedPolicy" && r.ty != "AWS::IAM::Policy" || !admin.is_empty() {
-            out.judge("iam-no-admin-access", &r, whole.clone(), "no administrator access", admin);
+            out.judge(
+                "iam-no-admin-access",
+                &r,
+                whole.clone(),
+                "no administrator access",
+                admin,
+            );
         }
         if r.ty == "AWS::IAM::Role" {
             trust(out, &r);
@@ -702,13 +1154,20 @@ fn iam(out: &mut Out) {
 
 fn is_root_principal(v: &Value) -> bool {
     let Some(t) = arn_text(v) else { return false };
-    t.ends_with(":root") || (t.len() == 12 && t.bytes().all(|c| c.is_ascii_digit())) || t == "${AWS::AccountId}"
+    t.ends_with(":root")
+        || (t.len() == 12 && t.bytes().all(|c| c.is_ascii_digit()))
+        || t == "${AWS::AccountId}"
 }
 
 fn trust(out: &mut Out, r: &Resource) {
     let doc_ptr = r.ptr(&["AssumeRolePolicyDocument"]);
     let Some(doc) = r.prop(&["AssumeRolePolicyDocument"]) else {
-        out.fail("iam-role-single-service", r, doc_ptr, "AssumeRolePolicyDocument is missing");
+        out.fail(
+            "iam-role-single-service",
+            r,
+            doc_ptr,
+            "AssumeRolePolicyDocument is missing",
+        );
         return;
     };
     let mut services = BTreeSet::new();
@@ -719,7 +1178,10 @@ fn trust(out: &mut Out, r: &Resource) {
         }
         let principal = stmt.get("Principal");
         if principal_is_star(principal) {
-            problems.push((format!("{sp}/Principal"), "trusts any principal".to_string()));
+            problems.push((
+                format!("{sp}/Principal"),
+                "trusts any principal".to_string(),
+            ));
         }
         if let Some(Value::Object(m)) = principal {
             for (kind, vals) in m {
@@ -730,24 +1192,53 @@ fn trust(out: &mut Out, r: &Resource) {
                     } else if kind == "AWS" && text == "*" {
                         // reported above as "any principal"
                     } else if kind == "AWS" && is_root_principal(v) {
-                        problems.push((format!("{sp}/Principal/AWS"), "trusts a whole account (root)".to_string()));
+                        problems.push((
+                            format!("{sp}/Principal/AWS"),
+                            "trusts a whole account (root)".to_string(),
+                        ));
                     } else {
-                        problems.push((format!("{sp}/Principal/{kind}"), format!("trusts {kind} principal `{text}`, not only a service")));
+                        problems.push((
+                            format!("{sp}/Principal/{kind}"),
+                            format!("trusts {kind} principal `{text}`, not only a service"),
+                        ));
                     }
                 }
             }
         }
         if stmt.get("NotPrincipal").is_some() {
-            problems.push((format!("{sp}/NotPrincipal"), "Allow with NotPrincipal trusts everyone else".to_string()));
+            problems.push((
+                format!("{sp}/NotPrincipal"),
+                "Allow with NotPrincipal trusts everyone else".to_string(),
+            ));
         }
     }
-    out.judge("iam-trust-scoped", r, doc_ptr.clone(), "trust is scoped to a service", problems);
+    out.judge(
+        "iam-trust-scoped",
+        r,
+        doc_ptr.clone(),
+        "trust is scoped to a service",
+        problems,
+    );
     if services.len() == 1 {
         let s = services.iter().next().cloned().unwrap_or_default();
-        out.pass("iam-role-single-service", r, doc_ptr, format!("trusted by {s} only"));
+        out.pass(
+            "iam-role-single-service",
+            r,
+            doc_ptr,
+            format!("trusted by {s} only"),
+        );
     } else {
         let list: Vec<String> = services.into_iter().collect();
-        out.fail("iam-role-single-service", r, doc_ptr, format!("trusted by {} service principals ({}); one role per job, one service per role", list.len(), list.join(", ")));
+        out.fail(
+            "iam-role-single-service",
+            r,
+            doc_ptr,
+            format!(
+                "trusted by {} service principals ({}); one role per job, one service per role",
+                list.len(),
+                list.join(", ")
+            ),
+        );
     }
 }
 
@@ -755,15 +1246,36 @@ fn trust(out: &mut Out, r: &Resource) {
 
 /// `log-retention` needs the spec's minimum, so it is run separately.
 pub(crate) fn retention(tpl: &Template, min_days: u32) -> Vec<Observation> {
-    let mut out = Out { obs: Vec::new(), tpl };
+    let mut out = Out {
+        obs: Vec::new(),
+        tpl,
+    };
     for g in tpl.of_type("AWS::Logs::LogGroup") {
         let v = g.prop(&["RetentionInDays"]);
-        let days = v.and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
+        let days = v.and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        });
         let ptr = g.ptr(&["RetentionInDays"]);
         match days {
-            Some(d) if d >= u64::from(min_days) => out.pass("log-retention", &g, ptr, format!("kept {d} days (at least {min_days})")),
-            Some(d) => out.fail("log-retention", &g, ptr, format!("kept {d} days, fewer than the required {min_days}")),
-            None => out.fail("log-retention", &g, ptr, "RetentionInDays is not set to a number of days"),
+            Some(d) if d >= u64::from(min_days) => out.pass(
+                "log-retention",
+                &g,
+                ptr,
+                format!("kept {d} days (at least {min_days})"),
+            ),
+            Some(d) => out.fail(
+                "log-retention",
+                &g,
+                ptr,
+                format!("kept {d} days, fewer than the required {min_days}"),
+            ),
+            None => out.fail(
+                "log-retention",
+                &g,
+                ptr,
+                "RetentionInDays is not set to a number of days",
+            ),
         }
     }
     out.obs
@@ -776,28 +1288,54 @@ fn lambda(out: &mut Out) {
         if has_vars {
             out.key("lambda-env-kms-encryption", &f, &["KmsKeyArn"]);
         }
-        let subnets = f.prop(&["VpcConfig", "SubnetIds"]).is_some_and(|v| v.as_array().is_none_or(|a| !a.is_empty()));
-        let sgs = f.prop(&["VpcConfig", "SecurityGroupIds"]).is_some_and(|v| v.as_array().is_none_or(|a| !a.is_empty()));
+        let subnets = f
+            .prop(&["VpcConfig", "SubnetIds"])
+            .is_some_and(|v| v.as_array().is_none_or(|a| !a.is_empty()));
+        let sgs = f
+            .prop(&["VpcConfig", "SecurityGroupIds"])
+            .is_some_and(|v| v.as_array().is_none_or(|a| !a.is_empty()));
         let ptr = f.ptr(&["VpcConfig"]);
         if subnets && sgs {
             out.pass("lambda-in-vpc", &f, ptr, "runs in a VPC");
         } else {
-            out.fail("lambda-in-vpc", &f, ptr, "VpcConfig with SubnetIds and SecurityGroupIds is missing");
+            out.fail(
+                "lambda-in-vpc",
+                &f,
+                ptr,
+                "VpcConfig with SubnetIds and SecurityGroupIds is missing",
+            );
         }
         let mut problems = Vec::new();
         if f.prop(&["DeadLetterConfig", "TargetArn"]).is_none() {
-            problems.push((f.ptr(&["DeadLetterConfig"]), "DeadLetterConfig TargetArn is not set".to_string()));
+            problems.push((
+                f.ptr(&["DeadLetterConfig"]),
+                "DeadLetterConfig TargetArn is not set".to_string(),
+            ));
         }
         if f.prop(&["ReservedConcurrentExecutions"]).is_none() {
-            problems.push((f.ptr(&["ReservedConcurrentExecutions"]), "ReservedConcurrentExecutions is not set".to_string()));
+            problems.push((
+                f.ptr(&["ReservedConcurrentExecutions"]),
+                "ReservedConcurrentExecutions is not set".to_string(),
+            ));
         }
-        out.judge("lambda-resilience", &f, f.ptr(&[]), "has a dead-letter queue and reserved concurrency", problems);
+        out.judge(
+            "lambda-resilience",
+            &f,
+            f.ptr(&[]),
+            "has a dead-letter queue and reserved concurrency",
+            problems,
+        );
     }
 }
 
 // ---------------------------------------------------------------- retain, tags
 
-const DATA_STORES: &[&str] = &[BUCKET, "AWS::KMS::Key", "AWS::Logs::LogGroup", "AWS::SageMaker::ModelPackageGroup"];
+const DATA_STORES: &[&str] = &[
+    BUCKET,
+    "AWS::KMS::Key",
+    "AWS::Logs::LogGroup",
+    "AWS::SageMaker::ModelPackageGroup",
+];
 
 fn retain(out: &mut Out) {
     for r in out.tpl.resources() {
@@ -810,7 +1348,13 @@ fn retain(out: &mut Out) {
                 problems.push((r.attr_ptr(attr), format!("{attr} is not Retain")));
             }
         }
-        out.judge("data-store-retain", &r, r.ptr(&[]), "kept on stack deletion and replacement", problems);
+        out.judge(
+            "data-store-retain",
+            &r,
+            r.ptr(&[]),
+            "kept on stack deletion and replacement",
+            problems,
+        );
     }
 }
 
@@ -833,11 +1377,23 @@ fn tags(out: &mut Out) {
         let ptr = r.ptr(&["Tags"]);
         match value {
             Some(v) if v.as_str().is_none_or(|s| !s.trim().is_empty()) => {
-                let shown = v.as_str().map(String::from).unwrap_or_else(|| v.to_string());
-                out.pass("data-classification-tag", &r, ptr, format!("data-classification = {shown}"));
+                let shown = v
+                    .as_str()
+                    .map(String::from)
+                    .unwrap_or_else(|| v.to_string());
+                out.pass(
+                    "data-classification-tag",
+                    &r,
+                    ptr,
+                    format!("data-classification = {shown}"),
+                );
             }
-            _ => out.fail("data-classification-tag", &r, ptr, format!("no `{CLASSIFICATION}` tag")),
+            _ => out.fail(
+                "data-classification-tag",
+                &r,
+                ptr,
+                format!("no `{CLASSIFICATION}` tag"),
+            ),
         }
     }
 }
-

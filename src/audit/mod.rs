@@ -138,7 +138,10 @@ pub fn audit(templates: &[TemplateInput], options: &AuditOptions) -> Result<Repo
         };
         let mut obs = checks::run(&tpl);
         obs.extend(checks::retention(&tpl, options.log_retention_days));
-        let file = t.path.as_ref().map(|p| p.to_string_lossy().replace('\\', "/"));
+        let file = t
+            .path
+            .as_ref()
+            .map(|p| p.to_string_lossy().replace('\\', "/"));
         for o in obs {
             let span = doc.key_span(&o.pointer);
             let (line, col) = match (&file, span.line) {
@@ -148,7 +151,9 @@ pub fn audit(templates: &[TemplateInput], options: &AuditOptions) -> Result<Repo
             let mut finding = Finding {
                 control: o.control.to_string(),
                 status: if o.pass { Status::Pass } else { Status::Fail },
-                severity: catalogue::control(o.control).map(|c| c.severity).unwrap_or(Severity::High),
+                severity: catalogue::control(o.control)
+                    .map(|c| c.severity)
+                    .unwrap_or(Severity::High),
                 stack: tpl.stack.to_string(),
                 logical_id: o.logical_id,
                 pointer: o.pointer,
@@ -190,7 +195,10 @@ pub fn audit(templates: &[TemplateInput], options: &AuditOptions) -> Result<Repo
                     w.rule, w.owner, w.expires
                 )
             } else {
-                format!("waiver of `{}` owned by {} valid until {}", w.rule, w.owner, w.expires)
+                format!(
+                    "waiver of `{}` owned by {} valid until {}",
+                    w.rule, w.owner, w.expires
+                )
             },
             file: None,
             line: None,

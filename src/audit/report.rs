@@ -121,13 +121,18 @@ impl std::str::FromStr for Format {
             "json" => Ok(Format::Json),
             "sarif" => Ok(Format::Sarif),
             "markdown" => Ok(Format::Markdown),
-            other => Err(format!("unknown format `{other}` (human, json, sarif, markdown)")),
+            other => Err(format!(
+                "unknown format `{other}` (human, json, sarif, markdown)"
+            )),
         }
     }
 }
 
 fn control_index(id: &str) -> usize {
-    CONTROLS.iter().position(|c| c.id == id).unwrap_or(usize::MAX)
+    CONTROLS
+        .iter()
+        .position(|c| c.id == id)
+        .unwrap_or(usize::MAX)
 }
 
 /// Exit code for a run: 0 all pass (waived allowed), 2 failing findings,
@@ -148,21 +153,34 @@ impl Report {
         mut warnings: Vec<String>,
     ) -> Report {
         findings.sort_by(|a, b| {
-            (control_index(&a.control), &a.stack, &a.logical_id, &a.pointer, a.status, &a.message).cmp(&(
-                control_index(&b.control),
-                &b.stack,
-                &b.logical_id,
-                &b.pointer,
-                b.status,
-                &b.message,
-            ))
+            (
+                control_index(&a.control),
+                &a.stack,
+                &a.logical_id,
+                &a.pointer,
+                a.status,
+                &a.message,
+            )
+                .cmp(&(
+                    control_index(&b.control),
+                    &b.stack,
+                    &b.logical_id,
+                    &b.pointer,
+                    b.status,
+                    &b.message,
+                ))
         });
         findings.dedup();
         warnings.sort();
         let controls = CONTROLS
             .iter()
             .map(|c| {
-                let of = |s: Status| findings.iter().filter(|f| f.control == c.id && f.status == s).count();
+                let of = |s: Status| {
+                    findings
+                        .iter()
+                        .filter(|f| f.control == c.id && f.status == s)
+                        .count()
+                };
                 let (pass, fail, waived) = (of(Status::Pass), of(Status::Fail), of(Status::Waived));
                 let status = if fail > 0 {
                     ControlStatus::Fail
@@ -197,7 +215,11 @@ impl Report {
 
     /// 0 when nothing fails (waived findings allowed), 2 otherwise.
     pub fn exit_code(&self) -> i32 {
-        if self.findings.iter().any(|f| f.status == Status::Fail) { 2 } else { 0 }
+        if self.findings.iter().any(|f| f.status == Status::Fail) {
+            2
+        } else {
+            0
+        }
     }
 
     /// Ids of the controls that fail.
@@ -239,7 +261,11 @@ impl Report {
     }
 
     fn resource_name(f: &Finding) -> String {
-        if f.stack.is_empty() { f.logical_id.clone() } else { format!("{}/{}", f.stack, f.logical_id) }
+        if f.stack.is_empty() {
+            f.logical_id.clone()
+        } else {
+            format!("{}/{}", f.stack, f.logical_id)
+        }
     }
 
     fn human(&self) -> String {
@@ -256,12 +282,30 @@ impl Report {
             count(ControlStatus::NotApplicable),
         );
         for c in &self.controls {
-            let _ = writeln!(out, "\n{:<6} {} [{}] {}", c.status.as_str().to_uppercase(), c.id, c.severity.as_str(), c.cfr.join(", "));
+            let _ = writeln!(
+                out,
+                "\n{:<6} {} [{}] {}",
+                c.status.as_str().to_uppercase(),
+                c.id,
+                c.severity.as_str(),
+                c.cfr.join(", ")
+            );
             for f in self.findings_of(&c.id).filter(|f| f.status != Status::Pass) {
-                let _ = writeln!(out, "  {:<6} {} {}{}", f.status.as_str(), Self::resource_name(f), f.pointer, Self::place(f));
+                let _ = writeln!(
+                    out,
+                    "  {:<6} {} {}{}",
+                    f.status.as_str(),
+                    Self::resource_name(f),
+                    f.pointer,
+                    Self::place(f)
+                );
                 let _ = writeln!(out, "         {}", f.message);
                 if let (Status::Waived, Some(w)) = (f.status, &f.waiver) {
-                    let _ = writeln!(out, "         waived by {} until {}: {}", w.owner, w.expires, w.reason);
+                    let _ = writeln!(
+                        out,
+                        "         waived by {} until {}: {}",
+                        w.owner, w.expires, w.reason
+                    );
                 }
             }
             if c.pass > 0 {
@@ -280,14 +324,34 @@ impl Report {
     fn markdown(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# HIPAA compliance audit\n");
-        let _ = writeln!(out, "Audit date: {}. Required log retention: {} days.\n", self.audit_date, self.log_retention_days);
+        let _ = writeln!(
+            out,
+            "Audit date: {}. Required log retention: {} days.\n",
+            self.audit_date, self.log_retention_days
+        );
         out.push_str("## Templates judged\n\n| Stack | File | SHA-256 |\n|---|---|---|\n");
         for t in &self.templates {
-            let _ = writeln!(out, "| {} | {} | `{}` |", t.stack, t.file.as_deref().unwrap_or("-"), t.sha256);
+            let _ = writeln!(
+                out,
+                "| {} | {} | `{}` |",
+                t.stack,
+                t.file.as_deref().unwrap_or("-"),
+                t.sha256
+            );
         }
         out.push_str("\n## Summary\n\n| Control | Status | Severity | 45 CFR | Pass | Fail | Waived |\n|---|---|---|---|---|---|---|\n");
         for c in &self.controls {
-            let _ = writeln!(out, "| `{}` | {} | {} | {} | {} | {} | {} |", c.id, c.status.as_str(), c.severity.as_str(), c.cfr.join(", "), c.pass, c.fail, c.waived);
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} | {} | {} | {} |",
+                c.id,
+                c.status.as_str(),
+                c.severity.as_str(),
+                c.cfr.join(", "),
+                c.pass,
+                c.fail,
+                c.waived
+            );
         }
         out.push_str("\n## Controls\n");
         for (c, r) in CONTROLS.iter().zip(&self.controls) {
@@ -303,14 +367,33 @@ impl Report {
             }
             out.push_str("\nEvidence:\n\n");
             for f in &evidence {
-                let _ = writeln!(out, "- {} `{}` `{}`: {}", f.status.as_str(), Self::resource_name(f), f.pointer, f.message.replace('\n', " "));
+                let _ = writeln!(
+                    out,
+                    "- {} `{}` `{}`: {}",
+                    f.status.as_str(),
+                    Self::resource_name(f),
+                    f.pointer,
+                    f.message.replace('\n', " ")
+                );
             }
-            let waived: Vec<&&Finding> = evidence.iter().filter(|f| f.status == Status::Waived).collect();
+            let waived: Vec<&&Finding> = evidence
+                .iter()
+                .filter(|f| f.status == Status::Waived)
+                .collect();
             if !waived.is_empty() {
-                out.push_str("\nWaivers:\n\n| Resource | Owner | Reason | Expires |\n|---|---|---|---|\n");
+                out.push_str(
+                    "\nWaivers:\n\n| Resource | Owner | Reason | Expires |\n|---|---|---|---|\n",
+                );
                 for f in waived {
                     if let Some(w) = &f.waiver {
-                        let _ = writeln!(out, "| {} | {} | {} | {} |", Self::resource_name(f), w.owner, w.reason.replace('|', "\\|"), w.expires);
+                        let _ = writeln!(
+                            out,
+                            "| {} | {} | {} | {} |",
+                            Self::resource_name(f),
+                            w.owner,
+                            w.reason.replace('|', "\\|"),
+                            w.expires
+                        );
                     }
                 }
             }
@@ -330,7 +413,9 @@ impl Report {
             .templates
             .iter()
             .filter_map(|t| {
-                t.file.as_ref().map(|f| json!({"location": {"uri": f}, "hashes": {"sha-256": t.sha256}}))
+                t.file
+                    .as_ref()
+                    .map(|f| json!({"location": {"uri": f}, "hashes": {"sha-256": t.sha256}}))
             })
             .collect();
         let results: Vec<Value> = self

@@ -82,7 +82,10 @@ impl<'a> Template<'a> {
     }
 
     pub fn of_type(&self, ty: &str) -> Vec<Resource<'a>> {
-        self.resources().into_iter().filter(|r| r.ty == ty).collect()
+        self.resources()
+            .into_iter()
+            .filter(|r| r.ty == ty)
+            .collect()
     }
 
     pub fn resource(&self, id: &str) -> Option<Resource<'a>> {
