@@ -20,12 +20,32 @@ fn access_log_waiver() -> Waiver {
     }
 }
 
+fn log_bucket_waivers() -> Vec<Waiver> {
+    vec![
+        access_log_waiver(),
+        Waiver {
+            rule: "s3-replication".into(),
+            resource: "AccessLogBucket".into(),
+            reason: "Access logs stay in the primary region; the data bucket is replicated.".into(),
+            owner: "platform-security".into(),
+            expires: "2027-06-30".into(),
+        },
+    ]
+}
+
 fn options(waivers: Vec<Waiver>) -> AuditOptions {
     AuditOptions {
         log_retention_days: 365,
         waivers,
         today: TODAY.into(),
     }
+}
+
+/// `waivers` plus the standing replication waiver of the access-log bucket, so
+/// the tests below are about the access-logging waiver alone.
+fn with_replication_waiver(mut waivers: Vec<Waiver>) -> AuditOptions {
+    waivers.push(log_bucket_waivers().remove(1));
+    options(waivers)
 }
 
 fn reference_value() -> Value {
@@ -49,7 +69,7 @@ fn reference_passes_every_applicable_control() {
         path: Some("tests/fixtures/audit/reference/stack.yaml".into()),
         text: REFERENCE.into(),
     }];
-    let report = audit(&templates, &options(vec![access_log_waiver()])).unwrap();
+    let report = audit(&templates, &options(log_bucket_waivers())).unwrap();
     assert_eq!(
         report.failing_controls(),
         Vec::<&str>::new(),
@@ -61,7 +81,7 @@ fn reference_passes_every_applicable_control() {
     for c in &report.controls {
         let expected = match c.id.as_str() {
             "sagemaker-notebook-hardening" => ControlStatus::NotApplicable,
-            "s3-access-logging" => ControlStatus::Waived,
+            "s3-access-logging" | "s3-replication" => ControlStatus::Waived,
             _ => ControlStatus::Pass,
         };
         assert_eq!(c.status, expected, "control {}", c.id);
@@ -71,8 +91,8 @@ fn reference_passes_every_applicable_control() {
         .iter()
         .filter(|f| f.status == Status::Waived)
         .collect();
-    assert_eq!(waived.len(), 1);
-    assert_eq!(waived[0].logical_id, "AccessLogBucket");
+    assert_eq!(waived.len(), 2);
+    assert!(waived.iter().all(|f| f.logical_id == "AccessLogBucket"));
     // Findings from a YAML file carry its line and column.
     let key = report
         .findings
@@ -398,7 +418,97 @@ const MUTATIONS: &[(&str, Mutation, &str)] = &[
     (
         "endpoint alarm without actions",
         |v| remove(v, "/Resources/EndpointErrorAlarm/Properties/AlarmActions"),
-        "sagemaker-endpoint-alarm",
+        "alarm-actions",
+    ),
+    (
+        "alarm actions disabled",
+        |v| {
+            set(
+                v,
+                "/Resources/EndpointErrorAlarm/Properties/ActionsEnabled",
+                json!(false),
+            )
+        },
+        "alarm-actions",
+    ),
+    (
+        "replication removed",
+        |v| {
+            remove(
+                v,
+                "/Resources/DataBucket/Properties/ReplicationConfiguration",
+            )
+        },
+        "s3-replication",
+    ),
+    (
+        "replication skips KMS objects",
+        |v| {
+            remove(
+                v,
+                "/Resources/DataBucket/Properties/ReplicationConfiguration/Rules/0/SourceSelectionCriteria",
+            )
+        },
+        "s3-replication",
+    ),
+    (
+        "public-read ACL",
+        |v| {
+            set(
+                v,
+                "/Resources/DataBucket/Properties/AccessControl",
+                json!("PublicRead"),
+            )
+        },
+        "s3-public-access-block",
+    ),
+    (
+        "stage cache unencrypted",
+        |v| {
+            set(
+                v,
+                "/Resources/ApiStage/Properties/MethodSettings/0/CacheDataEncrypted",
+                json!(false),
+            )
+        },
+        "apigateway-cache-encryption",
+    ),
+    (
+        "stage cache cluster off",
+        |v| remove(v, "/Resources/ApiStage/Properties/CacheClusterEnabled"),
+        "apigateway-cache-encryption",
+    ),
+    (
+        "stage without client certificate",
+        |v| remove(v, "/Resources/ApiStage/Properties/ClientCertificateId"),
+        "apigateway-client-certificate",
+    ),
+    (
+        "stage without tracing",
+        |v| {
+            set(
+                v,
+                "/Resources/ApiStage/Properties/TracingEnabled",
+                json!(false),
+            )
+        },
+        "apigateway-access-logging",
+    ),
+    (
+        "function invocable by anyone",
+        |v| {
+            set(
+                v,
+                "/Resources/ApiInvokePermission/Properties/Principal",
+                json!("*"),
+            )
+        },
+        "lambda-permission-scoped",
+    ),
+    (
+        "service permission without source",
+        |v| remove(v, "/Resources/ApiInvokePermission/Properties/SourceArn"),
+        "lambda-permission-scoped",
     ),
     (
         "training volume key removed",
@@ -638,7 +748,7 @@ fn each_mutation_fails_exactly_its_control() {
     for (name, mutate, control) in MUTATIONS {
         let mut v = reference_value();
         mutate(&mut v);
-        let report = audit(&input(&v), &options(vec![access_log_waiver()])).unwrap();
+        let report = audit(&input(&v), &options(log_bucket_waivers())).unwrap();
         let failing = report.failing_controls();
         if failing != [*control] {
             wrong.push(format!("{name}: expected [{control}], got {failing:?}"));
@@ -661,7 +771,7 @@ fn every_control_is_exercised_by_a_mutation_or_its_own_fixture() {
 
 #[test]
 fn access_log_bucket_fails_without_its_waiver() {
-    let report = audit(&input(&reference_value()), &options(vec![])).unwrap();
+    let report = audit(&input(&reference_value()), &with_replication_waiver(vec![])).unwrap();
     assert_eq!(report.failing_controls(), ["s3-access-logging"]);
     let f = report
         .findings
@@ -676,7 +786,11 @@ fn access_log_bucket_fails_without_its_waiver() {
 fn expired_waiver_is_a_finding_and_no_longer_excuses() {
     let mut w = access_log_waiver();
     w.expires = "2026-11-28".into();
-    let report = audit(&input(&reference_value()), &options(vec![w])).unwrap();
+    let report = audit(
+        &input(&reference_value()),
+        &with_replication_waiver(vec![w]),
+    )
+    .unwrap();
     assert_eq!(
         report.failing_controls(),
         ["s3-access-logging", "waiver-valid"]
@@ -686,7 +800,11 @@ fn expired_waiver_is_a_finding_and_no_longer_excuses() {
     // The last day of a waiver still counts.
     let mut w = access_log_waiver();
     w.expires = TODAY.into();
-    let report = audit(&input(&reference_value()), &options(vec![w])).unwrap();
+    let report = audit(
+        &input(&reference_value()),
+        &with_replication_waiver(vec![w]),
+    )
+    .unwrap();
     assert_eq!(report.exit_code(), 0);
 }
 
@@ -701,7 +819,7 @@ fn unused_waiver_is_a_warning() {
     };
     let report = audit(
         &input(&reference_value()),
-        &options(vec![access_log_waiver(), unused]),
+        &with_replication_waiver(vec![access_log_waiver(), unused]),
     )
     .unwrap();
     assert_eq!(report.exit_code(), 0);
@@ -717,10 +835,18 @@ fn unused_waiver_is_a_warning() {
 fn waiver_scoped_to_another_stack_does_not_apply() {
     let mut w = access_log_waiver();
     w.resource = "other-stack/AccessLogBucket".into();
-    let report = audit(&input(&reference_value()), &options(vec![w.clone()])).unwrap();
+    let report = audit(
+        &input(&reference_value()),
+        &with_replication_waiver(vec![w.clone()]),
+    )
+    .unwrap();
     assert_eq!(report.failing_controls(), ["s3-access-logging"]);
     w.resource = "dxops-reference/AccessLogBucket".into();
-    let report = audit(&input(&reference_value()), &options(vec![w])).unwrap();
+    let report = audit(
+        &input(&reference_value()),
+        &with_replication_waiver(vec![w]),
+    )
+    .unwrap();
     assert_eq!(report.exit_code(), 0);
 }
 

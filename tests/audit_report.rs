@@ -43,6 +43,7 @@ fn small_report_findings() {
         [
             "kms-key-rotation",
             "log-retention",
+            "s3-replication",
             "data-classification-tag"
         ]
     );

@@ -143,6 +143,15 @@ pub const CONTROLS: &[Control] = &[
         "AWS::Lambda::Function with Environment variables: KmsKeyArn references a customer-managed key."
     ),
     control!(
+        "apigateway-cache-encryption",
+        "encryption-at-rest",
+        High,
+        true,
+        AT_REST,
+        "Cached API responses may hold PHI and must be encrypted at rest.",
+        "AWS::ApiGateway::Stage: CacheClusterEnabled is true and MethodSettings has an entry for \"/*\" \"*\" with CachingEnabled and CacheDataEncrypted true; every MethodSettings entry that enables caching encrypts it."
+    ),
+    control!(
         "kms-key-rotation",
         "key-management",
         Medium,
@@ -194,7 +203,16 @@ pub const CONTROLS: &[Control] = &[
         false,
         ACCESS,
         "A bucket holding PHI must never become public through an ACL or bucket policy.",
-        "AWS::S3::Bucket: PublicAccessBlockConfiguration has BlockPublicAcls, BlockPublicPolicy, IgnorePublicAcls and RestrictPublicBuckets all true."
+        "AWS::S3::Bucket: PublicAccessBlockConfiguration has BlockPublicAcls, BlockPublicPolicy, IgnorePublicAcls and RestrictPublicBuckets all true, and AccessControl is not PublicRead, PublicReadWrite or AuthenticatedRead."
+    ),
+    control!(
+        "apigateway-client-certificate",
+        "transmission-security",
+        Medium,
+        true,
+        &["164.312(e)(1)", "164.312(d)"],
+        "Back ends must be able to verify that requests come from API Gateway.",
+        "AWS::ApiGateway::Stage: ClientCertificateId is set."
     ),
     control!(
         "apigateway-method-authorization",
@@ -204,6 +222,15 @@ pub const CONTROLS: &[Control] = &[
         &["164.312(a)(1)", "164.312(d)"],
         "Every API call must be made by an authenticated, authorised caller.",
         "AWS::ApiGateway::Method: AuthorizationType is set and not NONE (AWS_IAM, COGNITO_USER_POOLS or CUSTOM)."
+    ),
+    control!(
+        "lambda-permission-scoped",
+        "access-control",
+        High,
+        true,
+        &["164.312(a)(1)"],
+        "A function must only be invocable by the caller it was built for.",
+        "AWS::Lambda::Permission: Principal is not \"*\", and a service principal is limited by SourceArn or SourceAccount."
     ),
     control!(
         "iam-no-wildcard-action",
@@ -275,7 +302,7 @@ pub const CONTROLS: &[Control] = &[
         true,
         AUDIT,
         "Every API request must be recorded with caller identity.",
-        "AWS::ApiGateway::Stage: AccessLogSetting with DestinationArn and Format; MethodSettings for \"/*\" \"*\" with LoggingLevel ERROR or INFO."
+        "AWS::ApiGateway::Stage: AccessLogSetting with DestinationArn and Format; MethodSettings for \"/*\" \"*\" with LoggingLevel ERROR or INFO; TracingEnabled true."
     ),
     control!(
         "stepfunctions-logging",
@@ -294,6 +321,15 @@ pub const CONTROLS: &[Control] = &[
         &["164.312(b)", "164.316(b)(2)(i)"],
         "Audit records must be kept as long as the organisation's retention policy requires.",
         "AWS::Logs::LogGroup: RetentionInDays set and at least the spec's log_retention_days."
+    ),
+    control!(
+        "s3-replication",
+        "availability",
+        Medium,
+        true,
+        &["164.308(a)(7)(ii)(A)", "164.312(c)(1)"],
+        "A second copy of PHI in another location is the data backup plan for a lost bucket or region.",
+        "AWS::S3::Bucket: ReplicationConfiguration with a Role and an Enabled rule; for KMS-encrypted buckets the rule replicates SSE-KMS objects (SourceSelectionCriteria) and sets Destination EncryptionConfiguration ReplicaKmsKeyID."
     ),
     control!(
         "s3-versioning",
@@ -320,7 +356,16 @@ pub const CONTROLS: &[Control] = &[
         true,
         &["164.308(a)(1)(ii)(D)", "164.308(a)(7)"],
         "Endpoint failures must be noticed and acted upon.",
-        "AWS::SageMaker::Endpoint: an AWS::CloudWatch::Alarm with dimension EndpointName referencing it (GetAtt EndpointName or its literal name) and at least one AlarmActions entry."
+        "AWS::SageMaker::Endpoint: an AWS::CloudWatch::Alarm with dimension EndpointName referencing it (GetAtt EndpointName or its literal name)."
+    ),
+    control!(
+        "alarm-actions",
+        "availability",
+        Medium,
+        true,
+        &["164.312(b)", "164.308(a)(1)(ii)(D)"],
+        "An alarm nobody is told about protects nothing.",
+        "AWS::CloudWatch::Alarm: ActionsEnabled is not false and AlarmActions has at least one entry."
     ),
     control!(
         "sagemaker-network-isolation",

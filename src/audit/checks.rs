@@ -173,22 +173,31 @@ fn s3(out: &mut Out) {
         .into_iter()
         .filter(|k| !is_true(pab.get(*k)))
         .collect();
-        let ptr = b.ptr(&["PublicAccessBlockConfiguration"]);
-        if missing.is_empty() {
-            out.pass(
-                "s3-public-access-block",
-                b,
-                ptr,
-                "all four public access blocks are on",
-            );
-        } else {
-            out.fail(
-                "s3-public-access-block",
-                b,
-                ptr,
+        let mut problems = Vec::new();
+        if !missing.is_empty() {
+            problems.push((
+                b.ptr(&["PublicAccessBlockConfiguration"]),
                 format!("not true: {}", missing.join(", ")),
-            );
+            ));
         }
+        if let Some(acl) = str_of(b.prop(&["AccessControl"])) {
+            if matches!(acl, "PublicRead" | "PublicReadWrite" | "AuthenticatedRead") {
+                problems.push((
+                    b.ptr(&["AccessControl"]),
+                    format!("AccessControl {acl} grants access beyond the account"),
+                ));
+            }
+        }
+        out.judge(
+            "s3-public-access-block",
+            b,
+            b.ptr(&["PublicAccessBlockConfiguration"]),
+            "all four public access blocks are on, no public ACL",
+            problems,
+        );
+
+        // Replication.
+        replication(out, b);
 
         // Versioning.
         let ptr = b.ptr(&["VersioningConfiguration", "Status"]);
@@ -228,6 +237,67 @@ fn s3(out: &mut Out) {
         // TLS only.
         tls_only(out, b);
     }
+}
+
+fn replication(out: &mut Out, b: &Resource) {
+    let base = ["ReplicationConfiguration"];
+    let Some(cfg) = b.prop(&base) else {
+        out.fail(
+            "s3-replication",
+            b,
+            b.ptr(&base),
+            "ReplicationConfiguration is missing",
+        );
+        return;
+    };
+    let mut problems = Vec::new();
+    if cfg.get("Role").is_none() {
+        problems.push((
+            b.ptr(&[base[0], "Role"]),
+            "ReplicationConfiguration has no Role".to_string(),
+        ));
+    }
+    let enabled: Vec<&Value> = items(cfg.get("Rules"))
+        .into_iter()
+        .filter(|r| str_of(r.get("Status")) == Some("Enabled"))
+        .collect();
+    if enabled.is_empty() {
+        problems.push((
+            b.ptr(&[base[0], "Rules"]),
+            "no replication rule is Enabled".to_string(),
+        ));
+    }
+    let kms = items(b.prop(&["BucketEncryption", "ServerSideEncryptionConfiguration"]))
+        .iter()
+        .any(|r| {
+            str_of(get(r, &["ServerSideEncryptionByDefault", "SSEAlgorithm"]))
+                .is_some_and(|a| a.starts_with("aws:kms"))
+        });
+    let kms_replicated = enabled.iter().any(|r| {
+        str_of(get(
+            r,
+            &[
+                "SourceSelectionCriteria",
+                "SseKmsEncryptedObjects",
+                "Status",
+            ],
+        )) == Some("Enabled")
+            && get(
+                r,
+                &["Destination", "EncryptionConfiguration", "ReplicaKmsKeyID"],
+            )
+            .is_some()
+    });
+    if kms && !enabled.is_empty() && !kms_replicated {
+        problems.push((b.ptr(&[base[0], "Rules"]), "no enabled rule replicates SSE-KMS objects (SourceSelectionCriteria SseKmsEncryptedObjects and Destination EncryptionConfiguration ReplicaKmsKeyID)".to_string()));
+    }
+    out.judge(
+        "s3-replication",
+        b,
+        b.ptr(&base),
+        "replicated to a second bucket",
+        problems,
+    );
 }
 
 fn tls_only(out: &mut Out, b: &Resource) {
@@ -384,49 +454,52 @@ fn sagemaker(out: &mut Out) {
             }
             name.is_some() && v.as_str() == name
         };
-        let mut found = None;
-        let mut without_action = None;
-        for a in &alarms {
+        let found = alarms.iter().find(|a| {
             let mut dims: Vec<&Value> = items(a.prop(&["Dimensions"]));
             for m in items(a.prop(&["Metrics"])) {
                 dims.extend(items(get(m, &["MetricStat", "Metric", "Dimensions"])));
             }
-            let hit = dims.iter().any(|d| {
-                str_of(d.get("Name")) == Some("EndpointName")
-                    && d.get("Value").map(targets).unwrap_or(false)
-            });
-            if !hit {
-                continue;
-            }
-            let acts = !items(a.prop(&["AlarmActions"])).is_empty()
-                && !is_false(a.prop(&["ActionsEnabled"]));
-            if acts {
-                found = Some(a.id);
-                break;
-            }
-            without_action.get_or_insert(a.id);
-        }
+            dims.iter().any(|d| {
+                str_of(d.get("Name")) == Some("EndpointName") && d.get("Value").is_some_and(targets)
+            })
+        });
         let ptr = e.ptr(&[]);
-        match (found, without_action) {
-            (Some(a), _) => out.pass(
+        match found {
+            Some(a) => out.pass(
                 "sagemaker-endpoint-alarm",
                 &e,
                 ptr,
-                format!("alarm `{a}` watches this endpoint"),
+                format!("alarm `{}` watches this endpoint", a.id),
             ),
-            (None, Some(a)) => out.fail(
-                "sagemaker-endpoint-alarm",
-                &e,
-                ptr,
-                format!("alarm `{a}` watches this endpoint but has no enabled AlarmActions"),
-            ),
-            (None, None) => out.fail(
+            None => out.fail(
                 "sagemaker-endpoint-alarm",
                 &e,
                 ptr,
                 "no CloudWatch alarm has dimension EndpointName referencing this endpoint",
             ),
         }
+    }
+    for a in &alarms {
+        let mut problems = Vec::new();
+        if is_false(a.prop(&["ActionsEnabled"])) {
+            problems.push((
+                a.ptr(&["ActionsEnabled"]),
+                "ActionsEnabled is false".to_string(),
+            ));
+        }
+        if items(a.prop(&["AlarmActions"])).is_empty() {
+            problems.push((
+                a.ptr(&["AlarmActions"]),
+                "AlarmActions is empty".to_string(),
+            ));
+        }
+        out.judge(
+            "alarm-actions",
+            a,
+            a.ptr(&["AlarmActions"]),
+            "notifies when it fires",
+            problems,
+        );
     }
     // Monitoring schedules and job definitions.
     for s in tpl.of_type("AWS::SageMaker::MonitoringSchedule") {
@@ -1000,11 +1073,71 @@ fn apigateway(out: &mut Out) {
                 "no MethodSettings entry for /* * with LoggingLevel ERROR or INFO".to_string(),
             ));
         }
+        if !is_true(s.prop(&["TracingEnabled"])) {
+            problems.push((
+                s.ptr(&["TracingEnabled"]),
+                "TracingEnabled is not true".to_string(),
+            ));
+        }
         out.judge(
             "apigateway-access-logging",
             &s,
             s.ptr(&["AccessLogSetting"]),
-            "access and execution logs are on",
+            "access logs, execution logs and tracing are on",
+            problems,
+        );
+
+        let ptr = s.ptr(&["ClientCertificateId"]);
+        if s.prop(&["ClientCertificateId"]).is_some() {
+            out.pass(
+                "apigateway-client-certificate",
+                &s,
+                ptr,
+                "back ends can authenticate API Gateway",
+            );
+        } else {
+            out.fail(
+                "apigateway-client-certificate",
+                &s,
+                ptr,
+                "ClientCertificateId is not set",
+            );
+        }
+
+        let mut problems = Vec::new();
+        if !is_true(s.prop(&["CacheClusterEnabled"])) {
+            problems.push((
+                s.ptr(&["CacheClusterEnabled"]),
+                "CacheClusterEnabled is not true".to_string(),
+            ));
+        }
+        let settings = items(s.prop(&["MethodSettings"]));
+        let all = settings.iter().any(|m| {
+            str_of(m.get("ResourcePath")) == Some("/*")
+                && str_of(m.get("HttpMethod")) == Some("*")
+                && is_true(m.get("CachingEnabled"))
+                && is_true(m.get("CacheDataEncrypted"))
+        });
+        if !all {
+            problems.push((
+                s.ptr(&["MethodSettings"]),
+                "no MethodSettings entry for /* * with CachingEnabled and CacheDataEncrypted true"
+                    .to_string(),
+            ));
+        }
+        for (i, m) in settings.iter().enumerate() {
+            if is_true(m.get("CachingEnabled")) && !is_true(m.get("CacheDataEncrypted")) {
+                problems.push((
+                    format!("{}/{i}/CacheDataEncrypted", s.ptr(&["MethodSettings"])),
+                    "caching is enabled without CacheDataEncrypted".to_string(),
+                ));
+            }
+        }
+        out.judge(
+            "apigateway-cache-encryption",
+            &s,
+            s.ptr(&["MethodSettings"]),
+            "the stage cache is encrypted",
             problems,
         );
     }
@@ -1282,6 +1415,38 @@ pub(crate) fn retention(tpl: &Template, min_days: u32) -> Vec<Observation> {
 }
 
 fn lambda(out: &mut Out) {
+    for p in out.tpl.of_type("AWS::Lambda::Permission") {
+        let principal = p
+            .prop(&["Principal"])
+            .and_then(arn_text)
+            .unwrap_or_default();
+        let ptr = p.ptr(&["Principal"]);
+        let scoped = p.prop(&["SourceArn"]).is_some() || p.prop(&["SourceAccount"]).is_some();
+        if principal == "*" {
+            out.fail(
+                "lambda-permission-scoped",
+                &p,
+                ptr,
+                "Principal \"*\" lets anyone invoke the function",
+            );
+        } else if principal.ends_with(".amazonaws.com") && !scoped {
+            out.fail(
+                "lambda-permission-scoped",
+                &p,
+                ptr,
+                format!(
+                    "service principal {principal} is not limited by SourceArn or SourceAccount"
+                ),
+            );
+        } else {
+            out.pass(
+                "lambda-permission-scoped",
+                &p,
+                ptr,
+                format!("only {principal} may invoke"),
+            );
+        }
+    }
     for f in out.tpl.of_type("AWS::Lambda::Function") {
         let vars = f.prop(&["Environment", "Variables"]);
         let has_vars = vars.is_some_and(|v| v.as_object().is_none_or(|m| !m.is_empty()));
