@@ -268,3 +268,19 @@ fn docs_controls_md_is_generated_from_the_catalogue() {
         "docs/controls.md is stale; rerun with DXOPS_BLESS=1"
     );
 }
+
+#[test]
+fn json_report_matches_its_published_schema() {
+    let schema = dxops::audit::report_schema();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&small_report().render(Format::Json)).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let mut broken = report.clone();
+    broken["findings"][0]["status"] = "maybe".into();
+    assert!(!validator.is_valid(&broken));
+}

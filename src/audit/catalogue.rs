@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// How much a failing control matters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Low,
@@ -557,4 +557,89 @@ pub fn controls_markdown() -> String {
     out.push_str(&ids.join(", "));
     out.push_str(".\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_cfr_section(s: &str) -> bool {
+        // 164.3xx followed by one or more parenthesised parts: (a), (1), (ii), (A).
+        let Some(rest) = s.strip_prefix("164.3") else {
+            return false;
+        };
+        let (num, parts) = rest.split_at(rest.find('(').unwrap_or(rest.len()));
+        if num.len() != 2 || !num.bytes().all(|b| b.is_ascii_digit()) || parts.is_empty() {
+            return false;
+        }
+        parts.split_inclusive(')').all(|p| {
+            p.starts_with('(')
+                && p.ends_with(')')
+                && p.len() > 2
+                && p[1..p.len() - 1].bytes().all(|b| b.is_ascii_alphanumeric())
+        })
+    }
+
+    #[test]
+    fn ids_are_unique_kebab_case_and_sections_well_formed() {
+        let mut seen = std::collections::BTreeSet::new();
+        for c in CONTROLS {
+            assert!(seen.insert(c.id), "duplicate id {}", c.id);
+            assert!(
+                c.id.split('-').all(|w| !w.is_empty()
+                    && w.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())),
+                "{} is not kebab-case",
+                c.id
+            );
+            assert!(!c.cfr.is_empty(), "{} serves no section", c.id);
+            for s in c.cfr {
+                assert!(is_cfr_section(s), "{}: bad section {s}", c.id);
+            }
+            assert!(
+                !c.rationale.contains('\n') && c.rationale.ends_with('.'),
+                "{}",
+                c.id
+            );
+        }
+        assert!(!is_cfr_section("164.312"));
+        assert!(!is_cfr_section("164.312(a"));
+    }
+
+    #[test]
+    fn never_waivable_set_is_encryption_transit_and_public_access() {
+        let fixed: Vec<&str> = never_waivable().map(|c| c.id).collect();
+        for id in [
+            "s3-kms-encryption",
+            "s3-tls-only",
+            "s3-public-access-block",
+            "apigateway-tls12",
+            "sagemaker-intercontainer-encryption",
+        ] {
+            assert!(fixed.contains(&id), "{id}");
+        }
+        for c in never_waivable() {
+            assert!(
+                matches!(
+                    c.family,
+                    "encryption-at-rest"
+                        | "transmission-security"
+                        | "access-control"
+                        | "governance"
+                ),
+                "{} ({})",
+                c.id,
+                c.family
+            );
+        }
+        assert!(control("s3-access-logging").is_some_and(|c| c.waivable));
+    }
+
+    #[test]
+    fn lists_are_sorted_for_stable_docs() {
+        assert!(TAGGABLE_TYPES.windows(2).all(|w| w[0] < w[1]));
+        let mut actions = STAR_ONLY_ACTIONS.to_vec();
+        actions.sort();
+        assert_eq!(actions, STAR_ONLY_ACTIONS);
+    }
 }

@@ -28,6 +28,7 @@ pub use catalogue::{
 };
 pub use report::{
     ControlResult, ControlStatus, Finding, Format, Report, Status, TemplateSummary, exit_code,
+    report_schema,
 };
 pub use waiver::{Waiver, WaiverError, check_waiver, validate_date};
 

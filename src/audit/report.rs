@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -10,7 +11,7 @@ use super::catalogue::{CONTROLS, Control, Severity};
 use super::waiver::Waiver;
 
 /// The outcome of one judgement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Fail,
@@ -29,7 +30,7 @@ impl Status {
 }
 
 /// The outcome of a control over all templates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ControlStatus {
     Fail,
@@ -50,7 +51,7 @@ impl ControlStatus {
 }
 
 /// One judgement of one control on one resource.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Finding {
     pub control: String,
     pub status: Status,
@@ -71,7 +72,7 @@ pub struct Finding {
 }
 
 /// A control's overall result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct ControlResult {
     pub id: String,
     pub status: ControlStatus,
@@ -83,7 +84,7 @@ pub struct ControlResult {
 }
 
 /// A judged template and its digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct TemplateSummary {
     pub stack: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -92,7 +93,7 @@ pub struct TemplateSummary {
 }
 
 /// The whole audit result. Serialises to the stable JSON report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Report {
     /// Version of the JSON report schema.
     pub schema_version: u32,
@@ -133,6 +134,11 @@ fn control_index(id: &str) -> usize {
         .iter()
         .position(|c| c.id == id)
         .unwrap_or(usize::MAX)
+}
+
+/// JSON Schema of the `--format json` report (schema_version 1).
+pub fn report_schema() -> Value {
+    serde_json::to_value(schemars::schema_for!(Report)).unwrap_or_default()
 }
 
 /// Exit code for a run: 0 all pass (waived allowed), 2 failing findings,

@@ -263,3 +263,129 @@ pub(crate) fn statements<'v>(doc: &'v Value, doc_ptr: &str) -> Vec<(String, &'v 
         _ => Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn doc(text: &str) -> Document {
+        crate::yaml::parse(text).unwrap()
+    }
+
+    #[test]
+    fn references_are_resolved() {
+        assert_eq!(ref_target(&json!({"Ref": "Key"})), Some("Key"));
+        assert_eq!(
+            ref_target(&json!({"Fn::GetAtt": ["Key", "Arn"]})),
+            Some("Key")
+        );
+        assert_eq!(ref_target(&json!({"Fn::GetAtt": "Key.Arn"})), Some("Key"));
+        assert_eq!(ref_target(&json!({"Fn::Sub": "${Key.Arn}"})), Some("Key"));
+        assert_eq!(ref_target(&json!({"Fn::Sub": "${Key.Arn}/*"})), None);
+        assert_eq!(ref_target(&json!({"Fn::Sub": "${A}${B}"})), None);
+        assert_eq!(ref_target(&json!("Key")), None);
+    }
+
+    #[test]
+    fn arn_text_renders_intrinsics() {
+        assert_eq!(
+            arn_text(&json!({"Fn::GetAtt": ["B", "Arn"]})).as_deref(),
+            Some("${B.Arn}")
+        );
+        assert_eq!(
+            arn_text(&json!({"Fn::Join": ["", [{"Fn::GetAtt": ["B", "Arn"]}, "/*"]]})).as_deref(),
+            Some("${B.Arn}/*")
+        );
+        assert_eq!(
+            arn_text(&json!({"Fn::Sub": ["${B.Arn}/*", {}]})).as_deref(),
+            Some("${B.Arn}/*")
+        );
+        assert_eq!(
+            arn_text(&json!({"Fn::Join": ["", [{"Fn::If": ["c", "a", "b"]}]]})),
+            None
+        );
+    }
+
+    #[test]
+    fn customer_managed_keys_are_told_apart() {
+        let d = doc(
+            "Parameters:\n  KeyArn:\n    Type: String\nResources:\n  Key:\n    Type: AWS::KMS::Key\n  Alias:\n    Type: AWS::KMS::Alias\n  Topic:\n    Type: AWS::SNS::Topic\n",
+        );
+        let t = Template {
+            stack: "s",
+            doc: &d,
+        };
+        assert!(cmk(&t, Some(&json!({"Fn::GetAtt": ["Key", "Arn"]}))).is_ok());
+        assert!(cmk(&t, Some(&json!({"Ref": "Alias"}))).is_ok());
+        assert!(cmk(&t, Some(&json!({"Ref": "KeyArn"}))).is_ok());
+        assert!(cmk(&t, Some(&json!({"Fn::ImportValue": "shared-key"}))).is_ok());
+        assert!(
+            cmk(
+                &t,
+                Some(&json!("arn:aws:kms:eu-west-1:123456789012:key/1234"))
+            )
+            .is_ok()
+        );
+        assert!(cmk(&t, Some(&json!("${Key.Arn}"))).is_ok());
+        assert!(cmk(&t, None).is_err());
+        assert!(cmk(&t, Some(&json!(""))).is_err());
+        assert!(cmk(&t, Some(&json!("alias/aws/sns"))).is_err());
+        assert!(
+            cmk(
+                &t,
+                Some(&json!("arn:aws:kms:eu-west-1:123456789012:alias/aws/s3"))
+            )
+            .is_err()
+        );
+        assert!(cmk(&t, Some(&json!({"Ref": "Topic"}))).is_err());
+        assert!(cmk(&t, Some(&json!("${Topic}"))).is_err());
+        assert!(
+            cmk(
+                &t,
+                Some(&json!({"Fn::If": ["c", {"Ref": "Key"}, "alias/aws/sns"]}))
+            )
+            .is_err()
+        );
+        assert!(
+            cmk(
+                &t,
+                Some(&json!({"Fn::If": ["c", {"Ref": "Key"}, {"Ref": "Alias"}]}))
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn principals_and_statements() {
+        assert!(principal_is_star(Some(&json!("*"))));
+        assert!(principal_is_star(Some(&json!({"AWS": "*"}))));
+        assert!(principal_is_star(Some(
+            &json!({"AWS": ["arn:aws:iam::1:role/x", "*"]})
+        )));
+        assert!(!principal_is_star(Some(
+            &json!({"Service": "s3.amazonaws.com"})
+        )));
+        assert!(!principal_is_star(None));
+        let one = json!({"Statement": {"Effect": "Allow"}});
+        assert_eq!(statements(&one, "/P")[0].0, "/P/Statement");
+        let many = json!({"Statement": [{}, {}]});
+        assert_eq!(statements(&many, "/P")[1].0, "/P/Statement/1");
+    }
+
+    #[test]
+    fn pointers_escape_logical_ids_and_keys() {
+        let d = doc("Resources:\n  A:\n    Type: AWS::S3::Bucket\n");
+        let t = Template {
+            stack: "s",
+            doc: &d,
+        };
+        let r = t.resource("A").unwrap();
+        assert_eq!(
+            r.ptr(&["Tags", "a/b~c"]),
+            "/Resources/A/Properties/Tags/a~1b~0c"
+        );
+        assert_eq!(r.attr_ptr("DeletionPolicy"), "/Resources/A/DeletionPolicy");
+        assert_eq!(r.ptr(&[]), "/Resources/A");
+    }
+}

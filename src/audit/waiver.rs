@@ -77,7 +77,7 @@ pub fn validate_date(value: &str) -> Result<(), WaiverError> {
         value: value.to_string(),
     };
     let b = value.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+    if !value.is_ascii() || b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return Err(bad());
     }
     let digits = |r: std::ops::Range<usize>| -> Result<u32, WaiverError> {
@@ -116,5 +116,37 @@ impl Waiver {
     /// string order is date order).
     pub fn expired(&self, today: &str) -> bool {
         self.expires.as_str() < today
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert!(validate_date("2028-02-29").is_ok());
+        assert!(validate_date("1900-02-29").is_err());
+        assert!(validate_date("2026-06-31").is_err());
+        assert!(validate_date("2026-06-3a").is_err());
+        assert!(validate_date("2026-06-30 ").is_err());
+        assert!(validate_date("+026-06-30").is_err());
+        assert!(validate_date("xé-06-300").is_err());
+    }
+
+    #[test]
+    fn coverage_and_expiry() {
+        let w = Waiver {
+            rule: "s3-versioning".into(),
+            resource: "stack/Bucket".into(),
+            reason: "r".into(),
+            owner: "o".into(),
+            expires: "2026-12-31".into(),
+        };
+        assert!(w.covers("stack", "Bucket"));
+        assert!(!w.covers("other", "Bucket"));
+        assert!(!w.covers("stack", "Bucket2"));
+        assert!(!w.expired("2026-12-31"));
+        assert!(w.expired("2027-01-01"));
     }
 }
