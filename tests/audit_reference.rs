@@ -30,6 +30,13 @@ fn log_bucket_waivers() -> Vec<Waiver> {
             owner: "platform-security".into(),
             expires: "2027-06-30".into(),
         },
+        Waiver {
+            rule: "s3-object-lock".into(),
+            resource: "AccessLogBucket".into(),
+            reason: "S3 cannot deliver server access logs to a bucket with default object-lock retention.".into(),
+            owner: "platform-security".into(),
+            expires: "2027-06-30".into(),
+        },
     ]
 }
 
@@ -41,10 +48,10 @@ fn options(waivers: Vec<Waiver>) -> AuditOptions {
     }
 }
 
-/// `waivers` plus the standing replication waiver of the access-log bucket, so
-/// the tests below are about the access-logging waiver alone.
-fn with_replication_waiver(mut waivers: Vec<Waiver>) -> AuditOptions {
-    waivers.push(log_bucket_waivers().remove(1));
+/// `waivers` plus the access-log bucket's standing waivers other than the
+/// access-logging one, so the tests below are about that waiver alone.
+fn with_standing_waivers(mut waivers: Vec<Waiver>) -> AuditOptions {
+    waivers.extend(log_bucket_waivers().into_iter().skip(1));
     options(waivers)
 }
 
@@ -81,7 +88,7 @@ fn reference_passes_every_applicable_control() {
     for c in &report.controls {
         let expected = match c.id.as_str() {
             "sagemaker-notebook-hardening" => ControlStatus::NotApplicable,
-            "s3-access-logging" | "s3-replication" => ControlStatus::Waived,
+            "s3-access-logging" | "s3-replication" | "s3-object-lock" => ControlStatus::Waived,
             _ => ControlStatus::Pass,
         };
         assert_eq!(c.status, expected, "control {}", c.id);
@@ -91,7 +98,12 @@ fn reference_passes_every_applicable_control() {
         .iter()
         .filter(|f| f.status == Status::Waived)
         .collect();
-    assert_eq!(waived.len(), 2);
+    let waived_controls: std::collections::BTreeSet<&str> =
+        waived.iter().map(|f| f.control.as_str()).collect();
+    assert_eq!(
+        waived_controls.into_iter().collect::<Vec<_>>(),
+        ["s3-access-logging", "s3-object-lock", "s3-replication"]
+    );
     assert!(waived.iter().all(|f| f.logical_id == "AccessLogBucket"));
     // Findings from a YAML file carry its line and column.
     let key = report
@@ -419,6 +431,61 @@ const MUTATIONS: &[(&str, Mutation, &str)] = &[
         "endpoint alarm without actions",
         |v| remove(v, "/Resources/EndpointErrorAlarm/Properties/AlarmActions"),
         "alarm-actions",
+    ),
+    (
+        "alarm without insufficient-data actions",
+        |v| {
+            remove(
+                v,
+                "/Resources/EndpointErrorAlarm/Properties/InsufficientDataActions",
+            )
+        },
+        "alarm-actions",
+    ),
+    (
+        "stage without web ACL",
+        |v| remove(v, "/Resources/ApiFirewallAssociation"),
+        "apigateway-waf",
+    ),
+    (
+        "web ACL not logged",
+        |v| remove(v, "/Resources/ApiFirewallLogging"),
+        "apigateway-waf",
+    ),
+    (
+        "object lock removed",
+        |v| {
+            remove(
+                v,
+                "/Resources/DataBucket/Properties/ObjectLockConfiguration",
+            )
+        },
+        "s3-object-lock",
+    ),
+    (
+        "event notifications removed",
+        |v| {
+            remove(
+                v,
+                "/Resources/DataBucket/Properties/NotificationConfiguration",
+            )
+        },
+        "s3-event-notifications",
+    ),
+    (
+        "lifecycle removed",
+        |v| {
+            remove(
+                v,
+                "/Resources/AccessLogBucket/Properties/LifecycleConfiguration",
+            )
+        },
+        "s3-versioning",
+    ),
+    (
+        "ACLs enabled",
+        |v| remove(v, "/Resources/DataBucket/Properties/OwnershipControls"),
+        "s3-public-access-block",
     ),
     (
         "alarm actions disabled",
@@ -771,7 +838,7 @@ fn every_control_is_exercised_by_a_mutation_or_its_own_fixture() {
 
 #[test]
 fn access_log_bucket_fails_without_its_waiver() {
-    let report = audit(&input(&reference_value()), &with_replication_waiver(vec![])).unwrap();
+    let report = audit(&input(&reference_value()), &with_standing_waivers(vec![])).unwrap();
     assert_eq!(report.failing_controls(), ["s3-access-logging"]);
     let f = report
         .findings
@@ -786,11 +853,7 @@ fn access_log_bucket_fails_without_its_waiver() {
 fn expired_waiver_is_a_finding_and_no_longer_excuses() {
     let mut w = access_log_waiver();
     w.expires = "2026-11-28".into();
-    let report = audit(
-        &input(&reference_value()),
-        &with_replication_waiver(vec![w]),
-    )
-    .unwrap();
+    let report = audit(&input(&reference_value()), &with_standing_waivers(vec![w])).unwrap();
     assert_eq!(
         report.failing_controls(),
         ["s3-access-logging", "waiver-valid"]
@@ -800,11 +863,7 @@ fn expired_waiver_is_a_finding_and_no_longer_excuses() {
     // The last day of a waiver still counts.
     let mut w = access_log_waiver();
     w.expires = TODAY.into();
-    let report = audit(
-        &input(&reference_value()),
-        &with_replication_waiver(vec![w]),
-    )
-    .unwrap();
+    let report = audit(&input(&reference_value()), &with_standing_waivers(vec![w])).unwrap();
     assert_eq!(report.exit_code(), 0);
 }
 
@@ -819,7 +878,7 @@ fn unused_waiver_is_a_warning() {
     };
     let report = audit(
         &input(&reference_value()),
-        &with_replication_waiver(vec![access_log_waiver(), unused]),
+        &with_standing_waivers(vec![access_log_waiver(), unused]),
     )
     .unwrap();
     assert_eq!(report.exit_code(), 0);
@@ -837,16 +896,12 @@ fn waiver_scoped_to_another_stack_does_not_apply() {
     w.resource = "other-stack/AccessLogBucket".into();
     let report = audit(
         &input(&reference_value()),
-        &with_replication_waiver(vec![w.clone()]),
+        &with_standing_waivers(vec![w.clone()]),
     )
     .unwrap();
     assert_eq!(report.failing_controls(), ["s3-access-logging"]);
     w.resource = "dxops-reference/AccessLogBucket".into();
-    let report = audit(
-        &input(&reference_value()),
-        &with_replication_waiver(vec![w]),
-    )
-    .unwrap();
+    let report = audit(&input(&reference_value()), &with_standing_waivers(vec![w])).unwrap();
     assert_eq!(report.exit_code(), 0);
 }
 

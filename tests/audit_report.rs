@@ -9,6 +9,18 @@ use dxops::audit::{
 const SMALL_PATH: &str = "tests/fixtures/audit/small/stack.yaml";
 const SMALL: &str = include_str!("fixtures/audit/small/stack.yaml");
 
+/// Line of the `Properties:` key of the `Logs` resource in the small fixture.
+fn logs_properties_line() -> usize {
+    let logs = SMALL.lines().position(|l| l == "  Logs:").unwrap();
+    SMALL
+        .lines()
+        .skip(logs)
+        .position(|l| l == "    Properties:")
+        .unwrap()
+        + logs
+        + 1
+}
+
 fn small_inputs() -> Vec<TemplateInput> {
     vec![TemplateInput {
         stack: "small".into(),
@@ -44,6 +56,7 @@ fn small_report_findings() {
             "kms-key-rotation",
             "log-retention",
             "s3-replication",
+            "s3-object-lock",
             "data-classification-tag"
         ]
     );
@@ -67,7 +80,7 @@ fn small_report_findings() {
         .find(|f| f.control == "data-classification-tag" && f.status == Status::Fail)
         .unwrap();
     assert_eq!(tag.logical_id, "Logs");
-    assert_eq!((tag.line, tag.col), (Some(61), Some(5)));
+    assert_eq!((tag.line, tag.col), (Some(logs_properties_line()), Some(5)));
     let waived = r
         .findings
         .iter()

@@ -203,7 +203,7 @@ pub const CONTROLS: &[Control] = &[
         false,
         ACCESS,
         "A bucket holding PHI must never become public through an ACL or bucket policy.",
-        "AWS::S3::Bucket: PublicAccessBlockConfiguration has BlockPublicAcls, BlockPublicPolicy, IgnorePublicAcls and RestrictPublicBuckets all true, and AccessControl is not PublicRead, PublicReadWrite or AuthenticatedRead."
+        "AWS::S3::Bucket: PublicAccessBlockConfiguration has BlockPublicAcls, BlockPublicPolicy, IgnorePublicAcls and RestrictPublicBuckets all true; OwnershipControls ObjectOwnership is BucketOwnerEnforced (ACLs disabled); AccessControl is not PublicRead, PublicReadWrite or AuthenticatedRead."
     ),
     control!(
         "apigateway-client-certificate",
@@ -213,6 +213,15 @@ pub const CONTROLS: &[Control] = &[
         &["164.312(e)(1)", "164.312(d)"],
         "Back ends must be able to verify that requests come from API Gateway.",
         "AWS::ApiGateway::Stage: ClientCertificateId is set."
+    ),
+    control!(
+        "apigateway-waf",
+        "access-control",
+        Medium,
+        true,
+        &["164.312(a)(1)", "164.308(a)(1)(ii)(B)"],
+        "A web application firewall filters malicious requests before they reach PHI, and its decisions must be logged.",
+        "AWS::ApiGateway::Stage: an AWS::WAFv2::WebACLAssociation whose ResourceArn names the stage; AWS::WAFv2::WebACL: an AWS::WAFv2::LoggingConfiguration refers to it."
     ),
     control!(
         "apigateway-method-authorization",
@@ -305,6 +314,15 @@ pub const CONTROLS: &[Control] = &[
         "AWS::ApiGateway::Stage: AccessLogSetting with DestinationArn and Format; MethodSettings for \"/*\" \"*\" with LoggingLevel ERROR or INFO; TracingEnabled true."
     ),
     control!(
+        "s3-event-notifications",
+        "audit-controls",
+        Low,
+        true,
+        &["164.312(b)"],
+        "Changes to PHI objects must be observable by monitoring and response tooling.",
+        "AWS::S3::Bucket: NotificationConfiguration sends events (EventBridgeConfiguration EventBridgeEnabled, or a topic, queue or Lambda configuration)."
+    ),
+    control!(
         "stepfunctions-logging",
         "audit-controls",
         Medium,
@@ -332,13 +350,22 @@ pub const CONTROLS: &[Control] = &[
         "AWS::S3::Bucket: ReplicationConfiguration with a Role and an Enabled rule; for KMS-encrypted buckets the rule replicates SSE-KMS objects (SourceSelectionCriteria) and sets Destination EncryptionConfiguration ReplicaKmsKeyID."
     ),
     control!(
+        "s3-object-lock",
+        "integrity",
+        Medium,
+        true,
+        &["164.312(c)(1)", "164.312(c)(2)"],
+        "Write-once retention protects PHI and models from alteration or deletion, even by privileged users.",
+        "AWS::S3::Bucket: ObjectLockEnabled true and ObjectLockConfiguration with ObjectLockEnabled Enabled and a DefaultRetention rule."
+    ),
+    control!(
         "s3-versioning",
         "integrity",
         Medium,
         true,
         &["164.312(c)(1)", "164.308(a)(7)"],
         "Versioning protects PHI against improper alteration or deletion and allows recovery.",
-        "AWS::S3::Bucket: VersioningConfiguration Status Enabled."
+        "AWS::S3::Bucket: VersioningConfiguration Status Enabled, and a LifecycleConfiguration with an Enabled rule (so old versions are managed, not kept or lost by accident)."
     ),
     control!(
         "data-store-retain",
@@ -365,7 +392,7 @@ pub const CONTROLS: &[Control] = &[
         true,
         &["164.312(b)", "164.308(a)(1)(ii)(D)"],
         "An alarm nobody is told about protects nothing.",
-        "AWS::CloudWatch::Alarm: ActionsEnabled is not false and AlarmActions has at least one entry."
+        "AWS::CloudWatch::Alarm: ActionsEnabled is not false, AlarmActions and InsufficientDataActions each have at least one entry."
     ),
     control!(
         "sagemaker-network-isolation",
@@ -470,6 +497,7 @@ pub const TAGGABLE_TYPES: &[&str] = &[
     "AWS::SageMaker::NotebookInstance",
     "AWS::SageMaker::Pipeline",
     "AWS::StepFunctions::StateMachine",
+    "AWS::WAFv2::WebACL",
 ];
 
 /// IAM actions that do not support resource-level permissions, so their

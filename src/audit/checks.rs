@@ -180,6 +180,12 @@ fn s3(out: &mut Out) {
                 format!("not true: {}", missing.join(", ")),
             ));
         }
+        let enforced = items(b.prop(&["OwnershipControls", "Rules"]))
+            .iter()
+            .any(|r| str_of(r.get("ObjectOwnership")) == Some("BucketOwnerEnforced"));
+        if !enforced {
+            problems.push((b.ptr(&["OwnershipControls"]), "OwnershipControls ObjectOwnership is not BucketOwnerEnforced, so ACLs stay enabled".to_string()));
+        }
         if let Some(acl) = str_of(b.prop(&["AccessControl"])) {
             if matches!(acl, "PublicRead" | "PublicReadWrite" | "AuthenticatedRead") {
                 problems.push((
@@ -199,16 +205,82 @@ fn s3(out: &mut Out) {
         // Replication.
         replication(out, b);
 
-        // Versioning.
-        let ptr = b.ptr(&["VersioningConfiguration", "Status"]);
-        if str_of(b.prop(&["VersioningConfiguration", "Status"])) == Some("Enabled") {
-            out.pass("s3-versioning", b, ptr, "versioning is enabled");
-        } else {
-            out.fail(
-                "s3-versioning",
+        // Versioning and lifecycle.
+        let mut problems = Vec::new();
+        if str_of(b.prop(&["VersioningConfiguration", "Status"])) != Some("Enabled") {
+            problems.push((
+                b.ptr(&["VersioningConfiguration", "Status"]),
+                "VersioningConfiguration Status is not Enabled".to_string(),
+            ));
+        }
+        let lifecycle = items(b.prop(&["LifecycleConfiguration", "Rules"]))
+            .iter()
+            .any(|r| str_of(r.get("Status")) == Some("Enabled"));
+        if !lifecycle {
+            problems.push((
+                b.ptr(&["LifecycleConfiguration"]),
+                "no LifecycleConfiguration rule is Enabled".to_string(),
+            ));
+        }
+        out.judge(
+            "s3-versioning",
+            b,
+            b.ptr(&["VersioningConfiguration"]),
+            "versioned, with a lifecycle for old versions",
+            problems,
+        );
+
+        // Object lock.
+        let mut problems = Vec::new();
+        if !is_true(b.prop(&["ObjectLockEnabled"])) {
+            problems.push((
+                b.ptr(&["ObjectLockEnabled"]),
+                "ObjectLockEnabled is not true".to_string(),
+            ));
+        }
+        let lock = b.prop(&["ObjectLockConfiguration"]).unwrap_or(&Value::Null);
+        if str_of(lock.get("ObjectLockEnabled")) != Some("Enabled")
+            || get(lock, &["Rule", "DefaultRetention"]).is_none()
+        {
+            problems.push((
+                b.ptr(&["ObjectLockConfiguration"]),
+                "ObjectLockConfiguration is not Enabled with a DefaultRetention rule".to_string(),
+            ));
+        }
+        out.judge(
+            "s3-object-lock",
+            b,
+            b.ptr(&["ObjectLockConfiguration"]),
+            "objects are write-once for the retention period",
+            problems,
+        );
+
+        // Event notifications.
+        let n = b
+            .prop(&["NotificationConfiguration"])
+            .unwrap_or(&Value::Null);
+        let notifies = is_true(get(n, &["EventBridgeConfiguration", "EventBridgeEnabled"]))
+            || [
+                "TopicConfigurations",
+                "QueueConfigurations",
+                "LambdaConfigurations",
+            ]
+            .iter()
+            .any(|k| !items(n.get(*k)).is_empty());
+        let ptr = b.ptr(&["NotificationConfiguration"]);
+        if notifies {
+            out.pass(
+                "s3-event-notifications",
                 b,
                 ptr,
-                "VersioningConfiguration Status is not Enabled",
+                "object events are published",
+            );
+        } else {
+            out.fail(
+                "s3-event-notifications",
+                b,
+                ptr,
+                "NotificationConfiguration publishes no events",
             );
         }
 
@@ -487,11 +559,10 @@ fn sagemaker(out: &mut Out) {
                 "ActionsEnabled is false".to_string(),
             ));
         }
-        if items(a.prop(&["AlarmActions"])).is_empty() {
-            problems.push((
-                a.ptr(&["AlarmActions"]),
-                "AlarmActions is empty".to_string(),
-            ));
+        for k in ["AlarmActions", "InsufficientDataActions"] {
+            if items(a.prop(&[k])).is_empty() {
+                problems.push((a.ptr(&[k]), format!("{k} is empty")));
+            }
         }
         out.judge(
             "alarm-actions",
@@ -979,6 +1050,7 @@ fn tls12_policy(p: &str) -> bool {
 
 fn apigateway(out: &mut Out) {
     let tpl = out.tpl;
+    waf(out);
     for api in tpl.of_type("AWS::ApiGateway::RestApi") {
         let mut problems = Vec::new();
         match str_of(api.prop(&["SecurityPolicy"])) {
@@ -1140,6 +1212,73 @@ fn apigateway(out: &mut Out) {
             "the stage cache is encrypted",
             problems,
         );
+    }
+}
+
+fn waf(out: &mut Out) {
+    let tpl = out.tpl;
+    let associations: Vec<String> = tpl
+        .of_type("AWS::WAFv2::WebACLAssociation")
+        .iter()
+        .filter_map(|a| a.prop(&["ResourceArn"]))
+        .filter_map(|v| {
+            ref_target(v)
+                .map(|t| format!("${{{t}}}"))
+                .or_else(|| arn_text(v))
+        })
+        .collect();
+    for s in tpl.of_type("AWS::ApiGateway::Stage") {
+        let api = s.prop(&["RestApiId"]).and_then(ref_target);
+        let name = str_of(s.prop(&["StageName"]));
+        let covered = associations.iter().any(|arn| {
+            arn == &format!("${{{}}}", s.id)
+                || arn.ends_with(&format!("/stages/${{{}}}", s.id))
+                || match (api, name) {
+                    (Some(api), Some(name)) => {
+                        arn.ends_with(&format!("/restapis/${{{api}}}/stages/{name}"))
+                    }
+                    _ => false,
+                }
+        });
+        let ptr = s.ptr(&[]);
+        if covered {
+            out.pass(
+                "apigateway-waf",
+                &s,
+                ptr,
+                "a web ACL is associated with the stage",
+            );
+        } else {
+            out.fail(
+                "apigateway-waf",
+                &s,
+                ptr,
+                "no AWS::WAFv2::WebACLAssociation names this stage",
+            );
+        }
+    }
+    let logged: Vec<&str> = tpl
+        .of_type("AWS::WAFv2::LoggingConfiguration")
+        .iter()
+        .filter_map(|l| l.prop(&["ResourceArn"]).and_then(ref_target))
+        .collect();
+    for acl in tpl.of_type("AWS::WAFv2::WebACL") {
+        let ptr = acl.ptr(&[]);
+        if logged.contains(&acl.id) {
+            out.pass(
+                "apigateway-waf",
+                &acl,
+                ptr,
+                "the web ACL's decisions are logged",
+            );
+        } else {
+            out.fail(
+                "apigateway-waf",
+                &acl,
+                ptr,
+                "no AWS::WAFv2::LoggingConfiguration refers to this web ACL",
+            );
+        }
     }
 }
 
