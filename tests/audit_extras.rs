@@ -192,3 +192,24 @@ fn condition_steps_are_searched() {
         f.message
     );
 }
+
+#[test]
+fn access_log_bucket_named_literally_is_recognised() {
+    let v = json!({"Resources": {
+        "Logs": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "hospital-access-logs"}},
+        "Data": {"Type": "AWS::S3::Bucket", "Properties": {"LoggingConfiguration": {"DestinationBucketName": "hospital-access-logs"}}}
+    }});
+    let report = run(&v);
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.control == "s3-access-logging" && f.logical_id == "Logs")
+        .unwrap();
+    assert!(f.message.contains("access-log bucket"), "{}", f.message);
+    let data = report
+        .findings
+        .iter()
+        .find(|f| f.control == "s3-access-logging" && f.logical_id == "Data")
+        .unwrap();
+    assert_eq!(data.status, dxops::audit::Status::Pass);
+}

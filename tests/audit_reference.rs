@@ -760,6 +760,28 @@ const MUTATIONS: &[(&str, Mutation, &str)] = &[
         "iam-no-inline-policy",
     ),
     (
+        "training step runs as the processing role",
+        |v| {
+            edit_body(
+                v,
+                r#""RoleArn": "${TrainingRole.Arn}""#,
+                r#""RoleArn": "${ProcessingRole.Arn}""#,
+            )
+        },
+        "iam-role-per-job",
+    ),
+    (
+        "function runs as the model role",
+        |v| {
+            set(
+                v,
+                "/Resources/PredictFunction/Properties/Role",
+                json!({"Fn::GetAtt": ["ModelRole", "Arn"]}),
+            )
+        },
+        "iam-role-per-job",
+    ),
+    (
         "role shared by two services",
         |v| {
             set(

@@ -287,6 +287,15 @@ pub const CONTROLS: &[Control] = &[
         "AWS::IAM::Role AssumeRolePolicyDocument: the Allow statements trust exactly one Service principal."
     ),
     control!(
+        "iam-role-per-job",
+        "access-control",
+        Medium,
+        true,
+        &["164.312(a)(1)", "164.308(a)(4)(ii)(B)", "164.312(b)"],
+        "A role shared by two jobs gives each the other's permissions and blurs the audit trail.",
+        "AWS::IAM::Role: referenced as the execution role of at most one job: Lambda Role, state machine, SageMaker model, pipeline and each pipeline step, notebook, monitoring schedule and job definitions, Glue job and crawler, S3 replication."
+    ),
+    control!(
         "iam-trust-scoped",
         "access-control",
         High,

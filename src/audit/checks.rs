@@ -105,6 +105,7 @@ pub(crate) fn run(tpl: &Template) -> Vec<Observation> {
     kms(&mut out);
     apigateway(&mut out);
     iam(&mut out);
+    role_per_job(&mut out);
     lambda(&mut out);
     retain(&mut out);
     tags(&mut out);
@@ -295,7 +296,9 @@ fn s3(out: &mut Out) {
                 ptr,
                 "server access logs are delivered",
             );
-        } else if log_targets.contains(b.id) {
+        } else if log_targets.contains(b.id)
+            || str_of(b.prop(&["BucketName"])).is_some_and(|n| log_targets.contains(n))
+        {
             out.fail("s3-access-logging", b, ptr, "this is the access-log bucket; it has no LoggingConfiguration and must be waived in the spec");
         } else {
             out.fail(
@@ -673,6 +676,93 @@ fn vpc_config(
             ptr,
             format!("{what} with {subnets} and SecurityGroupIds is missing"),
         );
+    }
+}
+
+/// Where each role is used as an execution role: role logical id → users.
+fn role_users(tpl: &Template) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut users: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut add = |v: Option<&Value>, user: String| {
+        let id = v.and_then(|v| {
+            ref_target(v).map(String::from).or_else(|| {
+                let t = v.as_str()?;
+                let inner = t.strip_prefix("${")?.strip_suffix('}')?;
+                Some(inner.split('.').next().unwrap_or(inner).to_string())
+            })
+        });
+        if let Some(id) = id {
+            users.entry(id).or_default().push(user);
+        }
+    };
+    const ROLE_PROPERTIES: &[(&str, &[&str])] = &[
+        ("AWS::Lambda::Function", &["Role"]),
+        ("AWS::StepFunctions::StateMachine", &["RoleArn"]),
+        ("AWS::SageMaker::Model", &["ExecutionRoleArn"]),
+        ("AWS::SageMaker::Pipeline", &["RoleArn"]),
+        ("AWS::SageMaker::NotebookInstance", &["RoleArn"]),
+        (
+            "AWS::SageMaker::MonitoringSchedule",
+            &[
+                "MonitoringScheduleConfig",
+                "MonitoringJobDefinition",
+                "RoleArn",
+            ],
+        ),
+        ("AWS::SageMaker::DataQualityJobDefinition", &["RoleArn"]),
+        ("AWS::SageMaker::ModelQualityJobDefinition", &["RoleArn"]),
+        ("AWS::SageMaker::ModelBiasJobDefinition", &["RoleArn"]),
+        (
+            "AWS::SageMaker::ModelExplainabilityJobDefinition",
+            &["RoleArn"],
+        ),
+        ("AWS::Glue::Job", &["Role"]),
+        ("AWS::Glue::Crawler", &["Role"]),
+        ("AWS::S3::Bucket", &["ReplicationConfiguration", "Role"]),
+    ];
+    for r in tpl.resources() {
+        for (ty, path) in ROLE_PROPERTIES {
+            if r.ty == *ty {
+                add(r.prop(path), format!("{} ({})", r.id, path.join(".")));
+            }
+        }
+        if r.ty == "AWS::SageMaker::Pipeline" {
+            if let Ok(def) = pipeline_body(&r) {
+                let mut steps = Vec::new();
+                if let Some(s) = def.get("Steps") {
+                    collect_steps(s, "/Steps", &mut steps);
+                }
+                steps.sort_by(|a, b| a.0.cmp(&b.0));
+                for (_, step) in steps {
+                    let name = str_of(step.get("Name")).unwrap_or("?");
+                    let role = get(step, &["Arguments", "RoleArn"])
+                        .or_else(|| get(step, &["Arguments", "TrainingJobDefinition", "RoleArn"]));
+                    add(role, format!("{} step `{name}`", r.id));
+                }
+            }
+        }
+    }
+    users
+}
+
+fn role_per_job(out: &mut Out) {
+    let users = role_users(out.tpl);
+    for r in out.tpl.of_type("AWS::IAM::Role") {
+        let used = users.get(r.id).map(Vec::as_slice).unwrap_or(&[]);
+        let ptr = r.ptr(&[]);
+        if used.len() <= 1 {
+            let by = used
+                .first()
+                .map(String::as_str)
+                .unwrap_or("no job in this template");
+            out.pass("iam-role-per-job", &r, ptr, format!("used by {by}"));
+        } else {
+            out.fail(
+                "iam-role-per-job",
+                &r,
+                ptr,
+                format!("shared by {} jobs: {}", used.len(), used.join(", ")),
+            );
+        }
     }
 }
 
