@@ -404,6 +404,38 @@ impl Report {
                 }
             }
         }
+        let waivers: Vec<&Finding> = self
+            .findings
+            .iter()
+            .filter(|f| f.control == "waiver-valid")
+            .collect();
+        if !waivers.is_empty() {
+            out.push_str("\n## Waivers\n\n| Control | Resource | Owner | Reason | Expires | Status | Findings waived |\n|---|---|---|---|---|---|---|\n");
+            for f in waivers {
+                let Some(w) = &f.waiver else { continue };
+                let waived = self
+                    .findings
+                    .iter()
+                    .filter(|g| g.status == Status::Waived && g.waiver.as_ref() == Some(w))
+                    .count();
+                let status = if f.status == Status::Fail {
+                    "expired"
+                } else {
+                    "valid"
+                };
+                let _ = writeln!(
+                    out,
+                    "| `{}` | {} | {} | {} | {} | {} | {} |",
+                    w.rule,
+                    w.resource,
+                    w.owner,
+                    w.reason.replace('|', "\\|"),
+                    w.expires,
+                    status,
+                    waived
+                );
+            }
+        }
         if !self.warnings.is_empty() {
             out.push_str("\n## Warnings\n\n");
             for w in &self.warnings {
