@@ -106,6 +106,24 @@ fn each_change_fails_exactly_its_control() {
             "apigateway-tls12",
         ),
         (
+            "/Resources/Notebook/Properties/InstanceMetadataServiceConfiguration",
+            "IMDSv1",
+            None,
+            "sagemaker-notebook-hardening",
+        ),
+        (
+            "/Resources/QualityJob/Properties/NetworkConfig/EnableInterContainerTrafficEncryption",
+            "quality job traffic",
+            Some(json!(false)),
+            "sagemaker-intercontainer-encryption",
+        ),
+        (
+            "/Resources/DriftSchedule/Properties/MonitoringScheduleConfig/MonitoringJobDefinition/NetworkConfig/EnableInterContainerTrafficEncryption",
+            "monitor traffic",
+            None,
+            "sagemaker-intercontainer-encryption",
+        ),
+        (
             "/Resources/FeatureJob/Properties/Tags",
             "job tags",
             Some(json!({"team": "data"})),

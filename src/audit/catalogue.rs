@@ -194,7 +194,7 @@ pub const CONTROLS: &[Control] = &[
         false,
         TRANSIT,
         "Distributed training exchanges data between instances; that traffic must be encrypted.",
-        "AWS::SageMaker::Pipeline training steps: EnableInterContainerTrafficEncryption is true."
+        "AWS::SageMaker::Pipeline training steps: EnableInterContainerTrafficEncryption is true; AWS::SageMaker::MonitoringSchedule (inline job) and *JobDefinition: NetworkConfig EnableInterContainerTrafficEncryption is true."
     ),
     control!(
         "s3-public-access-block",
@@ -428,7 +428,7 @@ pub const CONTROLS: &[Control] = &[
         true,
         &["164.312(a)(1)", "164.312(e)(1)"],
         "Notebooks must not give users root or a direct path to the internet.",
-        "AWS::SageMaker::NotebookInstance: RootAccess Disabled, DirectInternetAccess Disabled, SubnetId set and KmsKeyId set."
+        "AWS::SageMaker::NotebookInstance: RootAccess Disabled, DirectInternetAccess Disabled, SubnetId set, KmsKeyId set, InstanceMetadataServiceConfiguration MinimumInstanceMetadataServiceVersion 2."
     ),
     control!(
         "lambda-in-vpc",

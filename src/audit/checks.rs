@@ -504,6 +504,19 @@ fn sagemaker(out: &mut Out) {
         if n.prop(&["SubnetId"]).is_none() {
             problems.push((n.ptr(&["SubnetId"]), "SubnetId is not set".into()));
         }
+        let imds = [
+            "InstanceMetadataServiceConfiguration",
+            "MinimumInstanceMetadataServiceVersion",
+        ];
+        let v2 = n
+            .prop(&imds)
+            .is_some_and(|v| v.as_str() == Some("2") || v.as_u64() == Some(2));
+        if !v2 {
+            problems.push((
+                n.ptr(&imds),
+                "instance metadata service v1 is allowed; require version 2".into(),
+            ));
+        }
         if let Err(e) = cmk(tpl, n.prop(&["KmsKeyId"])) {
             problems.push((n.ptr(&["KmsKeyId"]), format!("KmsKeyId: {e}")));
         }
@@ -602,6 +615,15 @@ fn sagemaker(out: &mut Out) {
             "volume and output keys are customer-managed",
             problems,
         );
+        intercontainer(
+            out,
+            &s,
+            &[
+                "MonitoringScheduleConfig",
+                "MonitoringJobDefinition",
+                "NetworkConfig",
+            ],
+        );
     }
     for (ty, output) in [
         (
@@ -638,10 +660,33 @@ fn sagemaker(out: &mut Out) {
                 "volume and output keys are customer-managed",
                 problems,
             );
+            intercontainer(out, &d, &["NetworkConfig"]);
         }
     }
     for p in tpl.of_type("AWS::SageMaker::Pipeline") {
         pipeline(out, &p);
+    }
+}
+
+/// Inter-container traffic encryption of a monitoring job's network config.
+fn intercontainer(out: &mut Out, r: &Resource, network: &[&str]) {
+    let mut path = network.to_vec();
+    path.push("EnableInterContainerTrafficEncryption");
+    let ptr = r.ptr(&path);
+    if is_true(r.prop(&path)) {
+        out.pass(
+            "sagemaker-intercontainer-encryption",
+            r,
+            ptr,
+            "traffic between job instances is encrypted",
+        );
+    } else {
+        out.fail(
+            "sagemaker-intercontainer-encryption",
+            r,
+            ptr,
+            format!("{} is not true", path.join(".")),
+        );
     }
 }
 
