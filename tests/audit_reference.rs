@@ -118,6 +118,28 @@ fn reference_passes_every_applicable_control() {
         + 1;
     assert_eq!(key.line, Some(line));
     assert_eq!(key.col, Some(7));
+    // Findings inside the pipeline definition point at their step in the file.
+    let train = report
+        .findings
+        .iter()
+        .find(|f| f.control == "sagemaker-intercontainer-encryption")
+        .unwrap();
+    let name_line = REFERENCE
+        .lines()
+        .position(|l| l.contains(r#""Name": "Train","#))
+        .unwrap()
+        + 1;
+    let brace_col = REFERENCE
+        .lines()
+        .nth(name_line - 2)
+        .unwrap()
+        .find('{')
+        .unwrap()
+        + 1;
+    assert_eq!(
+        (train.line, train.col),
+        (Some(name_line - 1), Some(brace_col))
+    );
 }
 
 fn at<'a>(v: &'a mut Value, pointer: &str) -> &'a mut Value {

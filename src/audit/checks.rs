@@ -20,6 +20,9 @@ pub(crate) struct Observation {
     pub pointer: String,
     pub pass: bool,
     pub message: String,
+    /// For findings inside an embedded JSON document (a pipeline definition
+    /// body): the pointer within that document.
+    pub inner: Option<String>,
 }
 
 struct Out<'t> {
@@ -41,6 +44,7 @@ impl Out<'_> {
             pointer,
             pass: true,
             message: message.into(),
+            inner: None,
         });
     }
 
@@ -57,6 +61,7 @@ impl Out<'_> {
             pointer,
             pass: false,
             message: message.into(),
+            inner: None,
         });
     }
 
@@ -849,7 +854,6 @@ fn collect_steps<'v>(steps: &'v Value, base: &str, out: &mut Vec<(String, &'v Va
 }
 
 fn pipeline(out: &mut Out, p: &Resource) {
-    let tpl = out.tpl;
     let body_ptr = p.ptr(&["PipelineDefinition", "PipelineDefinitionBody"]);
     let def = match pipeline_body(p) {
         Ok(d) => d,
@@ -868,8 +872,20 @@ fn pipeline(out: &mut Out, p: &Resource) {
         collect_steps(s, "/Steps", &mut steps);
     }
     steps.sort_by(|a, b| a.0.cmp(&b.0));
-    let key_ok = |v: Option<&Value>| cmk(tpl, v);
     for (sp, step) in steps {
+        let start = out.obs.len();
+        judge_step(out, p, &body_ptr, &sp, step);
+        for o in &mut out.obs[start..] {
+            o.inner = Some(sp.clone());
+        }
+    }
+}
+
+fn judge_step(out: &mut Out, p: &Resource, body_ptr: &str, sp: &str, step: &Value) {
+    let tpl = out.tpl;
+    let body_ptr = body_ptr.to_string();
+    let key_ok = |v: Option<&Value>| cmk(tpl, v);
+    {
         let name = str_of(step.get("Name")).unwrap_or("?");
         let ty = str_of(step.get("Type")).unwrap_or("");
         let args = step.get("Arguments").unwrap_or(&Value::Null);
@@ -899,7 +915,7 @@ fn pipeline(out: &mut Out, p: &Resource) {
             _ => &[],
         };
         if key_paths.is_empty() {
-            continue;
+            return;
         }
         for path in key_paths {
             if let Err(e) = key_ok(get(args, path)) {

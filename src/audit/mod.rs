@@ -146,7 +146,12 @@ pub fn audit(templates: &[TemplateInput], options: &AuditOptions) -> Result<Repo
         for o in obs {
             let span = doc.key_span(&o.pointer);
             let (line, col) = match (&file, span.line) {
-                (Some(_), l) if l > 0 => (Some(l), Some(span.col)),
+                (Some(_), l) if l > 0 => o
+                    .inner
+                    .as_deref()
+                    .and_then(|inner| embedded_location(doc, &t.text, &o.pointer, inner))
+                    .map(|(l, c)| (Some(l), Some(c)))
+                    .unwrap_or((Some(l), Some(span.col))),
                 _ => (None, None),
             };
             let mut finding = Finding {
@@ -220,6 +225,54 @@ pub fn audit(templates: &[TemplateInput], options: &AuditOptions) -> Result<Repo
         summaries,
         findings,
         warnings,
+    ))
+}
+
+/// The file position of `inner`, a pointer into the JSON document held by the
+/// string at `pointer`, when that string is a YAML literal block (`|`), whose
+/// lines map one to one onto the file's.
+fn embedded_location(
+    doc: &yaml::Document,
+    text: &str,
+    pointer: &str,
+    inner: &str,
+) -> Option<(usize, usize)> {
+    let body = match doc.value.pointer(pointer)? {
+        serde_json::Value::String(s) => s.as_str(),
+        serde_json::Value::Object(o) => match o.get("Fn::Sub")? {
+            serde_json::Value::String(s) => s.as_str(),
+            serde_json::Value::Array(a) => a.first()?.as_str()?,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    // The string node's location is keyed by where the YAML put it: directly
+    // under the property for `!Sub |`, or as item 0 for `!Sub [|, vars]`. A
+    // literal block's span starts at its first content character, and the
+    // line before ends with the `|` indicator.
+    let literal = |offset: usize| {
+        text.get(..offset).is_some_and(|before| {
+            let head = before.trim_end_matches([' ', '\n', '\r']);
+            let head =
+                head.trim_end_matches(['-', '+', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+            head.ends_with('|') && before[head.len()..].contains('\n')
+        })
+    };
+    let span = [
+        pointer.to_string(),
+        format!("{pointer}/0"),
+        format!("{pointer}/Fn::Sub"),
+        format!("{pointer}/Fn::Sub/0"),
+    ]
+    .iter()
+    .filter_map(|p| doc.locations.get(p))
+    .map(|l| l.value)
+    .find(|s| s.line > 0 && literal(s.offset))?;
+    let inner_doc = yaml::parse(body).ok()?;
+    let at = inner_doc.locations.get(inner)?.value;
+    Some((
+        (span.line + at.line).saturating_sub(1),
+        span.col.saturating_sub(1) + at.col,
     ))
 }
 
