@@ -885,119 +885,117 @@ fn judge_step(out: &mut Out, p: &Resource, body_ptr: &str, sp: &str, step: &Valu
     let tpl = out.tpl;
     let body_ptr = body_ptr.to_string();
     let key_ok = |v: Option<&Value>| cmk(tpl, v);
-    {
-        let name = str_of(step.get("Name")).unwrap_or("?");
-        let ty = str_of(step.get("Type")).unwrap_or("");
-        let args = step.get("Arguments").unwrap_or(&Value::Null);
-        let (args, ap) = if ty == "Tuning" {
-            (
-                args.get("TrainingJobDefinition").unwrap_or(&Value::Null),
-                format!("{sp}/Arguments/TrainingJobDefinition"),
-            )
-        } else {
-            (args, format!("{sp}/Arguments"))
-        };
-        let label = |path: &str| format!("step `{name}` ({ty}) {ap}/{path}");
-        let mut enc = Vec::new();
-        let key_paths: &[&[&str]] = match ty {
-            "Processing" => &[
-                &["ProcessingResources", "ClusterConfig", "VolumeKmsKeyId"],
-                &["ProcessingOutputConfig", "KmsKeyId"],
-            ],
-            "Training" | "Tuning" => &[
-                &["ResourceConfig", "VolumeKmsKeyId"],
-                &["OutputDataConfig", "KmsKeyId"],
-            ],
-            "Transform" => &[
-                &["TransformResources", "VolumeKmsKeyId"],
-                &["TransformOutput", "KmsKeyId"],
-            ],
-            _ => &[],
-        };
-        if key_paths.is_empty() {
-            return;
+    let name = str_of(step.get("Name")).unwrap_or("?");
+    let ty = str_of(step.get("Type")).unwrap_or("");
+    let args = step.get("Arguments").unwrap_or(&Value::Null);
+    let (args, ap) = if ty == "Tuning" {
+        (
+            args.get("TrainingJobDefinition").unwrap_or(&Value::Null),
+            format!("{sp}/Arguments/TrainingJobDefinition"),
+        )
+    } else {
+        (args, format!("{sp}/Arguments"))
+    };
+    let label = |path: &str| format!("step `{name}` ({ty}) {ap}/{path}");
+    let mut enc = Vec::new();
+    let key_paths: &[&[&str]] = match ty {
+        "Processing" => &[
+            &["ProcessingResources", "ClusterConfig", "VolumeKmsKeyId"],
+            &["ProcessingOutputConfig", "KmsKeyId"],
+        ],
+        "Training" | "Tuning" => &[
+            &["ResourceConfig", "VolumeKmsKeyId"],
+            &["OutputDataConfig", "KmsKeyId"],
+        ],
+        "Transform" => &[
+            &["TransformResources", "VolumeKmsKeyId"],
+            &["TransformOutput", "KmsKeyId"],
+        ],
+        _ => &[],
+    };
+    if key_paths.is_empty() {
+        return;
+    }
+    for path in key_paths {
+        if let Err(e) = key_ok(get(args, path)) {
+            enc.push((body_ptr.clone(), format!("{}: {e}", label(&path.join("/")))));
         }
-        for path in key_paths {
-            if let Err(e) = key_ok(get(args, path)) {
-                enc.push((body_ptr.clone(), format!("{}: {e}", label(&path.join("/")))));
-            }
-        }
-        let pass_msg = format!("step `{name}` ({ty}): volume and output keys are customer-managed");
-        out.judge(
-            "sagemaker-job-kms-encryption",
-            p,
-            body_ptr.clone(),
-            &pass_msg,
-            enc,
-        );
-        match ty {
-            "Training" | "Tuning" => {
-                let checks = [
-                    (
-                        "sagemaker-intercontainer-encryption",
-                        "EnableInterContainerTrafficEncryption",
-                    ),
-                    ("sagemaker-network-isolation", "EnableNetworkIsolation"),
-                ];
-                for (control, key) in checks {
-                    if is_true(args.get(key)) {
-                        out.pass(
-                            control,
-                            p,
-                            body_ptr.clone(),
-                            format!("step `{name}` ({ty}): {key} is true"),
-                        );
-                    } else {
-                        out.fail(
-                            control,
-                            p,
-                            body_ptr.clone(),
-                            format!("{} is not true", label(key)),
-                        );
-                    }
-                }
-                step_vpc(
-                    out,
-                    p,
-                    &body_ptr,
-                    args.get("VpcConfig"),
-                    &label("VpcConfig"),
-                    name,
-                    ty,
-                );
-            }
-            "Processing" => {
-                let nc = args.get("NetworkConfig").unwrap_or(&Value::Null);
-                if is_true(nc.get("EnableNetworkIsolation")) {
+    }
+    let pass_msg = format!("step `{name}` ({ty}): volume and output keys are customer-managed");
+    out.judge(
+        "sagemaker-job-kms-encryption",
+        p,
+        body_ptr.clone(),
+        &pass_msg,
+        enc,
+    );
+    match ty {
+        "Training" | "Tuning" => {
+            let checks = [
+                (
+                    "sagemaker-intercontainer-encryption",
+                    "EnableInterContainerTrafficEncryption",
+                ),
+                ("sagemaker-network-isolation", "EnableNetworkIsolation"),
+            ];
+            for (control, key) in checks {
+                if is_true(args.get(key)) {
                     out.pass(
-                        "sagemaker-network-isolation",
+                        control,
                         p,
                         body_ptr.clone(),
-                        format!("step `{name}` ({ty}): network isolation is enabled"),
+                        format!("step `{name}` ({ty}): {key} is true"),
                     );
                 } else {
                     out.fail(
-                        "sagemaker-network-isolation",
+                        control,
                         p,
                         body_ptr.clone(),
-                        format!(
-                            "{} is not true",
-                            label("NetworkConfig/EnableNetworkIsolation")
-                        ),
+                        format!("{} is not true", label(key)),
                     );
                 }
-                step_vpc(
-                    out,
+            }
+            step_vpc(
+                out,
+                p,
+                &body_ptr,
+                args.get("VpcConfig"),
+                &label("VpcConfig"),
+                name,
+                ty,
+            );
+        }
+        "Processing" => {
+            let nc = args.get("NetworkConfig").unwrap_or(&Value::Null);
+            if is_true(nc.get("EnableNetworkIsolation")) {
+                out.pass(
+                    "sagemaker-network-isolation",
                     p,
-                    &body_ptr,
-                    nc.get("VpcConfig"),
-                    &label("NetworkConfig/VpcConfig"),
-                    name,
-                    ty,
+                    body_ptr.clone(),
+                    format!("step `{name}` ({ty}): network isolation is enabled"),
+                );
+            } else {
+                out.fail(
+                    "sagemaker-network-isolation",
+                    p,
+                    body_ptr.clone(),
+                    format!(
+                        "{} is not true",
+                        label("NetworkConfig/EnableNetworkIsolation")
+                    ),
                 );
             }
-            _ => {}
+            step_vpc(
+                out,
+                p,
+                &body_ptr,
+                nc.get("VpcConfig"),
+                &label("NetworkConfig/VpcConfig"),
+                name,
+                ty,
+            );
         }
+        _ => {}
     }
 }
 
