@@ -205,16 +205,8 @@ fn convert(
             let inner = convert(inner, pointer.clone(), key, index, locations)?;
             cloudformation_tag(&tag.handle, &tag.suffix, inner).map_err(bad)?
         }
-        YamlData::Alias(_) => {
-            return Err(bad(
-                "YAML aliases are not supported; write the value out".into()
-            ));
-        }
-        YamlData::BadValue => {
-            return Err(bad(
-                "this value cannot be read as the type its tag names".into()
-            ));
-        }
+        YamlData::Alias(_) => return Err(bad("YAML aliases are not supported; write the value out".into())),
+        YamlData::BadValue => return Err(bad("this value cannot be read as the type its tag names".into())),
     })
 }
 
@@ -364,8 +356,7 @@ fn scalar_text(v: &Value) -> String {
 /// Plain when the text would read back as the same string, double-quoted otherwise.
 fn quote_if_needed(s: &str) -> String {
     let plain_safe = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-./:()*$@,+=<> ".contains(c))
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-./:()*$@,+=<> ".contains(c))
         && !s.starts_with(|c: char| "-:?,[]{}#&*!|>'\"%@` ".contains(c))
         && !s.ends_with([' ', ':'])
         && !s.contains(": ")
@@ -382,19 +373,7 @@ fn looks_like_non_string(s: &str) -> bool {
     let lower = s.to_ascii_lowercase();
     matches!(
         lower.as_str(),
-        "null"
-            | "~"
-            | "true"
-            | "false"
-            | "yes"
-            | "no"
-            | "on"
-            | "off"
-            | "y"
-            | "n"
-            | ".nan"
-            | ".inf"
-            | "-.inf"
+        "null" | "~" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | ".nan" | ".inf" | "-.inf"
     ) || s.parse::<f64>().is_ok()
         || s.starts_with("0x")
         || s.starts_with("0o")
