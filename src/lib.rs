@@ -5,6 +5,7 @@
 //! `spec` (YAML with spans → validated `Plan`) → `render` (Plan → stacks/) ;
 //! `ml` is the model side, shipped as the `dxops-model` container image.
 
+pub mod audit;
 pub mod ml;
 pub mod render;
 pub mod spec;
