@@ -55,6 +55,33 @@ enum Command {
         #[arg(long)]
         templates: Option<PathBuf>,
     },
+    /// HIPAA compliance audit of rendered templates (from specs) or of CloudFormation templates on disk.
+    #[command(
+        long_about = "Judges CloudFormation templates against the HIPAA-oriented controls \
+(docs/controls.md), each mapped to its 45 CFR 164.3xx section, with evidence per resource and \
+property. Give specs (every environment is rendered in memory and judged with the spec's waivers \
+and log retention) or template files (.yaml, .yml, .json).\n\nExit codes: 0 every control passes \
+(waived ones listed), 2 findings, 1 error."
+    )]
+    Audit {
+        /// Specs or CloudFormation templates.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Only this environment of each spec.
+        #[arg(long)]
+        env: Option<String>,
+        #[arg(long, value_enum, default_value_t = dxops::audit::Format::Human)]
+        format: dxops::audit::Format,
+        /// Date waivers are judged against (YYYY-MM-DD); default today (UTC).
+        #[arg(long)]
+        date: Option<String>,
+        /// Minimum log retention in days, for template files (specs carry their own).
+        #[arg(long, default_value_t = 2192)]
+        log_retention_days: u32,
+        /// Templates overriding the embedded ones, for specs.
+        #[arg(long)]
+        templates: Option<PathBuf>,
+    },
     /// Write a commented starter spec that validates.
     Init {
         /// Where to write it.
@@ -98,6 +125,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
             templates,
         } => synth(&specs, &out, check, templates.as_deref()),
         Command::Init { path, force } => init(&path, force),
+        Command::Audit {
+            paths,
+            env,
+            format,
+            date,
+            log_retention_days,
+            templates,
+        } => audit(
+            &paths,
+            env.as_deref(),
+            format,
+            date,
+            log_retention_days,
+            templates.as_deref(),
+        ),
     }
 }
 
@@ -251,4 +293,168 @@ fn init(path: &Path, force: bool) -> Result<ExitCode> {
         path.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Today's date (UTC) as YYYY-MM-DD, from the system clock.
+fn today_utc() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    // Days since 1970-01-01 to a civil date (proleptic Gregorian).
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+fn is_template(path: &Path) -> Result<bool> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(match dxops::yaml::parse(&text) {
+        Ok(doc) => {
+            doc.value.get("Resources").is_some()
+                || doc.value.get("AWSTemplateFormatVersion").is_some()
+        }
+        Err(_) => path.extension().is_some_and(|e| e == "json"),
+    })
+}
+
+fn audit(
+    paths: &[PathBuf],
+    only_env: Option<&str>,
+    format: dxops::audit::Format,
+    date: Option<String>,
+    log_retention_days: u32,
+    templates: Option<&Path>,
+) -> Result<ExitCode> {
+    use dxops::audit::{AuditOptions, TemplateInput};
+    let today = date.unwrap_or_else(today_utc);
+    let mut reports: Vec<(String, dxops::audit::Report)> = Vec::new();
+
+    let (template_paths, spec_paths): (Vec<&PathBuf>, Vec<&PathBuf>) =
+        paths.iter().partition(|p| is_template(p).unwrap_or(false));
+    if !spec_paths.is_empty() {
+        let specs: Vec<PathBuf> = spec_paths.into_iter().cloned().collect();
+        let Some(plans) = load_all(&specs, Format::Human)? else {
+            return Ok(ExitCode::from(1));
+        };
+        let renderer = match templates {
+            Some(dir) => Renderer::from_dir(dir)?,
+            None => Renderer::embedded()?,
+        };
+        for plan in &plans {
+            if let Some(name) = only_env
+                && !plan.environments.contains_key(name)
+            {
+                anyhow::bail!("spec `{}` has no environment `{name}`", plan.name);
+            }
+            for env in plan
+                .environments
+                .values()
+                .filter(|e| only_env.is_none_or(|n| n == e.env))
+            {
+                let files = renderer.render_env(plan, env)?;
+                let named: Vec<(String, &str)> = files
+                    .iter()
+                    .map(|f| {
+                        (
+                            f.path
+                                .file_name()
+                                .unwrap_or_default()
+                                .to_string_lossy()
+                                .into_owned(),
+                            f.contents.as_str(),
+                        )
+                    })
+                    .collect();
+                let report = render::audit_env(
+                    env,
+                    named.iter().map(|(n, t)| (n.as_str(), *t)),
+                    Some(today.clone()),
+                )?;
+                reports.push((format!("{} ({})", plan.name, env.env), report));
+            }
+        }
+    }
+    if !template_paths.is_empty() {
+        let mut inputs = Vec::new();
+        for path in template_paths {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            inputs.push(TemplateInput {
+                stack: path.display().to_string(),
+                path: Some(path.clone()),
+                text,
+            });
+        }
+        let options = AuditOptions {
+            log_retention_days,
+            waivers: Vec::new(),
+            today: Some(today.clone()),
+        };
+        let report = dxops::audit::audit(&inputs, &options)?;
+        reports.push(("templates".into(), report));
+    }
+
+    print!("{}", combine(&reports, format)?);
+    let code = reports
+        .iter()
+        .map(|(_, r)| r.exit_code())
+        .max()
+        .unwrap_or(0);
+    Ok(ExitCode::from(code as u8))
+}
+
+/// One document for machines, one section per report for people.
+fn combine(
+    reports: &[(String, dxops::audit::Report)],
+    format: dxops::audit::Format,
+) -> Result<String> {
+    use dxops::audit::Format as F;
+    if let [(_, only)] = reports {
+        return Ok(only.render(format));
+    }
+    Ok(match format {
+        F::Json => {
+            let all: Vec<serde_json::Value> = reports
+                .iter()
+                .map(|(name, r)| Ok(serde_json::json!({ "target": name, "report": serde_json::from_str::<serde_json::Value>(&r.render(F::Json))? })))
+                .collect::<Result<_>>()?;
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(&serde_json::json!({ "reports": all }))?
+            )
+        }
+        F::Sarif => {
+            // One SARIF log, one run per audited target.
+            let mut log: serde_json::Value = serde_json::from_str(&reports[0].1.render(F::Sarif))?;
+            for (_, r) in &reports[1..] {
+                let other: serde_json::Value = serde_json::from_str(&r.render(F::Sarif))?;
+                if let (Some(runs), Some(more)) =
+                    (log["runs"].as_array_mut(), other["runs"].as_array())
+                {
+                    runs.extend(more.iter().cloned());
+                }
+            }
+            format!("{}\n", serde_json::to_string_pretty(&log)?)
+        }
+        F::Human | F::Markdown => reports
+            .iter()
+            .map(|(name, r)| {
+                format!(
+                    "{} {name}\n\n{}",
+                    if format == F::Markdown { "#" } else { "==" },
+                    r.render(format)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    })
 }

@@ -16,7 +16,7 @@ fn run(value: &Value) -> dxops::audit::Report {
     let options = AuditOptions {
         log_retention_days: 365,
         waivers: vec![],
-        today: "2026-11-29".into(),
+        today: Some("2026-11-29".into()),
     };
     audit(&templates, &options).unwrap()
 }

@@ -44,7 +44,7 @@ fn options(waivers: Vec<Waiver>) -> AuditOptions {
     AuditOptions {
         log_retention_days: 365,
         waivers,
-        today: TODAY.into(),
+        today: Some(TODAY.into()),
     }
 }
 
@@ -1027,7 +1027,7 @@ fn waiver_dates_are_validated() {
     w.owner = " ".into();
     assert_eq!(check_waiver(&w), Err(WaiverError::Empty { field: "owner" }));
     let bad_today = AuditOptions {
-        today: "29/11/2026".into(),
+        today: Some("29/11/2026".into()),
         ..options(vec![])
     };
     assert!(audit(&input(&reference_value()), &bad_today).is_err());

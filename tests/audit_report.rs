@@ -39,7 +39,7 @@ fn small_options() -> AuditOptions {
             owner: "ml-team".into(),
             expires: "2027-03-31".into(),
         }],
-        today: "2026-11-29".into(),
+        today: Some("2026-11-29".into()),
     }
 }
 

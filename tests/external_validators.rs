@@ -102,3 +102,42 @@ fn pipeline_steps_match_the_sagemaker_api() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains(" 0 problems"));
 }
+
+#[test]
+fn checkov_fails_nothing_and_skips_only_with_a_reason() {
+    let checkov = root().join(".ci/venv/bin/checkov");
+    let args: Vec<String> = [
+        "-d",
+        "stacks",
+        "--framework",
+        "cloudformation",
+        "--skip-download",
+        "--quiet",
+        "--compact",
+        "-o",
+        "json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = run(checkov.to_str().unwrap(), &args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("checkov output: {e}\n{text}"));
+    let summary = &report["summary"];
+    assert_eq!(summary["failed"], 0, "checkov found failures:\n{text}");
+    assert!(summary["passed"].as_u64().unwrap() > 500, "{summary}");
+    for skipped in report["results"]["skipped_checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let reason = skipped["check_result"]["suppress_comment"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            reason.contains("waived by design"),
+            "skip without a reason: {skipped}"
+        );
+    }
+}

@@ -54,8 +54,10 @@ pub struct AuditOptions {
     /// Waivers from the spec's `compliance.waivers`.
     pub waivers: Vec<Waiver>,
     /// The audit date, `YYYY-MM-DD`, supplied by the caller (the library never
-    /// reads the clock).
-    pub today: String,
+    /// reads the clock). `None` leaves waiver expiry unjudged: the compliance
+    /// files `synth` writes must not change with the calendar, so expiry is
+    /// judged by `dxops audit`.
+    pub today: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +89,10 @@ pub enum AuditError {
 
 /// Judge every template against every control.
 pub fn audit(templates: &[TemplateInput], options: &AuditOptions) -> Result<Report, AuditError> {
-    validate_date(&options.today).map_err(AuditError::Today)?;
+    if let Some(today) = &options.today {
+        validate_date(today).map_err(AuditError::Today)?;
+    }
+    let today = options.today.as_deref();
     for (index, w) in options.waivers.iter().enumerate() {
         check_waiver(w).map_err(|source| AuditError::Waiver {
             index,
@@ -170,7 +175,7 @@ pub fn audit(templates: &[TemplateInput], options: &AuditOptions) -> Result<Repo
                 waiver: None,
             };
             if !o.pass {
-                apply_waivers(&mut finding, &options.waivers, &options.today, &mut used);
+                apply_waivers(&mut finding, &options.waivers, today, &mut used);
             }
             findings.push(finding);
         }
@@ -187,7 +192,7 @@ pub fn audit(templates: &[TemplateInput], options: &AuditOptions) -> Result<Repo
             Some((s, id)) => (s.to_string(), id.to_string()),
             None => (String::new(), w.resource.clone()),
         };
-        let expired = w.expired(&options.today);
+        let expired = today.is_some_and(|t| w.expired(t));
         findings.push(Finding {
             control: "waiver-valid".into(),
             status: if expired { Status::Fail } else { Status::Pass },
@@ -220,7 +225,10 @@ pub fn audit(templates: &[TemplateInput], options: &AuditOptions) -> Result<Repo
     }
     summaries.sort_by(|a, b| a.stack.cmp(&b.stack));
     Ok(Report::new(
-        options.today.clone(),
+        options
+            .today
+            .clone()
+            .unwrap_or_else(|| "as rendered (waiver expiry is judged by `dxops audit`)".into()),
         options.log_retention_days,
         summaries,
         findings,
@@ -277,14 +285,19 @@ fn embedded_location(
 }
 
 /// Mark a failure as waived by the first unexpired waiver that covers it.
-fn apply_waivers(finding: &mut Finding, waivers: &[Waiver], today: &str, used: &mut [bool]) {
+fn apply_waivers(
+    finding: &mut Finding,
+    waivers: &[Waiver],
+    today: Option<&str>,
+    used: &mut [bool],
+) {
     let mut expired_match = None;
     for (i, w) in waivers.iter().enumerate() {
         if w.rule != finding.control || !w.covers(&finding.stack, &finding.logical_id) {
             continue;
         }
         used[i] = true;
-        if w.expired(today) {
+        if today.is_some_and(|t| w.expired(t)) {
             expired_match.get_or_insert(w);
             continue;
         }

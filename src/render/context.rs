@@ -184,10 +184,10 @@ pub fn build(env: &EnvPlan) -> Map<String, Value> {
     let dashboard = dashboard(&names.endpoint, spec.monitoring.latency_p99_ms);
     let value = json!({
         "dashboard": dashboard,
-        "data_buckets": [
-            {"logical": "RawBucket", "name": names.bucket_raw},
-            {"logical": "ArtifactsBucket", "name": names.bucket_artifacts},
-        ],
+        "replica_arn": spec.compliance.recovery_region.as_ref().map(|_| format!("arn:${{AWS::Partition}}:s3:::{}-${{AWS::AccountId}}", names.bucket_replica)).unwrap_or_default(),
+        "replica_key_arns": spec.compliance.recovery_region.as_ref().map(|r| format!("arn:${{AWS::Partition}}:kms:{r}:${{AWS::AccountId}}:key/*")).unwrap_or_default(),
+        "replica_alias": format!("alias/{}-replica", names.prefix),
+        "replica_key": spec.compliance.recovery_region.as_ref().map(|r| format!("arn:${{AWS::Partition}}:kms:{r}:${{AWS::AccountId}}:alias/{}-replica", names.prefix)).unwrap_or_default(),
         "name": spec.name,
         "env": env.env,
         "region": spec.region,

@@ -8,6 +8,7 @@
 //! file: the manifest carries content hashes only.
 
 mod context;
+mod lower;
 mod output;
 
 use std::collections::BTreeMap;
@@ -16,11 +17,17 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::audit::{AuditOptions, Format, Report, TemplateInput};
 use crate::spec::{EnvPlan, Plan};
 pub use output::{Drift, compare, write};
 
 /// Templates shipped in the binary: (file name, text).
-const EMBEDDED: [(&str, &str); 7] = [
+const EMBEDDED: [(&str, &str); 9] = [
+    ("macros.tera", include_str!("../../templates/macros.tera")),
+    (
+        "recovery.yaml.tera",
+        include_str!("../../templates/recovery.yaml.tera"),
+    ),
     (
         "quality.dqdl.tera",
         include_str!("../../templates/quality.dqdl.tera"),
@@ -48,8 +55,23 @@ const EMBEDDED: [(&str, &str); 7] = [
     ),
 ];
 
-/// The CloudFormation templates of one environment, in deployment order.
-pub const STACKS: [&str; 4] = ["data.yaml", "ingest.yaml", "ml.yaml", "serving.yaml"];
+/// Every CloudFormation template, in deployment order. `recovery.yaml` deploys
+/// in the recovery region and exists only when the spec names one.
+pub const STACKS: [&str; 5] = [
+    "recovery.yaml",
+    "data.yaml",
+    "ingest.yaml",
+    "ml.yaml",
+    "serving.yaml",
+];
+
+/// The templates one environment renders.
+pub fn stacks_of(env: &EnvPlan) -> Vec<&'static str> {
+    STACKS
+        .into_iter()
+        .filter(|s| *s != "recovery.yaml" || env.spec.compliance.recovery_region.is_some())
+        .collect()
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -71,6 +93,8 @@ pub enum RenderError {
         message: String,
         excerpt: String,
     },
+    #[error("compliance audit of the rendered templates: {0}")]
+    Audit(#[from] crate::audit::AuditError),
     #[error("cannot access {path}: {source}")]
     Io {
         path: PathBuf,
@@ -140,7 +164,8 @@ impl Renderer {
         Ok(files)
     }
 
-    fn render_env(&self, plan: &Plan, env: &EnvPlan) -> Result<Vec<RenderedFile>, RenderError> {
+    /// Every file of one environment.
+    pub fn render_env(&self, plan: &Plan, env: &EnvPlan) -> Result<Vec<RenderedFile>, RenderError> {
         let dir = PathBuf::from(&plan.name).join(&env.env);
         let mut ctx = context::build(env);
         let mut out: Vec<(String, String)> = Vec::new();
@@ -165,10 +190,14 @@ impl Renderer {
         ctx.insert("state_machine_definition".into(), asl.clone());
         out.push(("retrain.asl.json".into(), canonical_json(&asl)));
 
-        for stack in STACKS {
-            let value = self.yaml(&format!("{stack}.tera"), &ctx)?;
+        for stack in stacks_of(env) {
+            let mut value = self.yaml(&format!("{stack}.tera"), &ctx)?;
+            lower::inline_policies_to_managed(&mut value);
             out.push((stack.to_string(), crate::yaml::to_string(&value)));
         }
+        let report = compliance(env, &out)?;
+        out.push(("compliance.json".into(), report.render(Format::Json)));
+        out.push(("compliance.md".into(), report.render(Format::Markdown)));
 
         let manifest = manifest(plan, env, &out);
         out.push(("manifest.json".into(), canonical_json(&manifest)));
@@ -213,6 +242,81 @@ impl Renderer {
             malformed(name, "YAML", &text, span.line, span.col, e.to_string())
         })
     }
+}
+
+/// The audit of one environment's rendered templates, as reviewers see it in
+/// `compliance.{json,md}`. Waiver expiry is left to `dxops audit`, so the
+/// files do not change with the calendar.
+fn compliance(env: &EnvPlan, files: &[(String, String)]) -> Result<Report, RenderError> {
+    audit_env(
+        env,
+        files.iter().map(|(n, t)| (n.as_str(), t.as_str())),
+        None,
+    )
+}
+
+/// Audit an environment's rendered CloudFormation templates (`(file name,
+/// text)` pairs; other files are ignored) with the spec's waivers and log
+/// retention, judging waiver expiry against `today` when given.
+pub fn audit_env<'a>(
+    env: &EnvPlan,
+    files: impl IntoIterator<Item = (&'a str, &'a str)>,
+    today: Option<String>,
+) -> Result<Report, RenderError> {
+    let templates: Vec<TemplateInput> = files
+        .into_iter()
+        .filter(|(name, _)| STACKS.contains(name))
+        .map(|(name, text)| TemplateInput {
+            stack: context::stack_name(env, name),
+            path: Some(PathBuf::from(name)),
+            text: text.to_string(),
+        })
+        .collect();
+    let mut waivers = env.spec.compliance.waivers.clone();
+    waivers.extend(design_waivers(env));
+    let options = AuditOptions {
+        log_retention_days: env.spec.compliance.log_retention_days,
+        waivers,
+        today,
+    };
+    Ok(crate::audit::audit(&templates, &options)?)
+}
+
+/// Exceptions the design itself requires, stated like any waiver so the
+/// compliance report shows them with their reason: a log sink cannot log to
+/// itself, S3 refuses object-lock retention on server-access-log targets, and
+/// replicas are the copy of last resort.
+fn design_waivers(env: &EnvPlan) -> Vec<crate::audit::Waiver> {
+    let waiver = |stack: &str, rule: &str, resource: &str, reason: &str| crate::audit::Waiver {
+        rule: rule.into(),
+        resource: format!("{}/{resource}", context::stack_name(env, stack)),
+        reason: reason.into(),
+        owner: "dxops (by design)".into(),
+        expires: "2099-12-31".into(),
+    };
+    let mut sinks = vec![("data.yaml", "AccessLogsBucket")];
+    let mut replicas = Vec::new();
+    if env.spec.compliance.recovery_region.is_some() {
+        sinks.push(("recovery.yaml", "ReplicaLogsBucket"));
+        replicas = vec![
+            ("recovery.yaml", "ReplicaBucket"),
+            ("recovery.yaml", "ReplicaLogsBucket"),
+        ];
+    }
+    let mut out = Vec::new();
+    for (stack, bucket) in sinks {
+        out.push(waiver(
+            stack,
+            "s3-access-logging",
+            bucket,
+            "it is the access-log sink; logging it into itself would loop",
+        ));
+        out.push(waiver(stack, "s3-object-lock", bucket, "S3 does not deliver server access logs to buckets with a default object-lock retention"));
+    }
+    for (stack, bucket) in replicas {
+        out.push(waiver(stack, "s3-replication", bucket, "it holds the replicas in the recovery region; a copy of the copy adds no recovery point"));
+    }
+    out
 }
 
 fn malformed(
@@ -267,9 +371,10 @@ fn manifest(plan: &Plan, env: &EnvPlan, files: &[(String, String)]) -> Value {
         "generator": format!("dxops {}", env!("CARGO_PKG_VERSION")),
         "spec": { "name": plan.name, "sha256": plan.spec_sha256 },
         "environment": env.env,
-        "stacks": STACKS.iter().map(|s| serde_json::json!({
+        "stacks": stacks_of(env).iter().map(|s| serde_json::json!({
             "file": s,
             "stack_name": context::stack_name(env, s),
+            "region": if *s == "recovery.yaml" { env.spec.compliance.recovery_region.clone() } else { Some(env.spec.region.clone()) },
         })).collect::<Vec<_>>(),
         "files": hashes,
     })

@@ -71,6 +71,16 @@ pub struct Compliance {
     /// Value of the `data-classification` tag on every resource.
     #[serde(default = "default_classification")]
     pub data_classification: String,
+    /// Region that holds encrypted replicas of every bucket (contingency plan,
+    /// 164.308(a)(7)); its stack (`recovery.yaml`) deploys there first.
+    /// Without it, `s3-replication` fails unless waived.
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"))]
+    pub recovery_region: Option<String>,
+    /// Days objects in the data buckets are locked against deletion (S3 Object Lock, governance mode).
+    #[serde(default = "default_object_lock_days")]
+    #[schemars(range(min = 1, max = 36500))]
+    pub object_lock_days: u32,
     /// Justified exceptions to audit controls.
     #[serde(default)]
     pub waivers: Vec<Waiver>,
@@ -82,6 +92,8 @@ impl Default for Compliance {
             framework: Framework::Hipaa,
             log_retention_days: default_log_retention(),
             data_classification: default_classification(),
+            recovery_region: None,
+            object_lock_days: default_object_lock_days(),
             waivers: Vec::new(),
         }
     }
@@ -89,6 +101,10 @@ impl Default for Compliance {
 
 fn default_log_retention() -> u32 {
     2192
+}
+
+fn default_object_lock_days() -> u32 {
+    30
 }
 
 fn default_classification() -> String {
@@ -102,23 +118,7 @@ pub enum Framework {
     Hipaa,
 }
 
-/// An exception to one audit control for one resource: who owns it, why, and until when.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Waiver {
-    /// The control id (see `docs/controls.md`).
-    pub rule: String,
-    /// The CloudFormation logical id of the resource.
-    pub resource: String,
-    /// Why the control does not apply or is accepted.
-    #[schemars(length(min = 10))]
-    pub reason: String,
-    /// Who answers for the exception.
-    pub owner: String,
-    /// Last day the waiver holds (YYYY-MM-DD).
-    #[schemars(regex(pattern = r"^\d{4}-\d{2}-\d{2}$"))]
-    pub expires: String,
-}
+pub use crate::audit::Waiver;
 
 /// How clinical records arrive in the raw S3 bucket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -20,6 +20,9 @@ pub struct Names {
     pub bucket_raw: String,
     pub bucket_artifacts: String,
     pub bucket_access_logs: String,
+    /// Replicas in the recovery region, and that region's access-log sink.
+    pub bucket_replica: String,
+    pub bucket_replica_logs: String,
     pub pipeline: String,
     pub endpoint: String,
     pub model_package_group: String,
@@ -55,6 +58,8 @@ impl Names {
             bucket_raw: format!("{prefix}-raw"),
             bucket_artifacts: format!("{prefix}-artifacts"),
             bucket_access_logs: format!("{prefix}-access-logs"),
+            bucket_replica: format!("{prefix}-replica"),
+            bucket_replica_logs: format!("{prefix}-replica-logs"),
             pipeline: prefix.clone(),
             endpoint: prefix.clone(),
             model_package_group: prefix.clone(),

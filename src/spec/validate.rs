@@ -375,6 +375,7 @@ fn check_semantics(spec: &Spec, env: &str, at: &dyn Fn(&str) -> Span, problems: 
     check_columns(spec, at, problems);
     check_names(spec, env, at, problems);
     check_gates(spec, at, problems);
+    check_waivers(spec, at, problems);
     check_conflicts(spec, at, problems);
 }
 
@@ -675,6 +676,39 @@ fn check_gates(spec: &Spec, at: &dyn Fn(&str) -> Span, problems: &mut Problems) 
     }
 }
 
+fn check_waivers(spec: &Spec, at: &dyn Fn(&str) -> Span, problems: &mut Problems) {
+    use crate::audit::{WaiverError, check_waiver};
+    for (i, waiver) in spec.compliance.waivers.iter().enumerate() {
+        let Err(e) = check_waiver(waiver) else {
+            continue;
+        };
+        let (code, field, help) = match &e {
+            WaiverError::UnknownRule { suggestion, .. } => (
+                Code::UnknownWaiverRule,
+                "rule",
+                Some(match suggestion {
+                    Some(s) => format!("did you mean `{s}`? `docs/controls.md` lists every control"),
+                    None => "`docs/controls.md` lists every control".to_string(),
+                }),
+            ),
+            WaiverError::NotWaivable { .. } => (
+                Code::NotWaivable,
+                "rule",
+                Some("fix the resource instead: encryption at rest, TLS in transit and public access protect patient data and are never waived".into()),
+            ),
+            WaiverError::BadDate { .. } => (Code::InvalidValue, "expires", Some("write the last valid day as YYYY-MM-DD".into())),
+            WaiverError::Empty { field } => (Code::InvalidValue, *field, None),
+        };
+        problems.push(
+            code,
+            at(&format!("/compliance/waivers/{i}/{field}")),
+            format!("waiver: {e}"),
+            "waiver refused",
+            help,
+        );
+    }
+}
+
 fn check_conflicts(spec: &Spec, at: &dyn Fn(&str) -> Span, problems: &mut Problems) {
     use super::model::{RolloutStrategy, ServingTarget};
     use crate::ml::contract::{Algorithm, ImbalanceMethod};
@@ -691,6 +725,15 @@ fn check_conflicts(spec: &Spec, at: &dyn Fn(&str) -> Span, problems: &mut Proble
             ),
             "focal loss is a boosting objective",
             Some("use `class_weight` or `smote`, or `algorithm: gradient_boosting`".into()),
+        );
+    }
+    if spec.compliance.recovery_region.as_deref() == Some(spec.region.as_str()) {
+        problems.push(
+            Code::Conflict,
+            at("/compliance/recovery_region"),
+            "the recovery region is the region itself: replicas would share its failures",
+            "same as `region`",
+            Some("choose another region, e.g. a neighbour in the same jurisdiction".into()),
         );
     }
     let s = &spec.serving;
