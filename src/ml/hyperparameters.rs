@@ -17,7 +17,7 @@ use thiserror::Error;
 use super::contract::{Algorithm, ImbalanceMethod};
 
 /// Every key `from_strings` accepts, in canonical order.
-pub const KEYS: [&str; 19] = [
+pub const KEYS: [&str; 20] = [
     "label",
     "features",
     "algorithm",
@@ -37,6 +37,7 @@ pub const KEYS: [&str; 19] = [
     "rf_max_depth",
     "logreg_c",
     "warm_start_strength",
+    "balance_folds",
 ];
 
 #[derive(Debug, Error, PartialEq)]
@@ -89,6 +90,9 @@ pub struct Hyperparameters {
     /// Warm start: multiplier of the pull toward the source model's weights
     /// (logistic regression) relative to the ordinary L2 penalty.
     pub warm_start_strength: f64,
+    /// Folds of the inner cross-validation that estimates the balanced prior
+    /// correction (0 = off; only used with an imbalance treatment).
+    pub balance_folds: usize,
 }
 
 impl Default for Hyperparameters {
@@ -113,6 +117,7 @@ impl Default for Hyperparameters {
             rf_max_depth: 0,
             logreg_c: 1.0,
             warm_start_strength: 1.0,
+            balance_folds: 3,
         }
     }
 }
@@ -248,6 +253,16 @@ impl Hyperparameters {
                 "rf_max_depth" => hp.rf_max_depth = parse(key, value, "a non-negative integer")?,
                 "logreg_c" => hp.logreg_c = positive_f64(key, value)?,
                 "warm_start_strength" => hp.warm_start_strength = nonneg_f64(key, value)?,
+                "balance_folds" => {
+                    hp.balance_folds = parse(key, value, "a non-negative integer")?;
+                    if hp.balance_folds == 1 {
+                        return Err(HyperparameterError::OutOfRange {
+                            key: key.clone(),
+                            value: value.clone(),
+                            reason: "must be 0 (off) or at least 2",
+                        });
+                    }
+                }
                 _ => {
                     return Err(HyperparameterError::UnknownKey {
                         key: key.clone(),
@@ -285,6 +300,7 @@ impl Hyperparameters {
         put("rf_max_depth", self.rf_max_depth.to_string());
         put("logreg_c", fmt_f64(self.logreg_c));
         put("warm_start_strength", fmt_f64(self.warm_start_strength));
+        put("balance_folds", self.balance_folds.to_string());
         m
     }
 }

@@ -8,4 +8,7 @@ pub mod hyperparameters;
 pub mod metrics;
 pub mod models;
 pub mod pipeline;
+pub mod process;
+pub mod synth;
+pub mod train;
 pub mod preprocess;

@@ -31,6 +31,9 @@ pub enum Model {
     GradientBoosting(Gbm),
     /// Mean of the members' probabilities.
     Ensemble(Vec<Model>),
+    /// Probabilities of `base` multiplied by `scale` per class and
+    /// renormalised (the balanced prior correction, see [`fit`]).
+    Rebalanced { base: Box<Model>, scale: Vec<f64> },
 }
 
 impl Model {
@@ -40,6 +43,7 @@ impl Model {
             Model::RandomForest(m) => m.n_classes,
             Model::GradientBoosting(m) => m.n_classes,
             Model::Ensemble(ms) => ms.first().map_or(0, Model::n_classes),
+            Model::Rebalanced { base, .. } => base.n_classes(),
         }
     }
 
@@ -49,6 +53,7 @@ impl Model {
             Model::RandomForest(m) => m.n_features,
             Model::GradientBoosting(m) => m.n_features,
             Model::Ensemble(ms) => ms.first().map_or(0, Model::n_features),
+            Model::Rebalanced { base, .. } => base.n_features(),
         }
     }
 
@@ -62,7 +67,15 @@ impl Model {
                 Model::GradientBoosting(m) => m.is_valid(),
                 Model::Ensemble(ms) => {
                     !ms.is_empty()
-                        && ms.iter().all(|m| !matches!(m, Model::Ensemble(_)) && m.is_valid(n_features, n_classes))
+                        && ms.iter().all(|m| {
+                            !matches!(m, Model::Ensemble(_) | Model::Rebalanced { .. }) && m.is_valid(n_features, n_classes)
+                        })
+                }
+                Model::Rebalanced { base, scale } => {
+                    !matches!(**base, Model::Rebalanced { .. })
+                        && scale.len() == n_classes
+                        && scale.iter().all(|s| s.is_finite() && *s > 0.0)
+                        && base.is_valid(n_features, n_classes)
                 }
             }
     }
@@ -88,6 +101,19 @@ impl Model {
                     *o /= n;
                 }
             }
+            Model::Rebalanced { base, scale } => {
+                base.predict_proba_into(x, out, scratch);
+                let mut total = 0.0;
+                for (o, s) in out.iter_mut().zip(scale) {
+                    *o *= s;
+                    total += *o;
+                }
+                if total > 0.0 {
+                    for o in out.iter_mut() {
+                        *o /= total;
+                    }
+                }
+            }
         }
     }
 
@@ -106,6 +132,7 @@ impl Model {
     fn member(&self, pick: fn(&Model) -> bool) -> Option<&Model> {
         match self {
             Model::Ensemble(ms) => ms.iter().find(|m| pick(m)),
+            Model::Rebalanced { base, .. } => base.member(pick),
             m if pick(m) => Some(m),
             _ => None,
         }
@@ -124,7 +151,53 @@ pub fn balanced_weights(y: &[usize], k: usize) -> Vec<f64> {
 
 /// Fits the configured model on a design matrix. `warm` is the source
 /// model for transfer learning (same design-matrix layout and classes).
+///
+/// With an imbalance treatment and `balance_folds` ≥ 2 the model is wrapped
+/// in a balanced prior correction: an inner stratified cross-validation on
+/// the training data gives out-of-sample probabilities; their mean per class
+/// under balanced sample weights, `q_c`, is the prior the model effectively
+/// predicts for unseen data. A model that treats classes evenly has
+/// `q_c = 1/k`; flexible models fit rare classes closely in-sample and so
+/// under-predict them out-of-sample. Multiplying probabilities by
+/// `(1/k) / q_c` (and renormalising) removes that shift — the classic prior
+/// correction, aimed at balanced recall — without looking at any
+/// held-out data.
 pub fn fit(x: &Matrix, y: &[usize], k: usize, hp: &Hyperparameters, seed: u64, warm: Option<&Model>) -> Model {
+    let base = fit_base(x, y, k, hp, seed, warm);
+    if hp.imbalance == ImbalanceMethod::None || hp.balance_folds < 2 {
+        return base;
+    }
+    let folds = hp.balance_folds;
+    let mut counts = vec![0usize; k];
+    for &c in y {
+        counts[c] += 1;
+    }
+    if counts.iter().any(|&c| c < folds) {
+        return base;
+    }
+    let fold_of = crate::ml::pipeline::stratified_folds(y, k, folds, seed ^ 0xBA1A_7CED);
+    let mut q = vec![0.0; k];
+    let w = balanced_weights(y, k);
+    let mut scratch = vec![0.0; k];
+    let mut p = vec![0.0; k];
+    for f in 0..folds {
+        let tr: Vec<usize> = (0..y.len()).filter(|&i| fold_of[i] != f).collect();
+        let te: Vec<usize> = (0..y.len()).filter(|&i| fold_of[i] == f).collect();
+        let ytr: Vec<usize> = tr.iter().map(|&i| y[i]).collect();
+        let m = fit_base(&x.select_rows(&tr), &ytr, k, hp, seed.wrapping_add(f as u64 + 1), warm);
+        for &i in &te {
+            m.predict_proba_into(x.row(i), &mut p, &mut scratch);
+            for c in 0..k {
+                q[c] += w[i] * p[c];
+            }
+        }
+    }
+    let total: f64 = w.iter().sum();
+    let scale: Vec<f64> = q.iter().map(|&qc| (1.0 / k as f64) / (qc / total).max(1e-6)).collect();
+    Model::Rebalanced { base: Box::new(base), scale }
+}
+
+fn fit_base(x: &Matrix, y: &[usize], k: usize, hp: &Hyperparameters, seed: u64, warm: Option<&Model>) -> Model {
     let (x, y, w) = match hp.imbalance {
         ImbalanceMethod::Smote => {
             let (xs, ys) = smote::oversample(x, y, k, hp.smote_k_neighbors, seed);
