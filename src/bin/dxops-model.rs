@@ -328,7 +328,7 @@ fn run_cv(
         "algorithm": hp.algorithm.as_str(),
         "imbalance": hp.imbalance.as_str(),
         "rows": ds.rows.len(),
-        "threads": 1,
+        "threads": dxops::ml::parallel::threads_for(hp.folds),
         "fit_seconds": cv.fit_seconds,
     });
     println!("{}", serde_json::to_string(&out)?);

@@ -7,6 +7,7 @@ pub mod data;
 pub mod hyperparameters;
 pub mod metrics;
 pub mod models;
+pub mod parallel;
 pub mod pipeline;
 pub mod process;
 pub mod synth;

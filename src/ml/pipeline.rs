@@ -91,12 +91,16 @@ pub fn cross_validate(ds: &Dataset, hp: &Hyperparameters, warm: Option<WarmStart
     let k = ds.classes.len();
     let fold_of = stratified_folds(&ds.y, k, hp.folds, hp.seed);
     let mut oof = vec![vec![0.0; k]; ds.y.len()];
-    for f in 0..hp.folds {
+    let results = super::parallel::map(hp.folds, |f| -> Result<(Vec<usize>, Vec<Vec<f64>>), PipelineError> {
         let train: Vec<usize> = (0..ds.y.len()).filter(|&i| fold_of[i] != f).collect();
         let test: Vec<usize> = (0..ds.y.len()).filter(|&i| fold_of[i] == f).collect();
         let fold_seed = hp.seed.wrapping_add((f as u64 + 1).wrapping_mul(0x9E37_79B9));
         let fitted = fit(&ds.subset(&train), hp, fold_seed, warm)?;
         let probs = fitted.predict_proba(&ds.subset(&test))?;
+        Ok((test, probs))
+    });
+    for r in results {
+        let (test, probs) = r?;
         for (i, p) in test.iter().zip(probs) {
             oof[*i] = p;
         }

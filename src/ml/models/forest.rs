@@ -86,6 +86,7 @@ fn grow(b: &Binned, y: &[usize], sw: &[f64], k: usize, mtry: usize, max_depth: u
     let mut feats: Vec<usize> = (0..b.cols).collect();
     let mut counts = vec![0.0; k];
     let mut left_c = vec![0.0; k];
+    let mut right_c = vec![0.0; k];
     while let Some((node, start, end, depth)) = stack.pop() {
         counts.fill(0.0);
         for &i in &idx[start..end] {
@@ -120,8 +121,10 @@ fn grow(b: &Binned, y: &[usize], sw: &[f64], k: usize, mtry: usize, max_depth: u
                     if lt <= 0.0 || lt >= tot {
                         continue;
                     }
-                    let right: Vec<f64> = counts.iter().zip(&left_c).map(|(a, b)| a - b).collect();
-                    let (ri, rt) = gini_impurity_sum(&right);
+                    for ((r, a), b) in right_c.iter_mut().zip(&counts).zip(&left_c) {
+                        *r = a - b;
+                    }
+                    let (ri, rt) = gini_impurity_sum(&right_c);
                     if rt <= 0.0 {
                         continue;
                     }

@@ -121,7 +121,7 @@ where
     let mut g_new = vec![0.0; dim];
     for _ in 0..max_iter {
         let gnorm = dot(&g, &g).sqrt();
-        if gnorm < 1e-7 {
+        if gnorm < 1e-6 {
             break;
         }
         // Two-loop recursion.
@@ -197,7 +197,7 @@ where
             s_hist.push(s);
             y_hist.push(yv);
         }
-        if rel < 1e-10 {
+        if rel < 1e-9 {
             break;
         }
     }
