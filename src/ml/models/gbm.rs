@@ -114,6 +114,20 @@ impl Gbm {
                 softmax_in_place(&mut prob[i * k..(i + 1) * k]);
             }
             for c in 0..k {
+                if k == 2 && c == 1 {
+                    // Two classes: the second class's gradients are the
+                    // negated first's with equal hessians, so its tree is
+                    // the mirror image of the first; reuse it.
+                    let mut mirror = trees[trees.len() - 1].clone();
+                    for v in &mut mirror.values {
+                        *v = -*v;
+                    }
+                    for i in 0..n {
+                        f[i * k + 1] += mirror.values[mirror.leaf(x.row(i))];
+                    }
+                    trees.push(mirror);
+                    continue;
+                }
                 for i in 0..n {
                     let pr = &prob[i * k..(i + 1) * k];
                     let pk = pr[c].clamp(1e-12, 1.0);
@@ -148,7 +162,9 @@ impl Gbm {
 struct Builder<'a> {
     binned: &'a Binned,
     p: &'a GbmParams,
-    hist: Vec<[f64; 2]>,
+    /// Start of each feature's bins in a node histogram.
+    offsets: Vec<usize>,
+    total_bins: usize,
 }
 
 struct Pending {
@@ -156,31 +172,61 @@ struct Pending {
     start: usize,
     end: usize,
     depth: usize,
+    /// Gradient/hessian histogram of the node's rows (absent for nodes at
+    /// maximum depth, which always become leaves).
+    hist: Option<Vec<[f64; 2]>>,
 }
 
 impl<'a> Builder<'a> {
     fn new(binned: &'a Binned, p: &'a GbmParams) -> Self {
-        Builder { binned, p, hist: vec![[0.0; 2]; 256] }
+        let mut offsets = Vec::with_capacity(binned.cols);
+        let mut total_bins = 0;
+        for j in 0..binned.cols {
+            offsets.push(total_bins);
+            total_bins += binned.n_bins(j);
+        }
+        Builder { binned, p, offsets, total_bins }
+    }
+
+    fn histogram(&self, rows: &[usize], g: &[f64], h: &[f64]) -> Vec<[f64; 2]> {
+        let mut hist = vec![[0.0; 2]; self.total_bins];
+        for j in 0..self.binned.cols {
+            let col = self.binned.column(j);
+            let hj = &mut hist[self.offsets[j]..self.offsets[j] + self.binned.n_bins(j)];
+            for &i in rows {
+                let e = &mut hj[col[i] as usize];
+                e[0] += g[i];
+                e[1] += h[i];
+            }
+        }
+        hist
     }
 
     /// Builds one tree; also returns each training row's leaf payload offset.
+    /// Children's histograms come from scanning the smaller child and
+    /// subtracting it from the parent's.
     fn build(&mut self, g: &[f64], h: &[f64]) -> (Tree, Vec<usize>) {
         let n = self.binned.rows;
         let mut idx: Vec<usize> = (0..n).collect();
         let mut leaf_of_row = vec![0usize; n];
         let mut tree = Tree { nodes: vec![Node { feature: LEAF, threshold: 0.0, left: 0, right: 0 }], values: Vec::new() };
-        let mut stack = vec![Pending { node: 0, start: 0, end: n, depth: 0 }];
+        let root_hist = (self.p.max_depth > 0).then(|| self.histogram(&idx, g, h));
+        let mut stack = vec![Pending { node: 0, start: 0, end: n, depth: 0, hist: root_hist }];
+        let mut left: Vec<usize> = Vec::with_capacity(n);
+        let mut right: Vec<usize> = Vec::with_capacity(n);
         while let Some(pd) = stack.pop() {
-            let rows = &idx[pd.start..pd.end];
-            let (gs, hs) = rows.iter().fold((0.0, 0.0), |(a, b), &i| (a + g[i], b + h[i]));
-            let split = if pd.depth < self.p.max_depth { self.best_split(rows, g, h, gs, hs) } else { None };
-            match split {
-                Some((feat, bin)) => {
+            let (gs, hs) = idx[pd.start..pd.end].iter().fold((0.0, 0.0), |(a, b), &i| (a + g[i], b + h[i]));
+            let split = match &pd.hist {
+                Some(hist) => self.best_split(hist, gs, hs),
+                None => None,
+            };
+            match (split, pd.hist) {
+                (Some((feat, bin)), Some(parent_hist)) => {
                     let col = self.binned.column(feat);
                     // Stable partition: left rows first, order preserved.
                     let slice = &mut idx[pd.start..pd.end];
-                    let mut left: Vec<usize> = Vec::with_capacity(slice.len());
-                    let mut right: Vec<usize> = Vec::with_capacity(slice.len());
+                    left.clear();
+                    right.clear();
                     for &i in slice.iter() {
                         if (col[i] as usize) <= bin { left.push(i) } else { right.push(i) }
                     }
@@ -196,10 +242,24 @@ impl<'a> Builder<'a> {
                         left: l as u32,
                         right: (l + 1) as u32,
                     };
-                    stack.push(Pending { node: l + 1, start: mid, end: pd.end, depth: pd.depth + 1 });
-                    stack.push(Pending { node: l, start: pd.start, end: mid, depth: pd.depth + 1 });
+                    let depth = pd.depth + 1;
+                    let (lh, rh) = if depth < self.p.max_depth {
+                        let left_small = mid - pd.start <= pd.end - mid;
+                        let small = if left_small { &idx[pd.start..mid] } else { &idx[mid..pd.end] };
+                        let small_hist = self.histogram(small, g, h);
+                        let mut large_hist = parent_hist;
+                        for (a, b) in large_hist.iter_mut().zip(&small_hist) {
+                            a[0] -= b[0];
+                            a[1] -= b[1];
+                        }
+                        if left_small { (Some(small_hist), Some(large_hist)) } else { (Some(large_hist), Some(small_hist)) }
+                    } else {
+                        (None, None)
+                    };
+                    stack.push(Pending { node: l + 1, start: mid, end: pd.end, depth, hist: rh });
+                    stack.push(Pending { node: l, start: pd.start, end: mid, depth, hist: lh });
                 }
-                None => {
+                _ => {
                     let off = tree.values.len();
                     tree.values.push(-gs / (hs + self.p.l2) * self.p.learning_rate);
                     tree.nodes[pd.node] = Node { feature: LEAF, threshold: 0.0, left: off as u32, right: 0 };
@@ -212,7 +272,7 @@ impl<'a> Builder<'a> {
         (tree, leaf_of_row)
     }
 
-    fn best_split(&mut self, rows: &[usize], g: &[f64], h: &[f64], gs: f64, hs: f64) -> Option<(usize, usize)> {
+    fn best_split(&self, hist: &[[f64; 2]], gs: f64, hs: f64) -> Option<(usize, usize)> {
         let lambda = self.p.l2;
         let parent = gs * gs / (hs + lambda);
         let mut best: Option<(usize, usize)> = None;
@@ -222,20 +282,13 @@ impl<'a> Builder<'a> {
             if nb < 2 {
                 continue;
             }
-            let col = self.binned.column(j);
-            let hist = &mut self.hist[..nb];
-            hist.fill([0.0; 2]);
-            for &i in rows {
-                let e = &mut hist[col[i] as usize];
-                e[0] += g[i];
-                e[1] += h[i];
-            }
+            let hj = &hist[self.offsets[j]..self.offsets[j] + nb];
             let (mut gl, mut hl) = (0.0, 0.0);
-            for (b, e) in hist.iter().enumerate().take(nb - 1) {
+            for (b, e) in hj.iter().enumerate().take(nb - 1) {
                 gl += e[0];
                 hl += e[1];
                 let (gr, hr) = (gs - gl, hs - hl);
-                if hl < self.p.min_child_weight || hr < self.p.min_child_weight || hl <= 0.0 || hr <= 0.0 {
+                if hl < self.p.min_child_weight || hr < self.p.min_child_weight || hl <= 1e-12 || hr <= 1e-12 {
                     continue;
                 }
                 let gain = gl * gl / (hl + lambda) + gr * gr / (hr + lambda) - parent;

@@ -165,22 +165,22 @@ pub fn balanced_weights(y: &[usize], k: usize) -> Vec<f64> {
 /// correction, aimed at balanced recall — without looking at any
 /// held-out data.
 pub fn fit(x: &Matrix, y: &[usize], k: usize, hp: &Hyperparameters, seed: u64, warm: Option<&Model>) -> Model {
-    let base = fit_base(x, y, k, hp, seed, warm);
-    if hp.imbalance == ImbalanceMethod::None || hp.balance_folds < 2 {
-        return base;
-    }
     let folds = hp.balance_folds;
     let mut counts = vec![0usize; k];
     for &c in y {
         counts[c] += 1;
     }
-    if counts.iter().any(|&c| c < folds) {
-        return base;
+    if hp.imbalance == ImbalanceMethod::None || folds < 2 || counts.iter().any(|&c| c < folds) {
+        return fit_base(x, y, k, hp, seed, warm);
     }
     let fold_of = crate::ml::pipeline::stratified_folds(y, k, folds, seed ^ 0xBA1A_7CED);
     let mut q = vec![0.0; k];
     let w = balanced_weights(y, k);
-    let parts = crate::ml::parallel::map(folds, |f| {
+    // Jobs 0..folds are the inner folds, job `folds` is the final fit.
+    let mut jobs = crate::ml::parallel::map(folds + 1, |f| {
+        if f == folds {
+            return (Vec::new(), Some(fit_base(x, y, k, hp, seed, warm)));
+        }
         let tr: Vec<usize> = (0..y.len()).filter(|&i| fold_of[i] != f).collect();
         let te: Vec<usize> = (0..y.len()).filter(|&i| fold_of[i] == f).collect();
         let ytr: Vec<usize> = tr.iter().map(|&i| y[i]).collect();
@@ -194,10 +194,14 @@ pub fn fit(x: &Matrix, y: &[usize], k: usize, hp: &Hyperparameters, seed: u64, w
                 q[c] += w[i] * p[c];
             }
         }
-        q
+        (q, None)
     });
+    let base = match jobs.pop() {
+        Some((_, Some(m))) => m,
+        _ => fit_base(x, y, k, hp, seed, warm),
+    };
     // Summed in fold order, so the result does not depend on threads.
-    for part in parts {
+    for (part, _) in jobs {
         for c in 0..k {
             q[c] += part[c];
         }
