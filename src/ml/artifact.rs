@@ -266,3 +266,88 @@ impl Artifact {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ml::data::{Dataset, Table};
+    use crate::ml::hyperparameters::Hyperparameters;
+    use crate::ml::synth;
+
+    fn small_artifact() -> Artifact {
+        let table = synth::generate(300, 3, false);
+        let table = Table { sha256: "x".into(), ..table };
+        // Keep the three most common classes so every class has enough rows.
+        let label = table.column_index("diagnosis").unwrap();
+        let keep = ["healthy", "type2_diabetes", "infection"];
+        let rows = table.rows.iter().filter(|r| keep.contains(&r[label].as_str())).cloned().collect();
+        let table = Table { rows, ..table };
+        let ds = Dataset::from_table(&table, "diagnosis", &[]).unwrap();
+        let hp = Hyperparameters { label: "diagnosis".into(), n_trees: 10, rf_n_trees: 5, folds: 3, ..Default::default() };
+        crate::ml::train::train(&ds, &hp, None).unwrap().artifact
+    }
+
+    #[test]
+    fn round_trips_and_rejects_damage() {
+        let a = small_artifact();
+        let bytes = a.to_bytes();
+        let p = Path::new("m.bin");
+        let b = Artifact::from_bytes(&bytes, p).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(b.to_bytes(), bytes);
+
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 10;
+        flipped[last] ^= 0x55;
+        assert!(matches!(Artifact::from_bytes(&flipped, p), Err(ArtifactError::Corrupt { .. })));
+        let mut v2 = bytes.clone();
+        v2[8..12].copy_from_slice(&2u32.to_le_bytes());
+        let e = Artifact::from_bytes(&v2, p).unwrap_err();
+        assert!(matches!(e, ArtifactError::Version { found: 2, .. }), "{e}");
+        assert!(matches!(Artifact::from_bytes(b"hello world", p), Err(ArtifactError::BadMagic(_))));
+        assert!(matches!(Artifact::from_bytes(&bytes[..bytes.len() - 1], p), Err(ArtifactError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn loads_dir_file_and_tarball() {
+        let a = small_artifact();
+        let dir = tempfile::tempdir().unwrap();
+        let model_dir = dir.path().join("model");
+        let file = a.save(&model_dir).unwrap();
+        assert_eq!(Artifact::load(&model_dir).unwrap(), a);
+        assert_eq!(Artifact::load(&file).unwrap(), a);
+        let tgz = dir.path().join("packed");
+        std::fs::create_dir_all(&tgz).unwrap();
+        let f = std::fs::File::create(tgz.join(TARBALL_NAME)).unwrap();
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(f, flate2::Compression::default()));
+        builder.append_path_with_name(&file, FILE_NAME).unwrap();
+        builder.into_inner().unwrap().finish().unwrap();
+        assert_eq!(Artifact::load(&tgz).unwrap(), a);
+        assert_eq!(Artifact::load(&tgz.join(TARBALL_NAME)).unwrap(), a);
+        assert!(matches!(Artifact::load(&dir.path().join("nothing")), Err(ArtifactError::NotFound(_))));
+    }
+
+    #[test]
+    fn predicts_and_names_bad_cells() {
+        let a = small_artifact();
+        assert_eq!(a.classes(), ["healthy", "infection", "type2_diabetes"]);
+        assert_eq!(a.feature_names().len(), synth::COLUMNS.len());
+        assert_eq!(a.feature_types().len(), a.feature_names().len());
+        let (lo, hi) = a.training_range("age").unwrap();
+        assert!(lo >= 18.0 && hi <= 98.0 && lo < hi);
+        assert!(a.training_range("nope").is_none());
+        let mut row: Vec<RawValue> = a.feature_names().iter().map(|_| RawValue::Number(1.0)).collect();
+        row[8] = RawValue::Missing;
+        let p = a.predict_proba(&[row.clone(), row.clone()]).unwrap();
+        assert_eq!(p.len(), 2);
+        assert!((p[0].iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        row[0] = RawValue::Text("old".into());
+        let e = a.predict_proba(&[row.clone()]).unwrap_err();
+        assert_eq!(e, PredictError::NotNumeric { row: 1, column: "age".into(), value: "old".into() });
+        let e = a.predict_proba(&[row[..3].to_vec()]).unwrap_err();
+        assert!(matches!(e, PredictError::WrongWidth { got: 3, .. }));
+        let b = a.baseline();
+        assert_eq!(b.features.len(), a.feature_names().len());
+        assert!((b.predicted_class_distribution.values().sum::<f64>() - 1.0).abs() < 1e-9);
+    }
+}
