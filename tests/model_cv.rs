@@ -9,16 +9,28 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_dxops-model");
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 fn cv(file: &str, threads: &str) -> Value {
     let out = Command::new(BIN)
-        .args(["cv", "--data", data(file).to_str().unwrap(), "--label", "label"])
+        .args([
+            "cv",
+            "--data",
+            data(file).to_str().unwrap(),
+            "--label",
+            "label",
+        ])
         .env("DXOPS_THREADS", threads)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(text.trim().lines().count(), 1, "cv prints one JSON object");
     serde_json::from_str(&text).unwrap()
@@ -34,7 +46,16 @@ fn without_time(mut v: Value) -> Value {
 #[test]
 fn breast_cancer_meets_thresholds_deterministically() {
     let a = cv("breast_cancer_wdbc.csv", "2");
-    for key in ["accuracy", "macro_f1", "balanced_accuracy", "roc_auc", "worst_class_recall", "worst_class", "per_class", "fit_seconds"] {
+    for key in [
+        "accuracy",
+        "macro_f1",
+        "balanced_accuracy",
+        "roc_auc",
+        "worst_class_recall",
+        "worst_class",
+        "per_class",
+        "fit_seconds",
+    ] {
         assert!(a.get(key).is_some(), "{key} missing");
     }
     assert!(a["macro_f1"].as_f64().unwrap() >= 0.970, "{a}");

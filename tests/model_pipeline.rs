@@ -10,12 +10,16 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_dxops-model");
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut c = Command::new(BIN);
-    c.args(args).env_remove("DXOPS_ML_ROOT").env_remove("DXOPS_DEID_KEY");
+    c.args(args)
+        .env_remove("DXOPS_ML_ROOT")
+        .env_remove("DXOPS_DEID_KEY");
     for (k, v) in envs {
         c.env(k, v);
     }
@@ -58,8 +62,12 @@ fn write_contract(path: &Path, label: &str, identifiers: &[&str], handling: &str
 fn make_tarball(model_dir: &Path, out_dir: &Path) {
     std::fs::create_dir_all(out_dir).unwrap();
     let f = std::fs::File::create(out_dir.join("model.tar.gz")).unwrap();
-    let mut b = tar::Builder::new(flate2::write::GzEncoder::new(f, flate2::Compression::default()));
-    b.append_path_with_name(model_dir.join("dxops-model.bin"), "dxops-model.bin").unwrap();
+    let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+        f,
+        flate2::Compression::default(),
+    ));
+    b.append_path_with_name(model_dir.join("dxops-model.bin"), "dxops-model.bin")
+        .unwrap();
     b.into_inner().unwrap().finish().unwrap();
 }
 
@@ -86,7 +94,8 @@ fn process_train_evaluate_in_sagemaker_layout() {
     assert_eq!(quality["passed"], true);
     let mut total = 0;
     for split in ["train", "validation", "test"] {
-        let text = std::fs::read_to_string(proc_root.join("output").join(split).join("data.csv")).unwrap();
+        let text =
+            std::fs::read_to_string(proc_root.join("output").join(split).join("data.csv")).unwrap();
         total += text.lines().count() - 1;
     }
     assert_eq!(total, 569);
@@ -96,10 +105,25 @@ fn process_train_evaluate_in_sagemaker_layout() {
     std::fs::create_dir_all(ml_root.join("input/data/train")).unwrap();
     std::fs::create_dir_all(ml_root.join("input/data/validation")).unwrap();
     std::fs::create_dir_all(ml_root.join("input/config")).unwrap();
-    std::fs::copy(proc_root.join("output/train/data.csv"), ml_root.join("input/data/train/data.csv")).unwrap();
-    std::fs::copy(proc_root.join("output/validation/data.csv"), ml_root.join("input/data/validation/data.csv")).unwrap();
-    std::fs::write(ml_root.join("input/config/hyperparameters.json"), r#"{"label": "label", "seed": "7"}"#).unwrap();
-    let out = ok(&run(&["train"], &[("DXOPS_ML_ROOT", ml_root.to_str().unwrap())]));
+    std::fs::copy(
+        proc_root.join("output/train/data.csv"),
+        ml_root.join("input/data/train/data.csv"),
+    )
+    .unwrap();
+    std::fs::copy(
+        proc_root.join("output/validation/data.csv"),
+        ml_root.join("input/data/validation/data.csv"),
+    )
+    .unwrap();
+    std::fs::write(
+        ml_root.join("input/config/hyperparameters.json"),
+        r#"{"label": "label", "seed": "7"}"#,
+    )
+    .unwrap();
+    let out = ok(&run(
+        &["train"],
+        &[("DXOPS_ML_ROOT", ml_root.to_str().unwrap())],
+    ));
     assert!(out.contains("cv_macro_f1="), "{out}");
     assert!(out.contains("validation_macro_f1="), "{out}");
     assert!(ml_root.join("model/dxops-model.bin").is_file());
@@ -107,20 +131,39 @@ fn process_train_evaluate_in_sagemaker_layout() {
 
     // Evaluation as the processing job sees it: model.tar.gz in model/.
     std::fs::create_dir_all(proc_root.join("input/test")).unwrap();
-    std::fs::copy(proc_root.join("output/test/data.csv"), proc_root.join("input/test/data.csv")).unwrap();
+    std::fs::copy(
+        proc_root.join("output/test/data.csv"),
+        proc_root.join("input/test/data.csv"),
+    )
+    .unwrap();
     make_tarball(&ml_root.join("model"), &proc_root.join("model"));
-    let out = ok(&run(&["evaluate", "--ml-root", proc_root.to_str().unwrap()], &[]));
+    let out = ok(&run(
+        &["evaluate", "--ml-root", proc_root.to_str().unwrap()],
+        &[],
+    ));
     assert!(out.contains("test_macro_f1="), "{out}");
     let ev = json(&proc_root.join("evaluation/evaluation.json"));
-    for path in ["macro_f1", "worst_class_recall", "roc_auc", "accuracy", "balanced_accuracy"] {
-        let v = ev["metrics"][path].as_f64().unwrap_or_else(|| panic!("metrics.{path} missing"));
+    for path in [
+        "macro_f1",
+        "worst_class_recall",
+        "roc_auc",
+        "accuracy",
+        "balanced_accuracy",
+    ] {
+        let v = ev["metrics"][path]
+            .as_f64()
+            .unwrap_or_else(|| panic!("metrics.{path} missing"));
         assert!((0.0..=1.0).contains(&v));
     }
     assert!(ev["metrics"]["macro_f1"].as_f64().unwrap() > 0.9);
     assert_eq!(ev["metrics"]["macro_f1_drop"].as_f64(), Some(0.0));
     assert!(ev["metrics"]["worst_class"].is_string());
     assert_eq!(ev["confusion_matrix"].as_array().unwrap().len(), 2);
-    assert_eq!(ev["per_class"][1]["support"].as_u64().unwrap() + ev["per_class"][0]["support"].as_u64().unwrap(), 86);
+    assert_eq!(
+        ev["per_class"][1]["support"].as_u64().unwrap()
+            + ev["per_class"][0]["support"].as_u64().unwrap(),
+        86
+    );
     assert!(ev["rare_classes"].as_array().unwrap().is_empty());
 
     // A production model (a weaker one) compared on the same test set.
@@ -131,11 +174,19 @@ fn process_train_evaluate_in_sagemaker_layout() {
             "--ml-root",
             weak_root.to_str().unwrap(),
             "--data",
-            proc_root.join("output/validation/data.csv").to_str().unwrap(),
+            proc_root
+                .join("output/validation/data.csv")
+                .to_str()
+                .unwrap(),
             "--label",
             "label",
             "--hyperparameters",
-            write_hp(tmp.path(), r#"{"algorithm": "logistic_regression", "logreg_c": "0.0001", "folds": "3"}"#).to_str().unwrap(),
+            write_hp(
+                tmp.path(),
+                r#"{"algorithm": "logistic_regression", "logreg_c": "0.0001", "folds": "3"}"#,
+            )
+            .to_str()
+            .unwrap(),
         ],
         &[],
     ));
@@ -166,7 +217,19 @@ fn write_hp(dir: &Path, text: &str) -> PathBuf {
 fn identifiers_are_hashed_with_the_key_and_never_in_clear() {
     let tmp = tempfile::tempdir().unwrap();
     let csv = tmp.path().join("cohort.csv");
-    ok(&run(&["synth-data", "--rows", "400", "--seed", "5", "--out", csv.to_str().unwrap(), "--ids"], &[]));
+    ok(&run(
+        &[
+            "synth-data",
+            "--rows",
+            "400",
+            "--seed",
+            "5",
+            "--out",
+            csv.to_str().unwrap(),
+            "--ids",
+        ],
+        &[],
+    ));
     let contract = serde_json::json!({
         "label": "diagnosis",
         "identifiers": ["patient_id"],
@@ -179,14 +242,23 @@ fn identifiers_are_hashed_with_the_key_and_never_in_clear() {
     let cfg = tmp.path().join("process.json");
     std::fs::write(&cfg, contract.to_string()).unwrap();
     let root = tmp.path().join("p");
-    let args = ["process", "--ml-root", root.to_str().unwrap(), "--data", csv.to_str().unwrap(), "--config", cfg.to_str().unwrap()];
+    let args = [
+        "process",
+        "--ml-root",
+        root.to_str().unwrap(),
+        "--data",
+        csv.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ];
     let out = run(&args, &[]);
     assert!(!out.status.success());
     let failure = std::fs::read_to_string(root.join("output/failure")).unwrap();
     assert!(failure.contains("DXOPS_DEID_KEY"), "{failure}");
     let out = run(&args, &[("DXOPS_DEID_KEY", "s3cret-key-value")]);
     ok(&out);
-    let all = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let all =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(!all.contains("s3cret-key-value"));
     let train = std::fs::read_to_string(root.join("output/train/data.csv")).unwrap();
     assert!(train.starts_with("patient_id,"));
@@ -200,12 +272,47 @@ fn warm_start_reports_rare_class_recall_with_and_without() {
     let tmp = tempfile::tempdir().unwrap();
     let big = tmp.path().join("source.csv");
     let small = tmp.path().join("target.csv");
-    ok(&run(&["synth-data", "--rows", "2000", "--seed", "11", "--out", big.to_str().unwrap()], &[]));
-    ok(&run(&["synth-data", "--rows", "1000", "--seed", "12", "--out", small.to_str().unwrap()], &[]));
-    let hp = write_hp(tmp.path(), r#"{"n_trees": "30", "rf_n_trees": "20", "folds": "3", "rare_class_max_samples": "40"}"#);
+    ok(&run(
+        &[
+            "synth-data",
+            "--rows",
+            "2000",
+            "--seed",
+            "11",
+            "--out",
+            big.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    ok(&run(
+        &[
+            "synth-data",
+            "--rows",
+            "1000",
+            "--seed",
+            "12",
+            "--out",
+            small.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    let hp = write_hp(
+        tmp.path(),
+        r#"{"n_trees": "30", "rf_n_trees": "20", "folds": "3", "rare_class_max_samples": "40"}"#,
+    );
     let src = tmp.path().join("src");
     ok(&run(
-        &["train", "--ml-root", src.to_str().unwrap(), "--data", big.to_str().unwrap(), "--label", "diagnosis", "--hyperparameters", hp.to_str().unwrap()],
+        &[
+            "train",
+            "--ml-root",
+            src.to_str().unwrap(),
+            "--data",
+            big.to_str().unwrap(),
+            "--label",
+            "diagnosis",
+            "--hyperparameters",
+            hp.to_str().unwrap(),
+        ],
         &[],
     ));
     let dst = tmp.path().join("dst");
@@ -225,8 +332,14 @@ fn warm_start_reports_rare_class_recall_with_and_without() {
         ],
         &[],
     ));
-    assert!(out.contains("rare_recall_with_warm_start[pheochromocytoma]="), "{out}");
-    assert!(out.contains("rare_recall_without_warm_start[lupus]="), "{out}");
+    assert!(
+        out.contains("rare_recall_with_warm_start[pheochromocytoma]="),
+        "{out}"
+    );
+    assert!(
+        out.contains("rare_recall_without_warm_start[lupus]="),
+        "{out}"
+    );
     let report = json(&dst.join("model/warm_start_report.json"));
     assert!(report["recall_with"]["lupus"].is_number());
     assert!(report["recall_without"]["pheochromocytoma"].is_number());
@@ -262,9 +375,23 @@ fn same_inputs_give_byte_identical_artifacts() {
 #[test]
 fn synth_data_is_seeded() {
     let tmp = tempfile::tempdir().unwrap();
-    let paths: Vec<PathBuf> = ["a.csv", "b.csv", "c.csv"].iter().map(|n| tmp.path().join(n)).collect();
+    let paths: Vec<PathBuf> = ["a.csv", "b.csv", "c.csv"]
+        .iter()
+        .map(|n| tmp.path().join(n))
+        .collect();
     for (p, seed) in paths.iter().zip(["1", "1", "2"]) {
-        ok(&run(&["synth-data", "--rows", "500", "--seed", seed, "--out", p.to_str().unwrap()], &[]));
+        ok(&run(
+            &[
+                "synth-data",
+                "--rows",
+                "500",
+                "--seed",
+                seed,
+                "--out",
+                p.to_str().unwrap(),
+            ],
+            &[],
+        ));
     }
     let read = |p: &PathBuf| std::fs::read(p).unwrap();
     assert_eq!(read(&paths[0]), read(&paths[1]));

@@ -16,7 +16,11 @@ use dxops::ml::metrics::metric_lines;
 use dxops::ml::{pipeline, process, synth, train};
 
 #[derive(Parser)]
-#[command(name = "dxops-model", version, about = "dxops model container: process, train, evaluate, cv, synth-data")]
+#[command(
+    name = "dxops-model",
+    version,
+    about = "dxops model container: process, train, evaluate, cv, synth-data"
+)]
 struct Cli {
     /// Root of the SageMaker layout (default /opt/ml, or /opt/ml/processing
     /// for process and evaluate); also `DXOPS_ML_ROOT`.
@@ -93,24 +97,47 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let from_env = std::env::var_os("DXOPS_ML_ROOT").filter(|v| !v.is_empty()).map(PathBuf::from);
+    let from_env = std::env::var_os("DXOPS_ML_ROOT")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
     let root = cli.ml_root.clone().or(from_env).unwrap_or_else(|| {
         PathBuf::from(match cli.command {
             Command::Process { .. } | Command::Evaluate { .. } => paths::PROCESSING_ROOT,
             _ => paths::ML_ROOT,
         })
     });
-    let sagemaker_step = matches!(cli.command, Command::Process { .. } | Command::Train { .. } | Command::Evaluate { .. });
+    let sagemaker_step = matches!(
+        cli.command,
+        Command::Process { .. } | Command::Train { .. } | Command::Evaluate { .. }
+    );
     let result = match cli.command {
         Command::Process { data, config } => run_process(&root, data, config),
-        Command::Train { data, label, hyperparameters, warm_start } => {
-            run_train(&root, data, label, hyperparameters, warm_start)
-        }
-        Command::Evaluate { data, model, production } => run_evaluate(&root, data, model, production),
-        Command::Cv { data, label, folds, seed, hyperparameters } => run_cv(&data, label, folds, seed, hyperparameters),
-        Command::SynthData { rows, seed, out, ids } => {
-            synth::generate(rows, seed, ids).write(&out).map_err(anyhow::Error::from)
-        }
+        Command::Train {
+            data,
+            label,
+            hyperparameters,
+            warm_start,
+        } => run_train(&root, data, label, hyperparameters, warm_start),
+        Command::Evaluate {
+            data,
+            model,
+            production,
+        } => run_evaluate(&root, data, model, production),
+        Command::Cv {
+            data,
+            label,
+            folds,
+            seed,
+            hyperparameters,
+        } => run_cv(&data, label, folds, seed, hyperparameters),
+        Command::SynthData {
+            rows,
+            seed,
+            out,
+            ids,
+        } => synth::generate(rows, seed, ids)
+            .write(&out)
+            .map_err(anyhow::Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -130,7 +157,8 @@ fn main() -> ExitCode {
 
 fn copy_into(src: &Path, dir: &Path, name: &str) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::copy(src, dir.join(name)).with_context(|| format!("copying {} into {}", src.display(), dir.display()))?;
+    std::fs::copy(src, dir.join(name))
+        .with_context(|| format!("copying {} into {}", src.display(), dir.display()))?;
     Ok(())
 }
 
@@ -144,10 +172,13 @@ fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
 }
 
 fn read_hyperparameter_file(path: &Path) -> Result<BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading hyperparameters {}", path.display()))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?;
-    let obj = value.as_object().ok_or_else(|| anyhow!("{}: hyperparameters must be a JSON object", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading hyperparameters {}", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| anyhow!("{}: hyperparameters must be a JSON object", path.display()))?;
     let mut map = BTreeMap::new();
     for (k, v) in obj {
         let s = match v {
@@ -169,9 +200,10 @@ fn run_process(root: &Path, data: Option<PathBuf>, config: Option<PathBuf>) -> R
         copy_into(&c, &root.join(paths::CONFIG_INPUT), paths::CONFIG_FILE)?;
     }
     let cfg_path = root.join(paths::CONFIG_INPUT).join(paths::CONFIG_FILE);
-    let cfg = std::fs::read_to_string(&cfg_path).with_context(|| format!("reading {}", cfg_path.display()))?;
-    let contract: DataContract =
-        serde_json::from_str(&cfg).with_context(|| format!("{} is not a valid data contract", cfg_path.display()))?;
+    let cfg = std::fs::read_to_string(&cfg_path)
+        .with_context(|| format!("reading {}", cfg_path.display()))?;
+    let contract: DataContract = serde_json::from_str(&cfg)
+        .with_context(|| format!("{} is not a valid data contract", cfg_path.display()))?;
     let table = Table::read_dir_or_file(&root.join(paths::RAW_INPUT))?;
     let key = std::env::var(process::DEID_KEY_ENV).ok();
     let quality_path = root.join(paths::QUALITY_OUTPUT).join("quality.json");
@@ -182,7 +214,10 @@ fn run_process(root: &Path, data: Option<PathBuf>, config: Option<PathBuf>) -> R
                 t.write(&root.join(dir).join("data.csv"))?;
             }
             let sizes: Vec<usize> = p.splits.iter().map(|t| t.rows.len()).collect();
-            println!("rows={}; train_rows={}; validation_rows={}; test_rows={};", p.report.rows, sizes[0], sizes[1], sizes[2]);
+            println!(
+                "rows={}; train_rows={}; validation_rows={}; test_rows={};",
+                p.report.rows, sizes[0], sizes[1], sizes[2]
+            );
             Ok(())
         }
         Err(process::ProcessError::Quality(report)) => {
@@ -203,7 +238,11 @@ fn run_train(
     let config_dir = root.join("input/config");
     let hp_path = config_dir.join("hyperparameters.json");
     if let Some(d) = data {
-        copy_into(&d, &root.join("input/data").join(paths::TRAIN_CHANNEL), "data.csv")?;
+        copy_into(
+            &d,
+            &root.join("input/data").join(paths::TRAIN_CHANNEL),
+            "data.csv",
+        )?;
     }
     let mut map = match hyperparameters {
         Some(p) => read_hyperparameter_file(&p)?,
@@ -223,7 +262,11 @@ fn run_train(
     let table = Table::read_dir_or_file(&root.join("input/data").join(paths::TRAIN_CHANNEL))?;
     let ds = Dataset::from_table(&table, &hp.label, &hp.features)?;
     let warm_dir = root.join("input/data").join(paths::WARM_START_CHANNEL);
-    let warm = if warm_dir.is_dir() { Some(Artifact::load(&warm_dir)?) } else { None };
+    let warm = if warm_dir.is_dir() {
+        Some(Artifact::load(&warm_dir)?)
+    } else {
+        None
+    };
     let outcome = train::train(&ds, &hp, warm.as_ref())?;
     print!("{}", metric_lines("cv_", &outcome.cv));
     if let Some(w) = &outcome.warm_start {
@@ -238,10 +281,18 @@ fn run_train(
     let validation_dir = root.join("input/data").join(paths::VALIDATION_CHANNEL);
     if validation_dir.is_dir() {
         let vt = Table::read_dir_or_file(&validation_dir)?;
-        let vds = Dataset::with_schema(&vt, &hp.label, &outcome.artifact.body().preprocessor.schema, &ds.classes)?;
+        let vds = Dataset::with_schema(
+            &vt,
+            &hp.label,
+            &outcome.artifact.body().preprocessor.schema,
+            &ds.classes,
+        )?;
         let ev = train::evaluate(&outcome.artifact, &vds, None)?;
         println!("validation_macro_f1={:.6};", ev.metrics.macro_f1);
-        println!("validation_worst_class_recall={:.6};", ev.metrics.worst_class_recall);
+        println!(
+            "validation_worst_class_recall={:.6};",
+            ev.metrics.worst_class_recall
+        );
     }
     let path = outcome.artifact.save(&root.join("model"))?;
     eprintln!("model written to {}", path.display());
@@ -249,29 +300,48 @@ fn run_train(
 }
 
 fn load_for_eval(artifact: &Artifact, table: &Table) -> Result<Dataset> {
-    Ok(Dataset::with_schema(table, artifact.label(), &artifact.body().preprocessor.schema, artifact.classes())?)
+    Ok(Dataset::with_schema(
+        table,
+        artifact.label(),
+        &artifact.body().preprocessor.schema,
+        artifact.classes(),
+    )?)
 }
 
-fn run_evaluate(root: &Path, data: Option<PathBuf>, model: Option<PathBuf>, production: Option<PathBuf>) -> Result<()> {
+fn run_evaluate(
+    root: &Path,
+    data: Option<PathBuf>,
+    model: Option<PathBuf>,
+    production: Option<PathBuf>,
+) -> Result<()> {
     if let Some(d) = data {
         copy_into(&d, &root.join(paths::TEST_INPUT), "data.csv")?;
     }
     let model_path = model.unwrap_or_else(|| root.join(paths::MODEL_INPUT));
     let artifact = Artifact::load(&model_path).with_context(|| {
-        format!("loading the model from {} (a model dir, dxops-model.bin or {TARBALL_NAME})", model_path.display())
+        format!(
+            "loading the model from {} (a model dir, dxops-model.bin or {TARBALL_NAME})",
+            model_path.display()
+        )
     })?;
     let table = Table::read_dir_or_file(&root.join(paths::TEST_INPUT))?;
     let ds = load_for_eval(&artifact, &table)?;
     let prod = match production {
         Some(p) => {
-            let a = Artifact::load(&p).with_context(|| format!("loading the production model {}", p.display()))?;
+            let a = Artifact::load(&p)
+                .with_context(|| format!("loading the production model {}", p.display()))?;
             let pds = load_for_eval(&a, &table)?;
             Some((a, pds))
         }
         None => None,
     };
     let ev = train::evaluate(&artifact, &ds, prod.as_ref().map(|(a, d)| (a, d)))?;
-    write_json(&root.join(paths::EVALUATION_OUTPUT).join(paths::EVALUATION_FILE), &ev)?;
+    write_json(
+        &root
+            .join(paths::EVALUATION_OUTPUT)
+            .join(paths::EVALUATION_FILE),
+        &ev,
+    )?;
     print!("{}", metric_lines("test_", &metric_view(&ev)));
     println!("test_macro_f1_drop={:.6};", ev.metrics.macro_f1_drop);
     Ok(())

@@ -65,11 +65,20 @@ pub fn numeric_baseline(values: &mut [f64]) -> Option<NumericBaseline> {
     let n = values.len();
     let mean = values.iter().sum::<f64>() / n as f64;
     let std = (values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64).sqrt();
-    let mut edges: Vec<f64> = (0..=QUANTILE_BINS).map(|b| quantile(values, b as f64 / QUANTILE_BINS as f64)).collect();
+    let mut edges: Vec<f64> = (0..=QUANTILE_BINS)
+        .map(|b| quantile(values, b as f64 / QUANTILE_BINS as f64))
+        .collect();
     edges.dedup();
     let mut fractions = vec![0.0; edges.len().saturating_sub(1).max(1)];
     for &v in values.iter() {
-        let b = if edges.len() < 2 { 0 } else { edges.partition_point(|&e| e <= v).saturating_sub(1).min(edges.len() - 2) };
+        let b = if edges.len() < 2 {
+            0
+        } else {
+            edges
+                .partition_point(|&e| e <= v)
+                .saturating_sub(1)
+                .min(edges.len() - 2)
+        };
         fractions[b] += 1.0;
     }
     for f in &mut fractions {
@@ -78,19 +87,41 @@ pub fn numeric_baseline(values: &mut [f64]) -> Option<NumericBaseline> {
     let reference_sample = if n <= REFERENCE_SAMPLE_SIZE {
         values.to_vec()
     } else {
-        (0..REFERENCE_SAMPLE_SIZE).map(|i| values[i * (n - 1) / (REFERENCE_SAMPLE_SIZE - 1)]).collect()
+        (0..REFERENCE_SAMPLE_SIZE)
+            .map(|i| values[i * (n - 1) / (REFERENCE_SAMPLE_SIZE - 1)])
+            .collect()
     };
-    Some(NumericBaseline { min: values[0], max: values[n - 1], mean, std, bin_edges: edges, bin_fractions: fractions, reference_sample })
+    Some(NumericBaseline {
+        min: values[0],
+        max: values[n - 1],
+        mean,
+        std,
+        bin_edges: edges,
+        bin_fractions: fractions,
+        reference_sample,
+    })
 }
 
-pub fn compute(schema: &[FeatureSchema], rows: &[Vec<RawValue>], predicted: &[usize], classes: &[String]) -> Baseline {
+pub fn compute(
+    schema: &[FeatureSchema],
+    rows: &[Vec<RawValue>],
+    predicted: &[usize],
+    classes: &[String],
+) -> Baseline {
     let n = rows.len();
     let features = schema
         .iter()
         .enumerate()
         .map(|(j, f)| {
-            let missing = rows.iter().filter(|r| matches!(r[j], RawValue::Missing)).count();
-            let missing_fraction = if n > 0 { missing as f64 / n as f64 } else { 0.0 };
+            let missing = rows
+                .iter()
+                .filter(|r| matches!(r[j], RawValue::Missing))
+                .count();
+            let missing_fraction = if n > 0 {
+                missing as f64 / n as f64
+            } else {
+                0.0
+            };
             match f.kind {
                 FeatureType::Numeric | FeatureType::Boolean => {
                     let mut vals: Vec<f64> = rows
@@ -123,7 +154,13 @@ pub fn compute(schema: &[FeatureSchema], rows: &[Vec<RawValue>], predicted: &[us
                     for v in counts.values_mut() {
                         *v /= present;
                     }
-                    FeatureBaseline { name: f.name.clone(), kind: f.kind, missing_fraction, numeric: None, categories: Some(counts) }
+                    FeatureBaseline {
+                        name: f.name.clone(),
+                        kind: f.kind,
+                        missing_fraction,
+                        numeric: None,
+                        categories: Some(counts),
+                    }
                 }
             }
         })
@@ -134,7 +171,11 @@ pub fn compute(schema: &[FeatureSchema], rows: &[Vec<RawValue>], predicted: &[us
             *v += 1.0 / predicted.len() as f64;
         }
     }
-    Baseline { rows: n, features, predicted_class_distribution: dist }
+    Baseline {
+        rows: n,
+        features,
+        predicted_class_distribution: dist,
+    }
 }
 
 #[cfg(test)]

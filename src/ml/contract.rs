@@ -95,7 +95,11 @@ pub struct Split {
 
 impl Default for Split {
     fn default() -> Self {
-        Split { validation: 0.15, test: 0.15, seed: 42 }
+        Split {
+            validation: 0.15,
+            test: 0.15,
+            seed: 42,
+        }
     }
 }
 
@@ -152,7 +156,9 @@ pub struct QualityRule {
     pub values: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum QualityRuleKind {
     /// Share of non-missing values in `column` is at least `min`.

@@ -20,7 +20,10 @@ pub enum RawValue {
 #[derive(Debug, Error)]
 pub enum DataError {
     #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: malformed CSV: {message}")]
     Csv { path: PathBuf, message: String },
     #[error("{path}: the file is empty (no header row)")]
@@ -41,18 +44,31 @@ pub enum DataError {
     NoFeatures,
     #[error("row {row}: the label `{label}` is missing")]
     MissingLabelValue { row: usize, label: String },
+    /// The offending value is not part of the message: it is patient data.
     #[error(
-        "row {row}, column `{column}`: `{value}` is not a number, but the column is numeric ({numeric} of {total} values are numbers)"
+        "row {row}, column `{column}`: a text value in a numeric column ({numeric} of {total} present values are numbers)"
     )]
-    NotNumeric { row: usize, column: String, value: String, numeric: usize, total: usize },
-    #[error("row {row}, column `{column}`: non-finite number `{value}`")]
-    NonFinite { row: usize, column: String, value: String },
+    NotNumeric {
+        row: usize,
+        column: String,
+        numeric: usize,
+        total: usize,
+    },
+    #[error("row {row}, column `{column}`: non-finite number")]
+    NonFinite { row: usize, column: String },
     #[error("row {row}: class `{class}` is unknown to the model")]
     UnknownClass { row: usize, class: String },
     #[error("only one class (`{0}`) in the label column; at least two are needed")]
     SingleClass(String),
-    #[error("class `{class}` has {count} sample(s); every class needs at least {needed} for stratified {purpose}")]
-    TooFewSamples { class: String, count: usize, needed: usize, purpose: &'static str },
+    #[error(
+        "class `{class}` has {count} sample(s); every class needs at least {needed} for stratified {purpose}"
+    )]
+    TooFewSamples {
+        class: String,
+        count: usize,
+        needed: usize,
+        purpose: &'static str,
+    },
 }
 
 /// A CSV file as strings: header plus rows (every row as wide as the header).
@@ -66,13 +82,19 @@ pub struct Table {
 
 /// Cells that count as missing.
 pub fn is_missing(cell: &str) -> bool {
-    matches!(cell.trim(), "" | "NA" | "N/A" | "NaN" | "nan" | "null" | "NULL" | "?")
+    matches!(
+        cell.trim(),
+        "" | "NA" | "N/A" | "NaN" | "nan" | "null" | "NULL" | "?"
+    )
 }
 
 impl Table {
     /// Reads one CSV file with a header row.
     pub fn read(path: &Path) -> Result<Table, DataError> {
-        let bytes = std::fs::read(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::parse(&bytes, path)
     }
 
@@ -81,14 +103,19 @@ impl Table {
         if path.is_file() {
             return Self::read(path);
         }
-        let entries = std::fs::read_dir(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
+        let entries = std::fs::read_dir(path).map_err(|source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")))
             .collect();
         files.sort();
         let Some(first) = files.first() else {
-            return Err(DataError::NoCsv { dir: path.to_path_buf() });
+            return Err(DataError::NoCsv {
+                dir: path.to_path_buf(),
+            });
         };
         let mut table = Self::read(first)?;
         let mut hasher = Sha256::new();
@@ -109,18 +136,30 @@ impl Table {
 
     pub fn parse(bytes: &[u8], path: &Path) -> Result<Table, DataError> {
         let sha256 = hex::encode(Sha256::digest(bytes));
-        let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(false).from_reader(bytes);
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(false)
+            .from_reader(bytes);
         let mut records = reader.records();
         let headers: Vec<String> = match records.next() {
-            None => return Err(DataError::Empty { path: path.to_path_buf() }),
+            None => {
+                return Err(DataError::Empty {
+                    path: path.to_path_buf(),
+                });
+            }
             Some(r) => r
-                .map_err(|e| DataError::Csv { path: path.to_path_buf(), message: e.to_string() })?
+                .map_err(|e| DataError::Csv {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?
                 .iter()
                 .map(|s| s.trim().trim_start_matches('\u{feff}').to_string())
                 .collect(),
         };
         if headers.iter().all(|h| h.is_empty()) {
-            return Err(DataError::Empty { path: path.to_path_buf() });
+            return Err(DataError::Empty {
+                path: path.to_path_buf(),
+            });
         }
         let mut seen = std::collections::BTreeSet::new();
         for h in &headers {
@@ -130,16 +169,25 @@ impl Table {
         }
         let mut rows = Vec::new();
         for r in records {
-            let r = r.map_err(|e| DataError::Csv { path: path.to_path_buf(), message: e.to_string() })?;
+            let r = r.map_err(|e| DataError::Csv {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
             if r.len() == 1 && r.get(0).is_some_and(|c| c.trim().is_empty()) {
                 continue;
             }
             rows.push(r.iter().map(|s| s.trim().to_string()).collect());
         }
         if rows.is_empty() {
-            return Err(DataError::NoRows { path: path.to_path_buf() });
+            return Err(DataError::NoRows {
+                path: path.to_path_buf(),
+            });
         }
-        Ok(Table { headers, rows, sha256 })
+        Ok(Table {
+            headers,
+            rows,
+            sha256,
+        })
     }
 
     pub fn column_index(&self, name: &str) -> Option<usize> {
@@ -148,13 +196,21 @@ impl Table {
 
     /// Writes the table as CSV.
     pub fn write(&self, path: &Path) -> Result<(), DataError> {
-        let io = |source| DataError::Io { path: path.to_path_buf(), source };
+        let io = |source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
-        let mut w = csv::Writer::from_path(path)
-            .map_err(|e| DataError::Csv { path: path.to_path_buf(), message: e.to_string() })?;
-        let csv_err = |e: csv::Error| DataError::Csv { path: path.to_path_buf(), message: e.to_string() };
+        let mut w = csv::Writer::from_path(path).map_err(|e| DataError::Csv {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let csv_err = |e: csv::Error| DataError::Csv {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
         w.write_record(&self.headers).map_err(csv_err)?;
         for r in &self.rows {
             w.write_record(r).map_err(csv_err)?;
@@ -186,10 +242,15 @@ pub struct Dataset {
 
 /// Sorts class names numerically when all are numbers, else as text.
 pub fn sort_classes(classes: &mut [String]) {
-    let all_numeric = classes.iter().all(|c| c.parse::<f64>().is_ok_and(f64::is_finite));
+    let all_numeric = classes
+        .iter()
+        .all(|c| c.parse::<f64>().is_ok_and(f64::is_finite));
     if all_numeric {
         classes.sort_by(|a, b| {
-            let (x, y) = (a.parse::<f64>().unwrap_or(0.0), b.parse::<f64>().unwrap_or(0.0));
+            let (x, y) = (
+                a.parse::<f64>().unwrap_or(0.0),
+                b.parse::<f64>().unwrap_or(0.0),
+            );
             x.total_cmp(&y).then_with(|| a.cmp(b))
         });
     } else {
@@ -198,7 +259,12 @@ pub fn sort_classes(classes: &mut [String]) {
 }
 
 /// Parses one cell of a column of known kind.
-pub fn parse_cell(cell: &str, kind: FeatureType, row: usize, column: &str) -> Result<RawValue, DataError> {
+pub fn parse_cell(
+    cell: &str,
+    kind: FeatureType,
+    row: usize,
+    column: &str,
+) -> Result<RawValue, DataError> {
     if is_missing(cell) {
         return Ok(RawValue::Missing);
     }
@@ -206,11 +272,13 @@ pub fn parse_cell(cell: &str, kind: FeatureType, row: usize, column: &str) -> Re
         FeatureType::Categorical => Ok(RawValue::Text(cell.to_string())),
         FeatureType::Numeric | FeatureType::Boolean => match parse_number(cell) {
             Some(v) if v.is_finite() => Ok(RawValue::Number(v)),
-            Some(_) => Err(DataError::NonFinite { row, column: column.to_string(), value: cell.to_string() }),
+            Some(_) => Err(DataError::NonFinite {
+                row,
+                column: column.to_string(),
+            }),
             None => Err(DataError::NotNumeric {
                 row,
                 column: column.to_string(),
-                value: cell.to_string(),
                 numeric: 0,
                 total: 0,
             }),
@@ -235,7 +303,7 @@ fn infer_kind(table: &Table, col: usize) -> Result<FeatureType, DataError> {
     let mut numeric = 0usize;
     let mut total = 0usize;
     let mut binary = true;
-    let mut first_bad: Option<(usize, &str)> = None;
+    let mut first_bad: Option<usize> = None;
     for (i, r) in table.rows.iter().enumerate() {
         let cell = r[col].as_str();
         if is_missing(cell) {
@@ -251,22 +319,25 @@ fn infer_kind(table: &Table, col: usize) -> Result<FeatureType, DataError> {
             }
             None => {
                 if first_bad.is_none() {
-                    first_bad = Some((i, cell));
+                    first_bad = Some(i);
                 }
             }
         }
     }
     if numeric * 2 > total {
-        if let Some((row, value)) = first_bad {
+        if let Some(row) = first_bad {
             return Err(DataError::NotNumeric {
                 row: row + 1,
                 column: table.headers[col].clone(),
-                value: value.to_string(),
                 numeric,
                 total,
             });
         }
-        Ok(if binary { FeatureType::Boolean } else { FeatureType::Numeric })
+        Ok(if binary {
+            FeatureType::Boolean
+        } else {
+            FeatureType::Numeric
+        })
     } else {
         Ok(FeatureType::Categorical)
     }
@@ -275,17 +346,29 @@ fn infer_kind(table: &Table, col: usize) -> Result<FeatureType, DataError> {
 impl Dataset {
     /// Builds a training data set: infers feature kinds, parses labels.
     /// `features` empty means every column except the label.
-    pub fn from_table(table: &Table, label: &str, features: &[String]) -> Result<Dataset, DataError> {
-        let label_idx = table.column_index(label).ok_or_else(|| DataError::MissingLabel {
-            label: label.to_string(),
-            columns: table.headers.join(", "),
-        })?;
+    pub fn from_table(
+        table: &Table,
+        label: &str,
+        features: &[String],
+    ) -> Result<Dataset, DataError> {
+        let label_idx = table
+            .column_index(label)
+            .ok_or_else(|| DataError::MissingLabel {
+                label: label.to_string(),
+                columns: table.headers.join(", "),
+            })?;
         let feature_idx: Vec<usize> = if features.is_empty() {
-            (0..table.headers.len()).filter(|&i| i != label_idx).collect()
+            (0..table.headers.len())
+                .filter(|&i| i != label_idx)
+                .collect()
         } else {
             features
                 .iter()
-                .map(|f| table.column_index(f).ok_or_else(|| DataError::MissingFeature(f.clone())))
+                .map(|f| {
+                    table
+                        .column_index(f)
+                        .ok_or_else(|| DataError::MissingFeature(f.clone()))
+                })
                 .collect::<Result<_, _>>()?
         };
         if feature_idx.is_empty() {
@@ -293,11 +376,21 @@ impl Dataset {
         }
         let mut schema = Vec::with_capacity(feature_idx.len());
         for &c in &feature_idx {
-            schema.push(FeatureSchema { name: table.headers[c].clone(), kind: infer_kind(table, c)? });
+            schema.push(FeatureSchema {
+                name: table.headers[c].clone(),
+                kind: infer_kind(table, c)?,
+            });
         }
         let (y, classes) = Self::labels(table, label_idx, label, None)?;
         let rows = Self::parse_rows(table, &feature_idx, &schema)?;
-        Ok(Dataset { features: schema, rows, y, classes, label: label.to_string(), sha256: table.sha256.clone() })
+        Ok(Dataset {
+            features: schema,
+            rows,
+            y,
+            classes,
+            label: label.to_string(),
+            sha256: table.sha256.clone(),
+        })
     }
 
     /// Builds a data set with a fixed schema and class list (evaluation).
@@ -308,20 +401,37 @@ impl Dataset {
         schema: &[FeatureSchema],
         classes: &[String],
     ) -> Result<Dataset, DataError> {
-        let label_idx = table.column_index(label).ok_or_else(|| DataError::MissingLabel {
-            label: label.to_string(),
-            columns: table.headers.join(", "),
-        })?;
+        let label_idx = table
+            .column_index(label)
+            .ok_or_else(|| DataError::MissingLabel {
+                label: label.to_string(),
+                columns: table.headers.join(", "),
+            })?;
         let feature_idx: Vec<usize> = schema
             .iter()
-            .map(|f| table.column_index(&f.name).ok_or_else(|| DataError::MissingFeature(f.name.clone())))
+            .map(|f| {
+                table
+                    .column_index(&f.name)
+                    .ok_or_else(|| DataError::MissingFeature(f.name.clone()))
+            })
             .collect::<Result<_, _>>()?;
         let (y, classes) = Self::labels(table, label_idx, label, Some(classes))?;
         let rows = Self::parse_rows(table, &feature_idx, schema)?;
-        Ok(Dataset { features: schema.to_vec(), rows, y, classes, label: label.to_string(), sha256: table.sha256.clone() })
+        Ok(Dataset {
+            features: schema.to_vec(),
+            rows,
+            y,
+            classes,
+            label: label.to_string(),
+            sha256: table.sha256.clone(),
+        })
     }
 
-    fn parse_rows(table: &Table, idx: &[usize], schema: &[FeatureSchema]) -> Result<Vec<Vec<RawValue>>, DataError> {
+    fn parse_rows(
+        table: &Table,
+        idx: &[usize],
+        schema: &[FeatureSchema],
+    ) -> Result<Vec<Vec<RawValue>>, DataError> {
         table
             .rows
             .iter()
@@ -345,28 +455,45 @@ impl Dataset {
         for (i, r) in table.rows.iter().enumerate() {
             let v = r[label_idx].trim();
             if is_missing(v) {
-                return Err(DataError::MissingLabelValue { row: i + 1, label: label.to_string() });
+                return Err(DataError::MissingLabelValue {
+                    row: i + 1,
+                    label: label.to_string(),
+                });
             }
             raw.push(canonical_label(v));
         }
         let classes: Vec<String> = match fixed {
             Some(c) => c.to_vec(),
             None => {
-                let mut c: Vec<String> = raw.iter().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+                let mut c: Vec<String> = raw
+                    .iter()
+                    .cloned()
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
                 sort_classes(&mut c);
                 if c.len() < 2 {
-                    return Err(DataError::SingleClass(c.first().cloned().unwrap_or_default()));
+                    return Err(DataError::SingleClass(
+                        c.first().cloned().unwrap_or_default(),
+                    ));
                 }
                 c
             }
         };
-        let index: BTreeMap<&str, usize> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+        let index: BTreeMap<&str, usize> = classes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.as_str(), i))
+            .collect();
         let mut y = Vec::with_capacity(raw.len());
         for (i, v) in raw.iter().enumerate() {
             match index.get(v.as_str()) {
                 Some(&k) => y.push(k),
                 None => {
-                    return Err(DataError::UnknownClass { row: i + 1, class: v.clone() });
+                    return Err(DataError::UnknownClass {
+                        row: i + 1,
+                        class: v.clone(),
+                    });
                 }
             }
         }
@@ -385,7 +512,12 @@ impl Dataset {
     pub fn require_per_class(&self, needed: usize, purpose: &'static str) -> Result<(), DataError> {
         for (k, &n) in self.class_counts().iter().enumerate() {
             if n < needed {
-                return Err(DataError::TooFewSamples { class: self.classes[k].clone(), count: n, needed, purpose });
+                return Err(DataError::TooFewSamples {
+                    class: self.classes[k].clone(),
+                    count: n,
+                    needed,
+                    purpose,
+                });
             }
         }
         Ok(())
@@ -424,7 +556,14 @@ mod tests {
         let t = table("a,b,c,label\n1,0,x,yes\n2.5,1,y,no\n,1,,no\n").unwrap();
         let d = Dataset::from_table(&t, "label", &[]).unwrap();
         let kinds: Vec<_> = d.features.iter().map(|f| f.kind).collect();
-        assert_eq!(kinds, vec![FeatureType::Numeric, FeatureType::Boolean, FeatureType::Categorical]);
+        assert_eq!(
+            kinds,
+            vec![
+                FeatureType::Numeric,
+                FeatureType::Boolean,
+                FeatureType::Categorical
+            ]
+        );
         assert_eq!(d.classes, vec!["no", "yes"]);
         assert_eq!(d.y, vec![1, 0, 0]);
         assert_eq!(d.rows[2][0], RawValue::Missing);
@@ -440,8 +579,13 @@ mod tests {
     #[test]
     fn text_in_numeric_column_names_row_and_column() {
         let t = table("a,label\n1,0\n2,1\nabc,1\n4,0\n").unwrap();
-        let e = Dataset::from_table(&t, "label", &[]).unwrap_err().to_string();
-        assert!(e.contains("row 3") && e.contains("`a`") && e.contains("abc"), "{e}");
+        let e = Dataset::from_table(&t, "label", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("row 3") && e.contains("`a`") && !e.contains("abc"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -449,8 +593,17 @@ mod tests {
         assert!(matches!(table(""), Err(DataError::Empty { .. })));
         assert!(matches!(table("a,label\n"), Err(DataError::NoRows { .. })));
         let t = table("a,label\n1,0\n2,0\n").unwrap();
-        assert!(matches!(Dataset::from_table(&t, "label", &[]), Err(DataError::SingleClass(_))));
-        assert!(matches!(Dataset::from_table(&t, "diagnosis", &[]), Err(DataError::MissingLabel { .. })));
-        assert!(matches!(table("a,a\n1,2\n"), Err(DataError::DuplicateColumn(_))));
+        assert!(matches!(
+            Dataset::from_table(&t, "label", &[]),
+            Err(DataError::SingleClass(_))
+        ));
+        assert!(matches!(
+            Dataset::from_table(&t, "diagnosis", &[]),
+            Err(DataError::MissingLabel { .. })
+        ));
+        assert!(matches!(
+            table("a,a\n1,2\n"),
+            Err(DataError::DuplicateColumn(_))
+        ));
     }
 }

@@ -46,9 +46,17 @@ pub enum HyperparameterError {
     #[error("unknown hyperparameter `{key}` (known: {known})")]
     UnknownKey { key: String, known: String },
     #[error("hyperparameter `{key}` has value `{value}`, expected {expected}")]
-    WrongType { key: String, value: String, expected: &'static str },
+    WrongType {
+        key: String,
+        value: String,
+        expected: &'static str,
+    },
     #[error("hyperparameter `{key}` = `{value}` is out of range: {reason}")]
-    OutOfRange { key: String, value: String, reason: &'static str },
+    OutOfRange {
+        key: String,
+        value: String,
+        reason: &'static str,
+    },
 }
 
 /// All hyperparameters of the training step.
@@ -123,12 +131,19 @@ impl Default for Hyperparameters {
     }
 }
 
-fn parse<T: FromStr>(key: &str, value: &str, expected: &'static str) -> Result<T, HyperparameterError> {
-    value.trim().parse::<T>().map_err(|_| HyperparameterError::WrongType {
-        key: key.to_string(),
-        value: value.to_string(),
-        expected,
-    })
+fn parse<T: FromStr>(
+    key: &str,
+    value: &str,
+    expected: &'static str,
+) -> Result<T, HyperparameterError> {
+    value
+        .trim()
+        .parse::<T>()
+        .map_err(|_| HyperparameterError::WrongType {
+            key: key.to_string(),
+            value: value.to_string(),
+            expected,
+        })
 }
 
 fn positive_f64(key: &str, value: &str) -> Result<f64, HyperparameterError> {
@@ -155,7 +170,12 @@ fn nonneg_f64(key: &str, value: &str) -> Result<f64, HyperparameterError> {
     Ok(v)
 }
 
-fn at_least(key: &str, value: &str, min: usize, reason: &'static str) -> Result<usize, HyperparameterError> {
+fn at_least(
+    key: &str,
+    value: &str,
+    min: usize,
+    reason: &'static str,
+) -> Result<usize, HyperparameterError> {
     let v: usize = parse(key, value, "a non-negative integer")?;
     if v < min {
         return Err(HyperparameterError::OutOfRange {
@@ -290,7 +310,10 @@ impl Hyperparameters {
         put("focal_gamma", fmt_f64(self.focal_gamma));
         put("folds", self.folds.to_string());
         put("seed", self.seed.to_string());
-        put("rare_class_max_samples", self.rare_class_max_samples.to_string());
+        put(
+            "rare_class_max_samples",
+            self.rare_class_max_samples.to_string(),
+        );
         put("n_trees", self.n_trees.to_string());
         put("learning_rate", fmt_f64(self.learning_rate));
         put("max_depth", self.max_depth.to_string());
@@ -354,7 +377,10 @@ mod tests {
         let mut m = BTreeMap::new();
         m.insert("folds".to_string(), "five".to_string());
         let e = Hyperparameters::from_strings(&m).unwrap_err().to_string();
-        assert!(e.contains("folds") && e.contains("five") && e.contains("integer"), "{e}");
+        assert!(
+            e.contains("folds") && e.contains("five") && e.contains("integer"),
+            "{e}"
+        );
         let mut m = BTreeMap::new();
         m.insert("algorithm".to_string(), "svm".to_string());
         assert!(Hyperparameters::from_strings(&m).is_err());

@@ -76,10 +76,28 @@ pub fn compute(y: &[usize], proba: &[Vec<f64>], classes: &[String]) -> Metrics {
         let tp = cm[c][c] as f64;
         let support: usize = cm[c].iter().sum();
         let predicted: usize = (0..k).map(|r| cm[r][c]).sum();
-        let precision = if predicted > 0 { tp / predicted as f64 } else { 0.0 };
-        let recall = if support > 0 { tp / support as f64 } else { 0.0 };
-        let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
-        per_class.push(ClassMetrics { class: classes[c].clone(), precision, recall, f1, support });
+        let precision = if predicted > 0 {
+            tp / predicted as f64
+        } else {
+            0.0
+        };
+        let recall = if support > 0 {
+            tp / support as f64
+        } else {
+            0.0
+        };
+        let f1 = if precision + recall > 0.0 {
+            2.0 * precision * recall / (precision + recall)
+        } else {
+            0.0
+        };
+        per_class.push(ClassMetrics {
+            class: classes[c].clone(),
+            precision,
+            recall,
+            f1,
+            support,
+        });
     }
     let present: Vec<&ClassMetrics> = per_class.iter().filter(|m| m.support > 0).collect();
     let np = present.len().max(1) as f64;
@@ -101,10 +119,18 @@ pub fn compute(y: &[usize], proba: &[Vec<f64>], classes: &[String]) -> Metrics {
                 auc(&s, &pos)
             })
             .collect();
-        if aucs.is_empty() { 0.5 } else { aucs.iter().sum::<f64>() / aucs.len() as f64 }
+        if aucs.is_empty() {
+            0.5
+        } else {
+            aucs.iter().sum::<f64>() / aucs.len() as f64
+        }
     };
     Metrics {
-        accuracy: if n > 0 { correct as f64 / n as f64 } else { 0.0 },
+        accuracy: if n > 0 {
+            correct as f64 / n as f64
+        } else {
+            0.0
+        },
         macro_f1,
         balanced_accuracy,
         roc_auc,
@@ -129,7 +155,10 @@ mod tests {
 
     #[test]
     fn auc_with_ties() {
-        assert_eq!(auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]), Some(0.75));
+        assert_eq!(
+            auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]),
+            Some(0.75)
+        );
         assert_eq!(auc(&[0.5, 0.5], &[false, true]), Some(0.5));
         assert_eq!(auc(&[0.5], &[true]), None);
     }
@@ -145,7 +174,10 @@ mod tests {
         };
         let proba = vec![p(0), p(0), p(1), p(0), p(2), p(2)];
         let m = compute(&y, &proba, &classes);
-        assert_eq!(m.confusion_matrix, vec![vec![2, 0, 0], vec![1, 1, 0], vec![0, 0, 2]]);
+        assert_eq!(
+            m.confusion_matrix,
+            vec![vec![2, 0, 0], vec![1, 1, 0], vec![0, 0, 2]]
+        );
         assert!((m.accuracy - 5.0 / 6.0).abs() < 1e-12);
         assert_eq!(m.worst_class, "b");
         assert!((m.worst_class_recall - 0.5).abs() < 1e-12);

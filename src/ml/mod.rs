@@ -9,7 +9,7 @@ pub mod metrics;
 pub mod models;
 pub mod parallel;
 pub mod pipeline;
+pub mod preprocess;
 pub mod process;
 pub mod synth;
 pub mod train;
-pub mod preprocess;

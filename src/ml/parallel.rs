@@ -8,7 +8,11 @@ pub const THREADS_ENV: &str = "DXOPS_THREADS";
 /// Worker threads used for `jobs` independent jobs.
 pub fn threads_for(jobs: usize) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let cap = std::env::var(THREADS_ENV).ok().and_then(|v| v.parse::<usize>().ok()).filter(|&n| n > 0).unwrap_or(cores);
+    let cap = std::env::var(THREADS_ENV)
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(cores);
     cap.min(cores.max(1)).min(jobs.max(1))
 }
 
@@ -26,7 +30,14 @@ where
     std::thread::scope(|scope| {
         let f = &f;
         let handles: Vec<_> = (0..threads)
-            .map(|w| scope.spawn(move || (w..jobs).step_by(threads).map(|i| (i, f(i))).collect::<Vec<_>>()))
+            .map(|w| {
+                scope.spawn(move || {
+                    (w..jobs)
+                        .step_by(threads)
+                        .map(|i| (i, f(i)))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         for h in handles {
             // A job that panicked is a bug; re-raise it on this thread.

@@ -40,7 +40,12 @@ pub fn stratified_folds(y: &[usize], k: usize, folds: usize, seed: u64) -> Vec<u
 
 /// Fits preprocessing and model on `ds`. With a warm start the source's
 /// preprocessing is reused so that the design matrices line up.
-pub fn fit(ds: &Dataset, hp: &Hyperparameters, seed: u64, warm: Option<WarmStart<'_>>) -> Result<Fitted, PipelineError> {
+pub fn fit(
+    ds: &Dataset,
+    hp: &Hyperparameters,
+    seed: u64,
+    warm: Option<WarmStart<'_>>,
+) -> Result<Fitted, PipelineError> {
     let preprocessor = match warm {
         Some((p, _)) => {
             if p.schema != ds.features {
@@ -52,7 +57,10 @@ pub fn fit(ds: &Dataset, hp: &Hyperparameters, seed: u64, warm: Option<WarmStart
     };
     let x = preprocessor.transform(&ds.rows)?;
     let model = models::fit(&x, &ds.y, ds.classes.len(), hp, seed, warm.map(|w| w.1));
-    Ok(Fitted { preprocessor, model })
+    Ok(Fitted {
+        preprocessor,
+        model,
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,10 +69,15 @@ pub enum PipelineError {
     Data(#[from] DataError),
     #[error(transparent)]
     Predict(#[from] PredictError),
-    #[error("the warm-start model was trained on different feature columns or types than this data")]
+    #[error(
+        "the warm-start model was trained on different feature columns or types than this data"
+    )]
     WarmStartSchema,
     #[error("the warm-start model has classes {source_classes:?}, this data has {classes:?}")]
-    WarmStartClasses { source_classes: Vec<String>, classes: Vec<String> },
+    WarmStartClasses {
+        source_classes: Vec<String>,
+        classes: Vec<String>,
+    },
 }
 
 impl Fitted {
@@ -85,20 +98,29 @@ pub struct CvResult {
 /// Stratified k-fold cross-validation; metrics on the pooled out-of-fold
 /// probabilities. Imbalance treatment (including SMOTE) happens inside each
 /// training fold only.
-pub fn cross_validate(ds: &Dataset, hp: &Hyperparameters, warm: Option<WarmStart<'_>>) -> Result<CvResult, PipelineError> {
+pub fn cross_validate(
+    ds: &Dataset,
+    hp: &Hyperparameters,
+    warm: Option<WarmStart<'_>>,
+) -> Result<CvResult, PipelineError> {
     ds.require_per_class(hp.folds, "cross-validation")?;
     let start = std::time::Instant::now();
     let k = ds.classes.len();
     let fold_of = stratified_folds(&ds.y, k, hp.folds, hp.seed);
     let mut oof = vec![vec![0.0; k]; ds.y.len()];
-    let results = super::parallel::map(hp.folds, |f| -> Result<(Vec<usize>, Vec<Vec<f64>>), PipelineError> {
-        let train: Vec<usize> = (0..ds.y.len()).filter(|&i| fold_of[i] != f).collect();
-        let test: Vec<usize> = (0..ds.y.len()).filter(|&i| fold_of[i] == f).collect();
-        let fold_seed = hp.seed.wrapping_add((f as u64 + 1).wrapping_mul(0x9E37_79B9));
-        let fitted = fit(&ds.subset(&train), hp, fold_seed, warm)?;
-        let probs = fitted.predict_proba(&ds.subset(&test))?;
-        Ok((test, probs))
-    });
+    let results = super::parallel::map(
+        hp.folds,
+        |f| -> Result<(Vec<usize>, Vec<Vec<f64>>), PipelineError> {
+            let train: Vec<usize> = (0..ds.y.len()).filter(|&i| fold_of[i] != f).collect();
+            let test: Vec<usize> = (0..ds.y.len()).filter(|&i| fold_of[i] == f).collect();
+            let fold_seed = hp
+                .seed
+                .wrapping_add((f as u64 + 1).wrapping_mul(0x9E37_79B9));
+            let fitted = fit(&ds.subset(&train), hp, fold_seed, warm)?;
+            let probs = fitted.predict_proba(&ds.subset(&test))?;
+            Ok((test, probs))
+        },
+    );
     for r in results {
         let (test, probs) = r?;
         for (i, p) in test.iter().zip(probs) {
@@ -107,7 +129,11 @@ pub fn cross_validate(ds: &Dataset, hp: &Hyperparameters, warm: Option<WarmStart
     }
     let fit_seconds = start.elapsed().as_secs_f64();
     let metrics = metrics::compute(&ds.y, &oof, &ds.classes);
-    Ok(CvResult { metrics, oof, fit_seconds })
+    Ok(CvResult {
+        metrics,
+        oof,
+        fit_seconds,
+    })
 }
 
 #[cfg(test)]

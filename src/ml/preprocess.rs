@@ -12,9 +12,15 @@ use super::data::{FeatureSchema, RawValue, parse_number};
 #[derive(Debug, Error, PartialEq)]
 pub enum PredictError {
     #[error("row {row} has {got} values, the model expects {expected} ({names})")]
-    WrongWidth { row: usize, got: usize, expected: usize, names: String },
-    #[error("row {row}, column `{column}`: text `{value}` given for a numeric feature")]
-    NotNumeric { row: usize, column: String, value: String },
+    WrongWidth {
+        row: usize,
+        got: usize,
+        expected: usize,
+        names: String,
+    },
+    /// The offending value is not part of the error: it is patient data.
+    #[error("row {row}, column `{column}`: text given for a numeric feature")]
+    NotNumeric { row: usize, column: String },
     #[error("row {row}, column `{column}`: non-finite number")]
     NonFinite { row: usize, column: String },
 }
@@ -22,16 +28,27 @@ pub enum PredictError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ColumnTransform {
     /// `(x - mean) / scale`, missing → median; optional indicator column.
-    Numeric { median: f64, mean: f64, scale: f64, indicator: bool },
+    Numeric {
+        median: f64,
+        mean: f64,
+        scale: f64,
+        indicator: bool,
+    },
     /// One column per category; missing → indicator column (if seen).
-    Categorical { categories: Vec<String>, indicator: bool },
+    Categorical {
+        categories: Vec<String>,
+        indicator: bool,
+    },
 }
 
 impl ColumnTransform {
     fn width(&self) -> usize {
         match self {
             ColumnTransform::Numeric { indicator, .. } => 1 + usize::from(*indicator),
-            ColumnTransform::Categorical { categories, indicator } => categories.len() + usize::from(*indicator),
+            ColumnTransform::Categorical {
+                categories,
+                indicator,
+            } => categories.len() + usize::from(*indicator),
         }
     }
 }
@@ -64,7 +81,11 @@ impl Matrix {
         for &i in idx {
             data.extend_from_slice(self.row(i));
         }
-        Matrix { data, rows: idx.len(), cols: self.cols }
+        Matrix {
+            data,
+            rows: idx.len(),
+            cols: self.cols,
+        }
     }
 }
 
@@ -73,7 +94,11 @@ pub fn median(sorted: &[f64]) -> f64 {
         return 0.0;
     }
     let n = sorted.len();
-    if n % 2 == 1 { sorted[n / 2] } else { 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]) }
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
+    }
 }
 
 fn text_of(v: &RawValue) -> Option<String> {
@@ -86,7 +111,11 @@ fn text_of(v: &RawValue) -> Option<String> {
 
 /// Canonical text of a number used as a category.
 pub fn format_number(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e15 { format!("{}", x as i64) } else { format!("{x}") }
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
 }
 
 impl Preprocessor {
@@ -114,7 +143,12 @@ impl Preprocessor {
                         / n;
                     let sd = var.sqrt();
                     let scale = if sd > 1e-12 { sd } else { 1.0 };
-                    transforms.push(ColumnTransform::Numeric { median: med, mean, scale, indicator });
+                    transforms.push(ColumnTransform::Numeric {
+                        median: med,
+                        mean,
+                        scale,
+                        indicator,
+                    });
                 }
                 FeatureType::Categorical => {
                     let mut cats = std::collections::BTreeSet::new();
@@ -127,12 +161,19 @@ impl Preprocessor {
                             None => indicator = true,
                         }
                     }
-                    transforms.push(ColumnTransform::Categorical { categories: cats.into_iter().collect(), indicator });
+                    transforms.push(ColumnTransform::Categorical {
+                        categories: cats.into_iter().collect(),
+                        indicator,
+                    });
                 }
             }
         }
         let width = transforms.iter().map(ColumnTransform::width).sum();
-        Preprocessor { schema: schema.to_vec(), transforms, width }
+        Preprocessor {
+            schema: schema.to_vec(),
+            transforms,
+            width,
+        }
     }
 
     /// Names of the design-matrix columns.
@@ -146,7 +187,10 @@ impl Preprocessor {
                         names.push(format!("{}__missing", f.name));
                     }
                 }
-                ColumnTransform::Categorical { categories, indicator } => {
+                ColumnTransform::Categorical {
+                    categories,
+                    indicator,
+                } => {
                     for c in categories {
                         names.push(format!("{}={}", f.name, c));
                     }
@@ -160,23 +204,41 @@ impl Preprocessor {
     }
 
     /// Transforms one row into `out` (length `width`). `row_no` is used in errors.
-    pub fn transform_row_into(&self, row: &[RawValue], row_no: usize, out: &mut [f64]) -> Result<(), PredictError> {
+    pub fn transform_row_into(
+        &self,
+        row: &[RawValue],
+        row_no: usize,
+        out: &mut [f64],
+    ) -> Result<(), PredictError> {
         if row.len() != self.schema.len() {
             return Err(PredictError::WrongWidth {
                 row: row_no,
                 got: row.len(),
                 expected: self.schema.len(),
-                names: self.schema.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", "),
+                names: self
+                    .schema
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         }
         let mut o = 0;
         for ((v, t), f) in row.iter().zip(&self.transforms).zip(&self.schema) {
             match t {
-                ColumnTransform::Numeric { median, mean, scale, indicator } => {
+                ColumnTransform::Numeric {
+                    median,
+                    mean,
+                    scale,
+                    indicator,
+                } => {
                     let x = match v {
                         RawValue::Number(x) => {
                             if !x.is_finite() {
-                                return Err(PredictError::NonFinite { row: row_no, column: f.name.clone() });
+                                return Err(PredictError::NonFinite {
+                                    row: row_no,
+                                    column: f.name.clone(),
+                                });
                             }
                             Some(*x)
                         }
@@ -191,7 +253,6 @@ impl Preprocessor {
                                         return Err(PredictError::NotNumeric {
                                             row: row_no,
                                             column: f.name.clone(),
-                                            value: s.clone(),
                                         });
                                     }
                                 }
@@ -205,7 +266,10 @@ impl Preprocessor {
                         o += 1;
                     }
                 }
-                ColumnTransform::Categorical { categories, indicator } => {
+                ColumnTransform::Categorical {
+                    categories,
+                    indicator,
+                } => {
                     let n = categories.len();
                     out[o..o + n].fill(0.0);
                     let missing = match v {
@@ -240,7 +304,11 @@ impl Preprocessor {
         for (i, r) in rows.iter().enumerate() {
             self.transform_row_into(r, i + 1, &mut data[i * self.width..(i + 1) * self.width])?;
         }
-        Ok(Matrix { data, rows: rows.len(), cols: self.width })
+        Ok(Matrix {
+            data,
+            rows: rows.len(),
+            cols: self.width,
+        })
     }
 }
 
@@ -251,8 +319,14 @@ mod tests {
     #[test]
     fn imputes_scales_and_encodes() {
         let schema = vec![
-            FeatureSchema { name: "x".into(), kind: FeatureType::Numeric },
-            FeatureSchema { name: "c".into(), kind: FeatureType::Categorical },
+            FeatureSchema {
+                name: "x".into(),
+                kind: FeatureType::Numeric,
+            },
+            FeatureSchema {
+                name: "c".into(),
+                kind: FeatureType::Categorical,
+            },
         ];
         let rows = vec![
             vec![RawValue::Number(1.0), RawValue::Text("a".into())],
@@ -261,7 +335,10 @@ mod tests {
         ];
         let p = Preprocessor::fit(&schema, &rows);
         assert_eq!(p.width, 2 + 3);
-        assert_eq!(p.output_names(), vec!["x", "x__missing", "c=a", "c=b", "c__missing"]);
+        assert_eq!(
+            p.output_names(),
+            vec!["x", "x__missing", "c=a", "c=b", "c__missing"]
+        );
         let m = p.transform(&rows).unwrap();
         // median 2 imputed: values 1,3,2 -> mean 2, centred.
         assert!((m.get(2, 0)).abs() < 1e-12);
@@ -271,6 +348,12 @@ mod tests {
         let err = p
             .transform(&[vec![RawValue::Text("high".into()), RawValue::Missing]])
             .unwrap_err();
-        assert_eq!(err, PredictError::NotNumeric { row: 1, column: "x".into(), value: "high".into() });
+        assert_eq!(
+            err,
+            PredictError::NotNumeric {
+                row: 1,
+                column: "x".into()
+            }
+        );
     }
 }

@@ -48,7 +48,11 @@ pub struct QualityReport {
 
 impl QualityReport {
     pub fn failures(&self) -> Vec<String> {
-        self.checks.iter().filter(|c| !c.passed).map(|c| c.message.clone()).collect()
+        self.checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.message.clone())
+            .collect()
     }
 }
 
@@ -58,8 +62,20 @@ pub struct Processed {
     pub splits: [Table; 3],
 }
 
-fn check(rule: &str, column: Option<&str>, passed: bool, observed: String, message: String) -> CheckResult {
-    CheckResult { rule: rule.to_string(), column: column.map(str::to_string), passed, observed, message }
+fn check(
+    rule: &str,
+    column: Option<&str>,
+    passed: bool,
+    observed: String,
+    message: String,
+) -> CheckResult {
+    CheckResult {
+        rule: rule.to_string(),
+        column: column.map(str::to_string),
+        passed,
+        observed,
+        message,
+    }
 }
 
 /// Runs the quality rules (plus: label present and complete, contract
@@ -82,35 +98,67 @@ pub fn quality(table: &Table, contract: &DataContract) -> QualityReport {
                 Some(&contract.label),
                 missing == 0,
                 format!("{missing} missing"),
-                format!("label column `{}` has {missing} missing value(s)", contract.label),
+                format!(
+                    "label column `{}` has {missing} missing value(s)",
+                    contract.label
+                ),
             ));
         }
     }
     for f in &contract.features {
         if table.column_index(&f.name).is_none() {
-            checks.push(check("feature_present", Some(&f.name), false, "absent".into(), format!("feature column `{}` is missing", f.name)));
+            checks.push(check(
+                "feature_present",
+                Some(&f.name),
+                false,
+                "absent".into(),
+                format!("feature column `{}` is missing", f.name),
+            ));
         }
     }
     for rule in &contract.quality {
         let name = format!("{:?}", rule.rule).to_lowercase();
         if rule.rule == QualityRuleKind::RowCount {
-            let ok = rule.min.is_none_or(|m| n as f64 >= m) && rule.max.is_none_or(|m| n as f64 <= m);
-            checks.push(check("row_count", None, ok, format!("{n} rows"), format!("row count {n} outside [{:?}, {:?}]", rule.min, rule.max)));
+            let ok =
+                rule.min.is_none_or(|m| n as f64 >= m) && rule.max.is_none_or(|m| n as f64 <= m);
+            checks.push(check(
+                "row_count",
+                None,
+                ok,
+                format!("{n} rows"),
+                format!("row count {n} outside [{:?}, {:?}]", rule.min, rule.max),
+            ));
             continue;
         }
         let Some(col) = rule.column.as_deref() else {
-            checks.push(check(&name, None, false, "no column".into(), format!("rule {name} names no column")));
+            checks.push(check(
+                &name,
+                None,
+                false,
+                "no column".into(),
+                format!("rule {name} names no column"),
+            ));
             continue;
         };
         let Some(j) = table.column_index(col) else {
-            checks.push(check(&name, Some(col), false, "absent".into(), format!("rule {name}: column `{col}` is missing")));
+            checks.push(check(
+                &name,
+                Some(col),
+                false,
+                "absent".into(),
+                format!("rule {name}: column `{col}` is missing"),
+            ));
             continue;
         };
         let cells = table.rows.iter().map(|r| r[j].as_str());
         match rule.rule {
             QualityRuleKind::Completeness => {
                 let present = cells.filter(|c| !is_missing(c)).count();
-                let share = if n > 0 { present as f64 / n as f64 } else { 0.0 };
+                let share = if n > 0 {
+                    present as f64 / n as f64
+                } else {
+                    0.0
+                };
                 let min = rule.min.unwrap_or(1.0);
                 checks.push(check(
                     "completeness",
@@ -122,8 +170,17 @@ pub fn quality(table: &Table, contract: &DataContract) -> QualityReport {
             }
             QualityRuleKind::Uniqueness => {
                 let mut seen = std::collections::BTreeSet::new();
-                let dups = cells.filter(|c| !is_missing(c)).filter(|c| !seen.insert(*c)).count();
-                checks.push(check("uniqueness", Some(col), dups == 0, format!("{dups} duplicates"), format!("`{col}` has {dups} duplicate value(s)")));
+                let dups = cells
+                    .filter(|c| !is_missing(c))
+                    .filter(|c| !seen.insert(*c))
+                    .count();
+                checks.push(check(
+                    "uniqueness",
+                    Some(col),
+                    dups == 0,
+                    format!("{dups} duplicates"),
+                    format!("`{col}` has {dups} duplicate value(s)"),
+                ));
             }
             QualityRuleKind::Range => {
                 let (mut out, mut bad) = (0usize, 0usize);
@@ -142,12 +199,18 @@ pub fn quality(table: &Table, contract: &DataContract) -> QualityReport {
                     Some(col),
                     out == 0 && bad == 0,
                     format!("{out} out of range, {bad} not numeric"),
-                    format!("`{col}`: {out} value(s) outside [{:?}, {:?}], {bad} not numeric", rule.min, rule.max),
+                    format!(
+                        "`{col}`: {out} value(s) outside [{:?}, {:?}], {bad} not numeric",
+                        rule.min, rule.max
+                    ),
                 ));
             }
             QualityRuleKind::AllowedValues => {
                 let allowed = rule.values.clone().unwrap_or_default();
-                let bad = cells.filter(|c| !is_missing(c)).filter(|c| !allowed.iter().any(|a| a == c.trim())).count();
+                let bad = cells
+                    .filter(|c| !is_missing(c))
+                    .filter(|c| !allowed.iter().any(|a| a == c.trim()))
+                    .count();
                 checks.push(check(
                     "allowed_values",
                     Some(col),
@@ -159,7 +222,11 @@ pub fn quality(table: &Table, contract: &DataContract) -> QualityReport {
             QualityRuleKind::RowCount => {}
         }
     }
-    QualityReport { passed: checks.iter().all(|c| c.passed), rows: n, checks }
+    QualityReport {
+        passed: checks.iter().all(|c| c.passed),
+        rows: n,
+        checks,
+    }
 }
 
 /// HMAC-SHA256 of `value` under `key`, hex-encoded.
@@ -175,10 +242,17 @@ pub fn keyed_hash(key: &[u8], value: &str) -> String {
 }
 
 /// Quality gate, de-identification and stratified split.
-pub fn process(table: &Table, contract: &DataContract, deid_key: Option<&[u8]>) -> Result<Processed, ProcessError> {
+pub fn process(
+    table: &Table,
+    contract: &DataContract,
+    deid_key: Option<&[u8]>,
+) -> Result<Processed, ProcessError> {
     let s = contract.split;
     if !(s.validation > 0.0 && s.validation < 0.5 && s.test > 0.0 && s.test < 0.5) {
-        return Err(ProcessError::BadSplit { validation: s.validation, test: s.test });
+        return Err(ProcessError::BadSplit {
+            validation: s.validation,
+            test: s.test,
+        });
     }
     let report = quality(table, contract);
     if !report.passed {
@@ -192,11 +266,21 @@ pub fn process(table: &Table, contract: &DataContract, deid_key: Option<&[u8]>) 
         _ => None,
     };
     let label_idx = table.column_index(&contract.label).unwrap_or(0);
-    let id_idx: Vec<usize> = contract.identifiers.iter().filter_map(|c| table.column_index(c)).collect();
+    let id_idx: Vec<usize> = contract
+        .identifiers
+        .iter()
+        .filter_map(|c| table.column_index(c))
+        .collect();
     let feature_idx: Vec<usize> = if contract.features.is_empty() {
-        (0..table.headers.len()).filter(|i| *i != label_idx && !id_idx.contains(i)).collect()
+        (0..table.headers.len())
+            .filter(|i| *i != label_idx && !id_idx.contains(i))
+            .collect()
     } else {
-        contract.features.iter().filter_map(|f| table.column_index(&f.name)).collect()
+        contract
+            .features
+            .iter()
+            .filter_map(|f| table.column_index(&f.name))
+            .collect()
     };
     let mut cols: Vec<usize> = Vec::new();
     if key.is_some() {
@@ -218,14 +302,25 @@ pub fn process(table: &Table, contract: &DataContract, deid_key: Option<&[u8]>) 
         })
         .collect();
     // Stratified split.
-    let mut classes: Vec<String> = table.rows.iter().map(|r| r[label_idx].trim().to_string()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let mut classes: Vec<String> = table
+        .rows
+        .iter()
+        .map(|r| r[label_idx].trim().to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     sort_classes(&mut classes);
     let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
     let mut which = vec![0usize; rows.len()];
     for c in &classes {
-        let mut idx: Vec<usize> = (0..rows.len()).filter(|&i| table.rows[i][label_idx].trim() == c).collect();
+        let mut idx: Vec<usize> = (0..rows.len())
+            .filter(|&i| table.rows[i][label_idx].trim() == c)
+            .collect();
         if idx.len() < 3 {
-            return Err(ProcessError::TooFewForSplit { class: c.clone(), count: idx.len() });
+            return Err(ProcessError::TooFewForSplit {
+                class: c.clone(),
+                count: idx.len(),
+            });
         }
         idx.shuffle(&mut rng);
         let n = idx.len() as f64;
@@ -243,10 +338,18 @@ pub fn process(table: &Table, contract: &DataContract, deid_key: Option<&[u8]>) 
     }
     let split = |w: usize| Table {
         headers: headers.clone(),
-        rows: rows.iter().zip(&which).filter(|(_, x)| **x == w).map(|(r, _)| r.clone()).collect(),
+        rows: rows
+            .iter()
+            .zip(&which)
+            .filter(|(_, x)| **x == w)
+            .map(|(r, _)| r.clone())
+            .collect(),
         sha256: String::new(),
     };
-    Ok(Processed { report, splits: [split(0), split(1), split(2)] })
+    Ok(Processed {
+        report,
+        splits: [split(0), split(1), split(2)],
+    })
 }
 
 #[cfg(test)]
@@ -261,10 +364,34 @@ mod tests {
             identifier_handling: IdentifierHandling::Hash,
             features: vec![],
             quality: vec![
-                QualityRule { rule: QualityRuleKind::Range, column: Some("age".into()), min: Some(0.0), max: Some(120.0), values: None },
-                QualityRule { rule: QualityRuleKind::Uniqueness, column: Some("id".into()), min: None, max: None, values: None },
-                QualityRule { rule: QualityRuleKind::Completeness, column: Some("age".into()), min: Some(0.9), max: None, values: None },
-                QualityRule { rule: QualityRuleKind::RowCount, column: None, min: Some(10.0), max: None, values: None },
+                QualityRule {
+                    rule: QualityRuleKind::Range,
+                    column: Some("age".into()),
+                    min: Some(0.0),
+                    max: Some(120.0),
+                    values: None,
+                },
+                QualityRule {
+                    rule: QualityRuleKind::Uniqueness,
+                    column: Some("id".into()),
+                    min: None,
+                    max: None,
+                    values: None,
+                },
+                QualityRule {
+                    rule: QualityRuleKind::Completeness,
+                    column: Some("age".into()),
+                    min: Some(0.9),
+                    max: None,
+                    values: None,
+                },
+                QualityRule {
+                    rule: QualityRuleKind::RowCount,
+                    column: None,
+                    min: Some(10.0),
+                    max: None,
+                    values: None,
+                },
                 QualityRule {
                     rule: QualityRuleKind::AllowedValues,
                     column: Some("dx".into()),
@@ -284,7 +411,13 @@ mod tests {
             rows: ages
                 .iter()
                 .enumerate()
-                .map(|(i, a)| vec![format!("P{i}"), a.to_string(), if i % 2 == 0 { "a" } else { "b" }.to_string()])
+                .map(|(i, a)| {
+                    vec![
+                        format!("P{i}"),
+                        a.to_string(),
+                        if i % 2 == 0 { "a" } else { "b" }.to_string(),
+                    ]
+                })
                 .collect(),
             sha256: String::new(),
         }
@@ -301,8 +434,15 @@ mod tests {
         assert_eq!(sizes[2], 6);
         assert_eq!(p.splits[0].headers, vec!["id", "age", "dx"]);
         assert_eq!(p.splits[0].rows[0][0].len(), 64);
-        assert!(!p.splits.iter().any(|t| t.rows.iter().any(|r| r[0].starts_with('P'))));
-        assert!(matches!(process(&table(&refs), &contract(), None), Err(ProcessError::MissingKey)));
+        assert!(
+            !p.splits
+                .iter()
+                .any(|t| t.rows.iter().any(|r| r[0].starts_with('P')))
+        );
+        assert!(matches!(
+            process(&table(&refs), &contract(), None),
+            Err(ProcessError::MissingKey)
+        ));
     }
 
     #[test]

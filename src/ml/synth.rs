@@ -105,9 +105,18 @@ pub fn generate(rows: usize, seed: u64, ids: bool) -> Table {
             _ => (48.0, 0.52),
         };
         let age = normal(&mut rng, age_m, 13.0).clamp(18.0, 98.0).round();
-        let sex = if rng.random::<f64>() < female_p { 0.0 } else { 1.0 };
+        let sex = if rng.random::<f64>() < female_p {
+            0.0
+        } else {
+            1.0
+        };
         let is = |n: &str| name == n;
-        let bmi = normal(&mut rng, if is("type2_diabetes") { 32.0 } else { 26.0 }, 4.5).clamp(15.0, 60.0);
+        let bmi = normal(
+            &mut rng,
+            if is("type2_diabetes") { 32.0 } else { 26.0 },
+            4.5,
+        )
+        .clamp(15.0, 60.0);
         let sys = normal(
             &mut rng,
             match name {
@@ -131,7 +140,11 @@ pub fn generate(rows: usize, seed: u64, ids: bool) -> Table {
             11.0,
         )
         .clamp(35.0, 190.0);
-        let temp = normal(&mut rng, if is("infection") { 38.4 } else { 36.8 }, if is("infection") { 0.8 } else { 0.35 });
+        let temp = normal(
+            &mut rng,
+            if is("infection") { 38.4 } else { 36.8 },
+            if is("infection") { 0.8 } else { 0.35 },
+        );
         let glucose = normal(
             &mut rng,
             match name {
@@ -143,7 +156,12 @@ pub fn generate(rows: usize, seed: u64, ids: bool) -> Table {
             if is("type2_diabetes") { 40.0 } else { 14.0 },
         )
         .clamp(45.0, 500.0);
-        let hba1c = (if is("type2_diabetes") { normal(&mut rng, 7.9, 1.3) } else { normal(&mut rng, 5.4, 0.45) }).clamp(3.8, 15.0);
+        let hba1c = (if is("type2_diabetes") {
+            normal(&mut rng, 7.9, 1.3)
+        } else {
+            normal(&mut rng, 5.4, 0.45)
+        })
+        .clamp(3.8, 15.0);
         let creat = match name {
             "chronic_kidney_disease" => normal(&mut rng, 2.6, 0.9),
             "heart_failure" => normal(&mut rng, 1.35, 0.35),
@@ -179,17 +197,60 @@ pub fn generate(rows: usize, seed: u64, ids: bool) -> Table {
         )
         .clamp(5.0, 19.0);
         let smoker = flag(&mut rng, if is("heart_failure") { 0.35 } else { 0.2 });
-        let fever = flag(&mut rng, if is("infection") { 0.8 } else if is("lupus") { 0.3 } else { 0.04 });
-        let cough = flag(&mut rng, if is("infection") { 0.55 } else if is("heart_failure") { 0.3 } else { 0.08 });
+        let fever = flag(
+            &mut rng,
+            if is("infection") {
+                0.8
+            } else if is("lupus") {
+                0.3
+            } else {
+                0.04
+            },
+        );
+        let cough = flag(
+            &mut rng,
+            if is("infection") {
+                0.55
+            } else if is("heart_failure") {
+                0.3
+            } else {
+                0.08
+            },
+        );
         let fatigue = flag(&mut rng, if is("healthy") { 0.12 } else { 0.55 });
-        let dyspnea = flag(&mut rng, if is("heart_failure") { 0.8 } else if is("infection") { 0.25 } else { 0.05 });
+        let dyspnea = flag(
+            &mut rng,
+            if is("heart_failure") {
+                0.8
+            } else if is("infection") {
+                0.25
+            } else {
+                0.05
+            },
+        );
         let polyuria = flag(&mut rng, if is("type2_diabetes") { 0.5 } else { 0.05 });
         let rash = flag(&mut rng, if is("lupus") { 0.7 } else { 0.03 });
-        let joint = flag(&mut rng, if is("lupus") { 0.8 } else { 0.1 + 0.002 * (age - 18.0) });
-        let sweat = flag(&mut rng, if is("pheochromocytoma") { 0.75 } else if is("infection") { 0.3 } else { 0.05 });
+        let joint = flag(
+            &mut rng,
+            if is("lupus") {
+                0.8
+            } else {
+                0.1 + 0.002 * (age - 18.0)
+            },
+        );
+        let sweat = flag(
+            &mut rng,
+            if is("pheochromocytoma") {
+                0.75
+            } else if is("infection") {
+                0.3
+            } else {
+                0.05
+            },
+        );
         let values = [
-            age, sex, bmi, sys, dia, hr, temp, glucose, hba1c, creat, crp, wbc, hb, smoker, fever, cough, fatigue, dyspnea,
-            polyuria, rash, joint, sweat,
+            age, sex, bmi, sys, dia, hr, temp, glucose, hba1c, creat, crp, wbc, hb, smoker, fever,
+            cough, fatigue, dyspnea, polyuria, rash, joint, sweat,
         ];
         let mut row: Vec<String> = Vec::with_capacity(headers.len());
         if ids {
@@ -212,7 +273,11 @@ pub fn generate(rows: usize, seed: u64, ids: bool) -> Table {
         row.push(name.to_string());
         out.push(row);
     }
-    Table { headers, rows: out, sha256: String::new() }
+    Table {
+        headers,
+        rows: out,
+        sha256: String::new(),
+    }
 }
 
 #[cfg(test)]

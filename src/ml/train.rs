@@ -32,20 +32,36 @@ pub struct TrainOutcome {
 
 /// Classes with at most `max` samples in `counts`.
 pub fn rare_classes(classes: &[String], counts: &[usize], max: u32) -> Vec<String> {
-    classes.iter().zip(counts).filter(|(_, n)| **n as u64 <= u64::from(max)).map(|(c, _)| c.clone()).collect()
+    classes
+        .iter()
+        .zip(counts)
+        .filter(|(_, n)| **n as u64 <= u64::from(max))
+        .map(|(c, _)| c.clone())
+        .collect()
 }
 
 fn recalls(m: &Metrics, classes: &[String]) -> BTreeMap<String, f64> {
-    m.per_class.iter().filter(|c| classes.contains(&c.class)).map(|c| (c.class.clone(), c.recall)).collect()
+    m.per_class
+        .iter()
+        .filter(|c| classes.contains(&c.class))
+        .map(|c| (c.class.clone(), c.recall))
+        .collect()
 }
 
 /// Cross-validates, fits the final model on all of `ds` and builds the artifact.
-pub fn train(ds: &Dataset, hp: &Hyperparameters, warm: Option<&Artifact>) -> Result<TrainOutcome, PipelineError> {
+pub fn train(
+    ds: &Dataset,
+    hp: &Hyperparameters,
+    warm: Option<&Artifact>,
+) -> Result<TrainOutcome, PipelineError> {
     ds.require_per_class(hp.folds, "cross-validation")?;
     if let Some(w) = warm
         && w.classes() != ds.classes.as_slice()
     {
-        return Err(PipelineError::WarmStartClasses { source_classes: w.classes().to_vec(), classes: ds.classes.clone() });
+        return Err(PipelineError::WarmStartClasses {
+            source_classes: w.classes().to_vec(),
+            classes: ds.classes.clone(),
+        });
     }
     let warm_pair = warm.map(|a| (a.preprocessor(), a.model()));
     let counts = ds.class_counts();
@@ -54,7 +70,11 @@ pub fn train(ds: &Dataset, hp: &Hyperparameters, warm: Option<&Artifact>) -> Res
     let warm_start = match warm_pair {
         Some(_) => {
             let cold = pipeline::cross_validate(ds, hp, None)?;
-            let report_classes = if rare.is_empty() { ds.classes.clone() } else { rare.clone() };
+            let report_classes = if rare.is_empty() {
+                ds.classes.clone()
+            } else {
+                rare.clone()
+            };
             Some(WarmStartReport {
                 recall_without: recalls(&cold.metrics, &report_classes),
                 recall_with: recalls(&cv.metrics, &report_classes),
@@ -78,7 +98,12 @@ pub fn train(ds: &Dataset, hp: &Hyperparameters, warm: Option<&Artifact>) -> Res
         hyperparameters: hp.to_strings(),
         training: TrainingInfo {
             rows: ds.rows.len(),
-            class_counts: ds.classes.iter().cloned().zip(counts.iter().copied()).collect(),
+            class_counts: ds
+                .classes
+                .iter()
+                .cloned()
+                .zip(counts.iter().copied())
+                .collect(),
             data_sha256: ds.sha256.clone(),
             cv_metrics: cv.metrics.clone(),
             rare_classes: rare,
@@ -86,7 +111,11 @@ pub fn train(ds: &Dataset, hp: &Hyperparameters, warm: Option<&Artifact>) -> Res
         },
         baseline,
     };
-    Ok(TrainOutcome { artifact: Artifact::new(body), cv: cv.metrics, warm_start })
+    Ok(TrainOutcome {
+        artifact: Artifact::new(body),
+        cv: cv.metrics,
+        warm_start,
+    })
 }
 
 /// `evaluation.json`: the condition step reads `metrics.*`.

@@ -45,7 +45,11 @@ impl Forest {
     }
 
     pub fn is_valid(&self) -> bool {
-        !self.trees.is_empty() && self.trees.iter().all(|t| t.is_valid(self.n_features, self.n_classes))
+        !self.trees.is_empty()
+            && self
+                .trees
+                .iter()
+                .all(|t| t.is_valid(self.n_features, self.n_classes))
     }
 
     pub fn fit(x: &Matrix, y: &[usize], w: &[f64], k: usize, p: &ForestParams) -> Forest {
@@ -54,7 +58,11 @@ impl Forest {
         let mtry = ((x.cols as f64).sqrt().round() as usize).clamp(1, x.cols.max(1));
         let mut trees = Vec::with_capacity(p.n_trees);
         for t in 0..p.n_trees {
-            let mut rng = ChaCha8Rng::seed_from_u64(p.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(t as u64));
+            let mut rng = ChaCha8Rng::seed_from_u64(
+                p.seed
+                    .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    .wrapping_add(t as u64),
+            );
             let mut sw = vec![0.0; n];
             for _ in 0..n {
                 sw[rng.random_range(0..n)] += 1.0;
@@ -64,7 +72,11 @@ impl Forest {
             }
             trees.push(grow(&binned, y, &sw, k, mtry, p.max_depth, &mut rng));
         }
-        Forest { n_classes: k, n_features: x.cols, trees }
+        Forest {
+            n_classes: k,
+            n_features: x.cols,
+            trees,
+        }
     }
 }
 
@@ -78,9 +90,25 @@ fn gini_impurity_sum(counts: &[f64]) -> (f64, f64) {
     (tot - sq / tot, tot)
 }
 
-fn grow(b: &Binned, y: &[usize], sw: &[f64], k: usize, mtry: usize, max_depth: usize, rng: &mut ChaCha8Rng) -> Tree {
+fn grow(
+    b: &Binned,
+    y: &[usize],
+    sw: &[f64],
+    k: usize,
+    mtry: usize,
+    max_depth: usize,
+    rng: &mut ChaCha8Rng,
+) -> Tree {
     let mut idx: Vec<usize> = (0..b.rows).filter(|&i| sw[i] > 0.0).collect();
-    let mut tree = Tree { nodes: vec![Node { feature: LEAF, threshold: 0.0, left: 0, right: 0 }], values: Vec::new() };
+    let mut tree = Tree {
+        nodes: vec![Node {
+            feature: LEAF,
+            threshold: 0.0,
+            left: 0,
+            right: 0,
+        }],
+        values: Vec::new(),
+    };
     let mut stack = vec![(0usize, 0usize, idx.len(), 0usize)];
     let mut hist = vec![0.0; 256 * k];
     let mut feats: Vec<usize> = (0..b.cols).collect();
@@ -107,15 +135,28 @@ fn grow(b: &Binned, y: &[usize], sw: &[f64], k: usize, mtry: usize, max_depth: u
                     continue;
                 }
                 let col = b.column(j);
-                let h = &mut hist[..nb * k];
+                // Only the bins occupied by this node's rows matter; small
+                // deep nodes occupy few of them.
+                let (mut lo, mut hi) = (u8::MAX, 0u8);
+                for &i in &idx[start..end] {
+                    lo = lo.min(col[i]);
+                    hi = hi.max(col[i]);
+                }
+                if lo >= hi {
+                    continue;
+                }
+                let (lo, hi) = (lo as usize, hi as usize);
+                let h = &mut hist[lo * k..(hi + 1) * k];
                 h.fill(0.0);
                 for &i in &idx[start..end] {
-                    h[col[i] as usize * k + y[i]] += sw[i];
+                    h[(col[i] as usize - lo) * k + y[i]] += sw[i];
                 }
                 left_c.fill(0.0);
-                for bin in 0..nb - 1 {
-                    for c in 0..k {
-                        left_c[c] += h[bin * k + c];
+                for bin in lo..hi {
+                    let h = &hist[lo * k..(hi + 1) * k];
+                    let bin_h = &h[(bin - lo) * k..(bin - lo + 1) * k];
+                    for (l, v) in left_c.iter_mut().zip(bin_h) {
+                        *l += v;
                     }
                     let (li, lt) = gini_impurity_sum(&left_c);
                     if lt <= 0.0 || lt >= tot {
@@ -142,24 +183,49 @@ fn grow(b: &Binned, y: &[usize], sw: &[f64], k: usize, mtry: usize, max_depth: u
                 let slice = &mut idx[start..end];
                 let (mut l, mut r): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
                 for &i in slice.iter() {
-                    if (col[i] as usize) <= bin { l.push(i) } else { r.push(i) }
+                    if (col[i] as usize) <= bin {
+                        l.push(i)
+                    } else {
+                        r.push(i)
+                    }
                 }
                 let mid = start + l.len();
                 slice[..l.len()].copy_from_slice(&l);
                 slice[l.len()..].copy_from_slice(&r);
                 let c = tree.nodes.len();
-                tree.nodes.push(Node { feature: LEAF, threshold: 0.0, left: 0, right: 0 });
-                tree.nodes.push(Node { feature: LEAF, threshold: 0.0, left: 0, right: 0 });
-                tree.nodes[node] = Node { feature: j as u32, threshold: b.thresholds[j][bin], left: c as u32, right: c as u32 + 1 };
+                tree.nodes.push(Node {
+                    feature: LEAF,
+                    threshold: 0.0,
+                    left: 0,
+                    right: 0,
+                });
+                tree.nodes.push(Node {
+                    feature: LEAF,
+                    threshold: 0.0,
+                    left: 0,
+                    right: 0,
+                });
+                tree.nodes[node] = Node {
+                    feature: j as u32,
+                    threshold: b.thresholds[j][bin],
+                    left: c as u32,
+                    right: c as u32 + 1,
+                };
                 stack.push((c + 1, mid, end, depth + 1));
                 stack.push((c, start, mid, depth + 1));
             }
             None => {
                 let off = tree.values.len();
                 for &v in &counts {
-                    tree.values.push(if tot > 0.0 { v / tot } else { 1.0 / k as f64 });
+                    tree.values
+                        .push(if tot > 0.0 { v / tot } else { 1.0 / k as f64 });
                 }
-                tree.nodes[node] = Node { feature: LEAF, threshold: 0.0, left: off as u32, right: 0 };
+                tree.nodes[node] = Node {
+                    feature: LEAF,
+                    threshold: 0.0,
+                    left: off as u32,
+                    right: 0,
+                };
             }
         }
     }
@@ -181,9 +247,18 @@ mod tests {
             data.push(((i * 5) % 9) as f64);
             y.push(c);
         }
-        let x = Matrix { data, rows: 120, cols: 2 };
+        let x = Matrix {
+            data,
+            rows: 120,
+            cols: 2,
+        };
         let w = vec![1.0; 120];
-        let p = ForestParams { n_trees: 20, max_depth: 0, max_bins: 64, seed: 7 };
+        let p = ForestParams {
+            n_trees: 20,
+            max_depth: 0,
+            max_bins: 64,
+            seed: 7,
+        };
         let a = Forest::fit(&x, &y, &w, 3, &p);
         let b = Forest::fit(&x, &y, &w, 3, &p);
         assert_eq!(a, b);

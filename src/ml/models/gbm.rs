@@ -73,12 +73,20 @@ impl Gbm {
     }
 
     pub fn is_valid(&self) -> bool {
-        self.base.len() == self.n_classes && self.trees.iter().all(|t| t.is_valid(self.n_features, 1))
+        self.base.len() == self.n_classes
+            && self.trees.iter().all(|t| t.is_valid(self.n_features, 1))
     }
 
     /// Fits a model. `warm` continues boosting from an earlier model of the
     /// same design-matrix width and class count.
-    pub fn fit(x: &Matrix, y: &[usize], w: &[f64], k: usize, p: &GbmParams, warm: Option<&Gbm>) -> Gbm {
+    pub fn fit(
+        x: &Matrix,
+        y: &[usize],
+        w: &[f64],
+        k: usize,
+        p: &GbmParams,
+        warm: Option<&Gbm>,
+    ) -> Gbm {
         let n = x.rows;
         let binned = Binned::new(x, p.max_bins);
         let (base, mut trees) = match warm {
@@ -89,12 +97,20 @@ impl Gbm {
                     prior[c] += wi;
                 }
                 let tot: f64 = prior.iter().sum();
-                let base = prior.iter().map(|&c| ((c + 1e-3) / (tot + 1e-3 * k as f64)).ln()).collect::<Vec<_>>();
+                let base = prior
+                    .iter()
+                    .map(|&c| ((c + 1e-3) / (tot + 1e-3 * k as f64)).ln())
+                    .collect::<Vec<_>>();
                 let mean = base.iter().sum::<f64>() / k as f64;
                 (base.iter().map(|b| b - mean).collect(), Vec::new())
             }
         };
-        let mut model = Gbm { n_classes: k, n_features: x.cols, base, trees: Vec::new() };
+        let mut model = Gbm {
+            n_classes: k,
+            n_features: x.cols,
+            base,
+            trees: Vec::new(),
+        };
         // Current logits of every training row.
         let mut f = vec![0.0; n * k];
         for i in 0..n {
@@ -140,7 +156,8 @@ impl Gbm {
                         Some(gamma) => {
                             let pt = pr[y[i]].clamp(1e-12, 1.0 - 1e-12);
                             let one = 1.0 - pt;
-                            let d_dpt = gamma * one.powf(gamma - 1.0) * pt.ln() - one.powf(gamma) / pt;
+                            let d_dpt =
+                                gamma * one.powf(gamma - 1.0) * pt.ln() - one.powf(gamma) / pt;
                             let dpt_dz = pt * (yk - pk);
                             g[i] = w[i] * d_dpt * dpt_dz;
                             h[i] = w[i] * (one.powf(gamma) * pk * (1.0 - pk)).max(1e-12);
@@ -185,18 +202,30 @@ impl<'a> Builder<'a> {
             offsets.push(total_bins);
             total_bins += binned.n_bins(j);
         }
-        Builder { binned, p, offsets, total_bins }
+        Builder {
+            binned,
+            p,
+            offsets,
+            total_bins,
+        }
     }
 
+    /// Row-wise accumulation: each row's gradient pair is loaded once and
+    /// added to every feature's histogram.
     fn histogram(&self, rows: &[usize], g: &[f64], h: &[f64]) -> Vec<[f64; 2]> {
         let mut hist = vec![[0.0; 2]; self.total_bins];
-        for j in 0..self.binned.cols {
-            let col = self.binned.column(j);
-            let hj = &mut hist[self.offsets[j]..self.offsets[j] + self.binned.n_bins(j)];
-            for &i in rows {
-                let e = &mut hj[col[i] as usize];
-                e[0] += g[i];
-                e[1] += h[i];
+        for &i in rows {
+            let (gi, hi) = (g[i], h[i]);
+            for ((&b, &off), _) in self
+                .binned
+                .row(i)
+                .iter()
+                .zip(&self.offsets)
+                .zip(0..self.binned.cols)
+            {
+                let e = &mut hist[off + b as usize];
+                e[0] += gi;
+                e[1] += hi;
             }
         }
         hist
@@ -209,13 +238,29 @@ impl<'a> Builder<'a> {
         let n = self.binned.rows;
         let mut idx: Vec<usize> = (0..n).collect();
         let mut leaf_of_row = vec![0usize; n];
-        let mut tree = Tree { nodes: vec![Node { feature: LEAF, threshold: 0.0, left: 0, right: 0 }], values: Vec::new() };
+        let mut tree = Tree {
+            nodes: vec![Node {
+                feature: LEAF,
+                threshold: 0.0,
+                left: 0,
+                right: 0,
+            }],
+            values: Vec::new(),
+        };
         let root_hist = (self.p.max_depth > 0).then(|| self.histogram(&idx, g, h));
-        let mut stack = vec![Pending { node: 0, start: 0, end: n, depth: 0, hist: root_hist }];
+        let mut stack = vec![Pending {
+            node: 0,
+            start: 0,
+            end: n,
+            depth: 0,
+            hist: root_hist,
+        }];
         let mut left: Vec<usize> = Vec::with_capacity(n);
         let mut right: Vec<usize> = Vec::with_capacity(n);
         while let Some(pd) = stack.pop() {
-            let (gs, hs) = idx[pd.start..pd.end].iter().fold((0.0, 0.0), |(a, b), &i| (a + g[i], b + h[i]));
+            let (gs, hs) = idx[pd.start..pd.end]
+                .iter()
+                .fold((0.0, 0.0), |(a, b), &i| (a + g[i], b + h[i]));
             let split = match &pd.hist {
                 Some(hist) => self.best_split(hist, gs, hs),
                 None => None,
@@ -228,14 +273,28 @@ impl<'a> Builder<'a> {
                     left.clear();
                     right.clear();
                     for &i in slice.iter() {
-                        if (col[i] as usize) <= bin { left.push(i) } else { right.push(i) }
+                        if (col[i] as usize) <= bin {
+                            left.push(i)
+                        } else {
+                            right.push(i)
+                        }
                     }
                     let mid = pd.start + left.len();
                     slice[..left.len()].copy_from_slice(&left);
                     slice[left.len()..].copy_from_slice(&right);
                     let l = tree.nodes.len();
-                    tree.nodes.push(Node { feature: LEAF, threshold: 0.0, left: 0, right: 0 });
-                    tree.nodes.push(Node { feature: LEAF, threshold: 0.0, left: 0, right: 0 });
+                    tree.nodes.push(Node {
+                        feature: LEAF,
+                        threshold: 0.0,
+                        left: 0,
+                        right: 0,
+                    });
+                    tree.nodes.push(Node {
+                        feature: LEAF,
+                        threshold: 0.0,
+                        left: 0,
+                        right: 0,
+                    });
                     tree.nodes[pd.node] = Node {
                         feature: feat as u32,
                         threshold: self.binned.thresholds[feat][bin],
@@ -245,24 +304,50 @@ impl<'a> Builder<'a> {
                     let depth = pd.depth + 1;
                     let (lh, rh) = if depth < self.p.max_depth {
                         let left_small = mid - pd.start <= pd.end - mid;
-                        let small = if left_small { &idx[pd.start..mid] } else { &idx[mid..pd.end] };
+                        let small = if left_small {
+                            &idx[pd.start..mid]
+                        } else {
+                            &idx[mid..pd.end]
+                        };
                         let small_hist = self.histogram(small, g, h);
                         let mut large_hist = parent_hist;
                         for (a, b) in large_hist.iter_mut().zip(&small_hist) {
                             a[0] -= b[0];
                             a[1] -= b[1];
                         }
-                        if left_small { (Some(small_hist), Some(large_hist)) } else { (Some(large_hist), Some(small_hist)) }
+                        if left_small {
+                            (Some(small_hist), Some(large_hist))
+                        } else {
+                            (Some(large_hist), Some(small_hist))
+                        }
                     } else {
                         (None, None)
                     };
-                    stack.push(Pending { node: l + 1, start: mid, end: pd.end, depth, hist: rh });
-                    stack.push(Pending { node: l, start: pd.start, end: mid, depth, hist: lh });
+                    stack.push(Pending {
+                        node: l + 1,
+                        start: mid,
+                        end: pd.end,
+                        depth,
+                        hist: rh,
+                    });
+                    stack.push(Pending {
+                        node: l,
+                        start: pd.start,
+                        end: mid,
+                        depth,
+                        hist: lh,
+                    });
                 }
                 _ => {
                     let off = tree.values.len();
-                    tree.values.push(-gs / (hs + self.p.l2) * self.p.learning_rate);
-                    tree.nodes[pd.node] = Node { feature: LEAF, threshold: 0.0, left: off as u32, right: 0 };
+                    tree.values
+                        .push(-gs / (hs + self.p.l2) * self.p.learning_rate);
+                    tree.nodes[pd.node] = Node {
+                        feature: LEAF,
+                        threshold: 0.0,
+                        left: off as u32,
+                        right: 0,
+                    };
                     for &i in &idx[pd.start..pd.end] {
                         leaf_of_row[i] = off;
                     }
@@ -285,10 +370,18 @@ impl<'a> Builder<'a> {
             let hj = &hist[self.offsets[j]..self.offsets[j] + nb];
             let (mut gl, mut hl) = (0.0, 0.0);
             for (b, e) in hj.iter().enumerate().take(nb - 1) {
+                if e[1] == 0.0 {
+                    // Empty bin: same partition as the previous threshold.
+                    continue;
+                }
                 gl += e[0];
                 hl += e[1];
                 let (gr, hr) = (gs - gl, hs - hl);
-                if hl < self.p.min_child_weight || hr < self.p.min_child_weight || hl <= 1e-12 || hr <= 1e-12 {
+                if hl < self.p.min_child_weight
+                    || hr < self.p.min_child_weight
+                    || hl <= 1e-12
+                    || hr <= 1e-12
+                {
                     continue;
                 }
                 let gain = gl * gl / (hl + lambda) + gr * gr / (hr + lambda) - parent;
@@ -316,7 +409,14 @@ mod tests {
             data.push(b - 0.01 * (i % 5) as f64);
             y.push((a as usize) ^ (b as usize));
         }
-        (Matrix { data, rows: 200, cols: 2 }, y)
+        (
+            Matrix {
+                data,
+                rows: 200,
+                cols: 2,
+            },
+            y,
+        )
     }
 
     fn params(focal: Option<f64>) -> GbmParams {

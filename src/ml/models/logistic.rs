@@ -40,17 +40,27 @@ impl Logistic {
     }
 
     pub fn is_valid(&self) -> bool {
-        self.weights.len() == self.n_classes * (self.n_features + 1) && self.weights.iter().all(|w| w.is_finite())
+        self.weights.len() == self.n_classes * (self.n_features + 1)
+            && self.weights.iter().all(|w| w.is_finite())
     }
 
-    pub fn fit(x: &Matrix, y: &[usize], w: &[f64], k: usize, p: &LogisticParams, warm: Option<&Logistic>) -> Logistic {
+    pub fn fit(
+        x: &Matrix,
+        y: &[usize],
+        w: &[f64],
+        k: usize,
+        p: &LogisticParams,
+        warm: Option<&Logistic>,
+    ) -> Logistic {
         let d = x.cols;
         let s = d + 1;
         let n = x.rows as f64;
         let wsum: f64 = w.iter().sum();
         let wscale = if wsum > 0.0 { n / wsum } else { 1.0 };
         let reg = 1.0 / (p.c * n);
-        let center: Option<Vec<f64>> = warm.filter(|m| m.n_features == d && m.n_classes == k).map(|m| m.weights.clone());
+        let center: Option<Vec<f64>> = warm
+            .filter(|m| m.n_features == d && m.n_classes == k)
+            .map(|m| m.weights.clone());
         let objective = |theta: &[f64], grad: &mut [f64]| -> f64 {
             grad.fill(0.0);
             let mut loss = 0.0;
@@ -97,7 +107,11 @@ impl Logistic {
             None => vec![0.0; k * s],
         };
         let weights = lbfgs(start, objective, p.max_iter);
-        Logistic { n_classes: k, n_features: d, weights }
+        Logistic {
+            n_classes: k,
+            n_features: d,
+            weights,
+        }
     }
 }
 
@@ -219,7 +233,10 @@ mod tests {
             },
             100,
         );
-        assert!((x[0] - 1.0).abs() < 1e-5 && (x[1] + 2.0).abs() < 1e-5, "{x:?}");
+        assert!(
+            (x[0] - 1.0).abs() < 1e-5 && (x[1] + 2.0).abs() < 1e-5,
+            "{x:?}"
+        );
     }
 
     #[test]
@@ -233,9 +250,17 @@ mod tests {
             data.push(jitter);
             y.push(c);
         }
-        let x = Matrix { data, rows: 90, cols: 2 };
+        let x = Matrix {
+            data,
+            rows: 90,
+            cols: 2,
+        };
         let w = vec![1.0; 90];
-        let p = LogisticParams { c: 1.0, max_iter: 200, warm_strength: 0.0 };
+        let p = LogisticParams {
+            c: 1.0,
+            max_iter: 200,
+            warm_strength: 0.0,
+        };
         let m = Logistic::fit(&x, &y, &w, 3, &p, None);
         assert!(m.is_valid());
         let mut out = vec![0.0; 3];

@@ -35,7 +35,10 @@ pub enum Model {
     Ensemble(Vec<Model>),
     /// Probabilities of `base` multiplied by `scale` per class and
     /// renormalised (the balanced prior correction, see [`fit`]).
-    Rebalanced { base: Box<Model>, scale: Vec<f64> },
+    Rebalanced {
+        base: Box<Model>,
+        scale: Vec<f64>,
+    },
 }
 
 impl Model {
@@ -70,7 +73,8 @@ impl Model {
                 Model::Ensemble(ms) => {
                     !ms.is_empty()
                         && ms.iter().all(|m| {
-                            !matches!(m, Model::Ensemble(_) | Model::Rebalanced { .. }) && m.is_valid(n_features, n_classes)
+                            !matches!(m, Model::Ensemble(_) | Model::Rebalanced { .. })
+                                && m.is_valid(n_features, n_classes)
                         })
                 }
                 Model::Rebalanced { base, scale } => {
@@ -148,7 +152,9 @@ pub fn balanced_weights(y: &[usize], k: usize) -> Vec<f64> {
         counts[c] += 1;
     }
     let n = y.len() as f64;
-    y.iter().map(|&c| n / (k as f64 * counts[c].max(1) as f64)).collect()
+    y.iter()
+        .map(|&c| n / (k as f64 * counts[c].max(1) as f64))
+        .collect()
 }
 
 /// Fits the configured model on a design matrix. `warm` is the source
@@ -164,7 +170,14 @@ pub fn balanced_weights(y: &[usize], k: usize) -> Vec<f64> {
 /// `(1/k) / q_c` (and renormalising) removes that shift — the classic prior
 /// correction, aimed at balanced recall — without looking at any
 /// held-out data.
-pub fn fit(x: &Matrix, y: &[usize], k: usize, hp: &Hyperparameters, seed: u64, warm: Option<&Model>) -> Model {
+pub fn fit(
+    x: &Matrix,
+    y: &[usize],
+    k: usize,
+    hp: &Hyperparameters,
+    seed: u64,
+    warm: Option<&Model>,
+) -> Model {
     let folds = hp.balance_folds;
     let mut counts = vec![0usize; k];
     for &c in y {
@@ -184,7 +197,14 @@ pub fn fit(x: &Matrix, y: &[usize], k: usize, hp: &Hyperparameters, seed: u64, w
         let tr: Vec<usize> = (0..y.len()).filter(|&i| fold_of[i] != f).collect();
         let te: Vec<usize> = (0..y.len()).filter(|&i| fold_of[i] == f).collect();
         let ytr: Vec<usize> = tr.iter().map(|&i| y[i]).collect();
-        let m = fit_base(&x.select_rows(&tr), &ytr, k, hp, seed.wrapping_add(f as u64 + 1), warm);
+        let m = fit_base(
+            &x.select_rows(&tr),
+            &ytr,
+            k,
+            hp,
+            seed.wrapping_add(f as u64 + 1),
+            warm,
+        );
         let mut scratch = vec![0.0; k];
         let mut p = vec![0.0; k];
         let mut q = vec![0.0; k];
@@ -207,21 +227,40 @@ pub fn fit(x: &Matrix, y: &[usize], k: usize, hp: &Hyperparameters, seed: u64, w
         }
     }
     let total: f64 = w.iter().sum();
-    let scale: Vec<f64> = q.iter().map(|&qc| (1.0 / k as f64) / (qc / total).max(1e-6)).collect();
-    Model::Rebalanced { base: Box::new(base), scale }
+    let scale: Vec<f64> = q
+        .iter()
+        .map(|&qc| (1.0 / k as f64) / (qc / total).max(1e-6))
+        .collect();
+    Model::Rebalanced {
+        base: Box::new(base),
+        scale,
+    }
 }
 
-fn fit_base(x: &Matrix, y: &[usize], k: usize, hp: &Hyperparameters, seed: u64, warm: Option<&Model>) -> Model {
+fn fit_base(
+    x: &Matrix,
+    y: &[usize],
+    k: usize,
+    hp: &Hyperparameters,
+    seed: u64,
+    warm: Option<&Model>,
+) -> Model {
     let (x, y, w) = match hp.imbalance {
         ImbalanceMethod::Smote => {
             let (xs, ys) = smote::oversample(x, y, k, hp.smote_k_neighbors, seed);
             let w = vec![1.0; ys.len()];
             (std::borrow::Cow::Owned(xs), ys, w)
         }
-        ImbalanceMethod::ClassWeight | ImbalanceMethod::FocalLoss => {
-            (std::borrow::Cow::Borrowed(x), y.to_vec(), balanced_weights(y, k))
-        }
-        ImbalanceMethod::None => (std::borrow::Cow::Borrowed(x), y.to_vec(), vec![1.0; y.len()]),
+        ImbalanceMethod::ClassWeight | ImbalanceMethod::FocalLoss => (
+            std::borrow::Cow::Borrowed(x),
+            y.to_vec(),
+            balanced_weights(y, k),
+        ),
+        ImbalanceMethod::None => (
+            std::borrow::Cow::Borrowed(x),
+            y.to_vec(),
+            vec![1.0; y.len()],
+        ),
     };
     let x = x.as_ref();
     let warm = warm.filter(|m| m.n_features() == x.cols && m.n_classes() == k);
@@ -231,7 +270,11 @@ fn fit_base(x: &Matrix, y: &[usize], k: usize, hp: &Hyperparameters, seed: u64, 
             Some(Model::LogisticRegression(l)) => Some(l),
             _ => None,
         };
-        let p = LogisticParams { c: hp.logreg_c, max_iter: 500, warm_strength: hp.warm_start_strength };
+        let p = LogisticParams {
+            c: hp.logreg_c,
+            max_iter: 500,
+            warm_strength: hp.warm_start_strength,
+        };
         Model::LogisticRegression(Logistic::fit(x, &y, &w, k, &p, src))
     };
     let boosting = || {
@@ -252,7 +295,12 @@ fn fit_base(x: &Matrix, y: &[usize], k: usize, hp: &Hyperparameters, seed: u64, 
         Model::GradientBoosting(Gbm::fit(x, &y, &w, k, &p, src))
     };
     let forest = || {
-        let p = ForestParams { n_trees: hp.rf_n_trees, max_depth: hp.rf_max_depth, max_bins: hp.max_bins, seed };
+        let p = ForestParams {
+            n_trees: hp.rf_n_trees,
+            max_depth: hp.rf_max_depth,
+            max_bins: hp.max_bins,
+            seed,
+        };
         Model::RandomForest(Forest::fit(x, &y, &w, k, &p))
     };
     match hp.algorithm {

@@ -9,7 +9,13 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::ml::preprocess::Matrix;
 
-pub fn oversample(x: &Matrix, y: &[usize], k: usize, neighbours: usize, seed: u64) -> (Matrix, Vec<usize>) {
+pub fn oversample(
+    x: &Matrix,
+    y: &[usize],
+    k: usize,
+    neighbours: usize,
+    seed: u64,
+) -> (Matrix, Vec<usize>) {
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); k];
     for (i, &c) in y.iter().enumerate() {
         members[c].push(i);
@@ -31,7 +37,12 @@ pub fn oversample(x: &Matrix, y: &[usize], k: usize, neighbours: usize, seed: u6
                     .iter()
                     .filter(|&&j| j != i)
                     .map(|&j| {
-                        let s: f64 = x.row(i).iter().zip(x.row(j)).map(|(a, b)| (a - b) * (a - b)).sum();
+                        let s: f64 = x
+                            .row(i)
+                            .iter()
+                            .zip(x.row(j))
+                            .map(|(a, b)| (a - b) * (a - b))
+                            .sum();
                         (s, j)
                     })
                     .collect();
@@ -53,7 +64,14 @@ pub fn oversample(x: &Matrix, y: &[usize], k: usize, neighbours: usize, seed: u6
         }
     }
     let rows = ys.len();
-    (Matrix { data, rows, cols: d }, ys)
+    (
+        Matrix {
+            data,
+            rows,
+            cols: d,
+        },
+        ys,
+    )
 }
 
 #[cfg(test)]
@@ -62,7 +80,11 @@ mod tests {
 
     #[test]
     fn balances_classes_within_the_hull() {
-        let x = Matrix { data: vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 10.0, 11.0], rows: 8, cols: 1 };
+        let x = Matrix {
+            data: vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 10.0, 11.0],
+            rows: 8,
+            cols: 1,
+        };
         let y = vec![0, 0, 0, 0, 0, 0, 1, 1];
         let (xs, ys) = oversample(&x, &y, 2, 5, 1);
         assert_eq!(ys.iter().filter(|&&c| c == 1).count(), 6);

@@ -36,7 +36,11 @@ impl Tree {
             if n.feature == LEAF {
                 return n.left as usize;
             }
-            i = if x[n.feature as usize] <= n.threshold { n.left as usize } else { n.right as usize };
+            i = if x[n.feature as usize] <= n.threshold {
+                n.left as usize
+            } else {
+                n.right as usize
+            };
         }
     }
 
@@ -65,6 +69,8 @@ impl Tree {
 /// threshold between bin `b` and `b + 1` (`x <= thresholds[b]` ⇔ bin ≤ b).
 pub struct Binned {
     pub bins: Vec<u8>,
+    /// The same bins row-major (row `i` at `i * cols..(i + 1) * cols`).
+    pub row_bins: Vec<u8>,
     pub rows: usize,
     pub cols: usize,
     pub thresholds: Vec<Vec<f64>>,
@@ -101,12 +107,29 @@ impl Binned {
             }
             thresholds.push(thr);
         }
-        Binned { bins, rows: x.rows, cols: x.cols, thresholds }
+        let mut row_bins = vec![0u8; x.rows * x.cols];
+        for j in 0..x.cols {
+            for i in 0..x.rows {
+                row_bins[i * x.cols + j] = bins[j * x.rows + i];
+            }
+        }
+        Binned {
+            bins,
+            row_bins,
+            rows: x.rows,
+            cols: x.cols,
+            thresholds,
+        }
     }
 
     #[inline]
     pub fn column(&self, j: usize) -> &[u8] {
         &self.bins[j * self.rows..(j + 1) * self.rows]
+    }
+
+    #[inline]
+    pub fn row(&self, i: usize) -> &[u8] {
+        &self.row_bins[i * self.cols..(i + 1) * self.cols]
     }
 
     pub fn n_bins(&self, j: usize) -> usize {
@@ -120,12 +143,20 @@ mod tests {
 
     #[test]
     fn binning_respects_thresholds() {
-        let x = Matrix { data: vec![1.0, 5.0, 3.0, 3.0, 9.0], rows: 5, cols: 1 };
+        let x = Matrix {
+            data: vec![1.0, 5.0, 3.0, 3.0, 9.0],
+            rows: 5,
+            cols: 1,
+        };
         let b = Binned::new(&x, 256);
         assert_eq!(b.thresholds[0], vec![2.0, 4.0, 7.0]);
         assert_eq!(b.column(0), &[0, 2, 1, 1, 3]);
         let data: Vec<f64> = (0..1000).map(|i| i as f64).collect();
-        let x = Matrix { data, rows: 1000, cols: 1 };
+        let x = Matrix {
+            data,
+            rows: 1000,
+            cols: 1,
+        };
         let b = Binned::new(&x, 16);
         assert_eq!(b.n_bins(0), 16);
         for i in 0..1000 {
