@@ -265,10 +265,10 @@ mod tests {
         assert!(a.is_valid());
         let mut out = vec![0.0; 3];
         let mut correct = 0;
-        for i in 0..120 {
+        for (i, &yi) in y.iter().enumerate() {
             a.predict_proba_into(x.row(i), &mut out);
             assert!((out.iter().sum::<f64>() - 1.0).abs() < 1e-9);
-            if (0..3).max_by(|&p, &q| out[p].total_cmp(&out[q])).unwrap() == y[i] {
+            if (0..3).max_by(|&p, &q| out[p].total_cmp(&out[q])).unwrap() == yi {
                 correct += 1;
             }
         }

@@ -189,6 +189,8 @@ struct Pending {
     start: usize,
     end: usize,
     depth: usize,
+    /// Gradient and hessian sums of the node's rows.
+    sums: (f64, f64),
     /// Gradient/hessian histogram of the node's rows (absent for nodes at
     /// maximum depth, which always become leaves).
     hist: Option<Vec<[f64; 2]>>,
@@ -248,19 +250,21 @@ impl<'a> Builder<'a> {
             values: Vec::new(),
         };
         let root_hist = (self.p.max_depth > 0).then(|| self.histogram(&idx, g, h));
+        let root_sums = idx
+            .iter()
+            .fold((0.0, 0.0), |(a, b), &i| (a + g[i], b + h[i]));
         let mut stack = vec![Pending {
             node: 0,
             start: 0,
             end: n,
             depth: 0,
+            sums: root_sums,
             hist: root_hist,
         }];
         let mut left: Vec<usize> = Vec::with_capacity(n);
         let mut right: Vec<usize> = Vec::with_capacity(n);
         while let Some(pd) = stack.pop() {
-            let (gs, hs) = idx[pd.start..pd.end]
-                .iter()
-                .fold((0.0, 0.0), |(a, b), &i| (a + g[i], b + h[i]));
+            let (gs, hs) = pd.sums;
             let split = match &pd.hist {
                 Some(hist) => self.best_split(hist, gs, hs),
                 None => None,
@@ -272,13 +276,17 @@ impl<'a> Builder<'a> {
                     let slice = &mut idx[pd.start..pd.end];
                     left.clear();
                     right.clear();
+                    let (mut gl, mut hl) = (0.0, 0.0);
                     for &i in slice.iter() {
                         if (col[i] as usize) <= bin {
-                            left.push(i)
+                            left.push(i);
+                            gl += g[i];
+                            hl += h[i];
                         } else {
-                            right.push(i)
+                            right.push(i);
                         }
                     }
+                    let (gr, hr) = (gs - gl, hs - hl);
                     let mid = pd.start + left.len();
                     slice[..left.len()].copy_from_slice(&left);
                     slice[left.len()..].copy_from_slice(&right);
@@ -328,6 +336,7 @@ impl<'a> Builder<'a> {
                         start: mid,
                         end: pd.end,
                         depth,
+                        sums: (gr, hr),
                         hist: rh,
                     });
                     stack.push(Pending {
@@ -335,6 +344,7 @@ impl<'a> Builder<'a> {
                         start: pd.start,
                         end: mid,
                         depth,
+                        sums: (gl, hl),
                         hist: lh,
                     });
                 }
@@ -440,10 +450,10 @@ mod tests {
             assert!(m.is_valid());
             let mut p = vec![0.0; 2];
             let mut correct = 0;
-            for i in 0..x.rows {
+            for (i, &yi) in y.iter().enumerate() {
                 m.predict_proba_into(x.row(i), &mut p);
                 assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9);
-                if (p[1] > 0.5) == (y[i] == 1) {
+                if (p[1] > 0.5) == (yi == 1) {
                     correct += 1;
                 }
             }

@@ -264,18 +264,13 @@ mod tests {
         let m = Logistic::fit(&x, &y, &w, 3, &p, None);
         assert!(m.is_valid());
         let mut out = vec![0.0; 3];
-        for i in 0..90 {
+        for (i, &yi) in y.iter().enumerate() {
             m.predict_proba_into(x.row(i), &mut out);
             let arg = (0..3).max_by(|&a, &b| out[a].total_cmp(&out[b])).unwrap();
-            assert_eq!(arg, y[i]);
+            assert_eq!(arg, yi);
         }
         // Up-weighting class 2 raises its probability at the boundary.
-        let mut w2 = w.clone();
-        for i in 0..90 {
-            if y[i] == 2 {
-                w2[i] = 5.0;
-            }
-        }
+        let w2: Vec<f64> = y.iter().map(|&c| if c == 2 { 5.0 } else { 1.0 }).collect();
         let m2 = Logistic::fit(&x, &y, &w2, 3, &p, None);
         let mut a = vec![0.0; 3];
         let mut b = vec![0.0; 3];

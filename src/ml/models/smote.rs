@@ -23,7 +23,7 @@ pub fn oversample(
     let target = members.iter().map(Vec::len).max().unwrap_or(0);
     let mut data = x.data.clone();
     let mut ys = y.to_vec();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x534D_4F54_45);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0053_4D4F_5445);
     let d = x.cols;
     for (c, m) in members.iter().enumerate() {
         if m.is_empty() || m.len() >= target {
