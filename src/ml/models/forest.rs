@@ -115,6 +115,7 @@ fn grow(
     let mut counts = vec![0.0; k];
     let mut left_c = vec![0.0; k];
     let mut right_c = vec![0.0; k];
+    let (mut l, mut r): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
     while let Some((node, start, end, depth)) = stack.pop() {
         counts.fill(0.0);
         for &i in &idx[start..end] {
@@ -135,26 +136,20 @@ fn grow(
                     continue;
                 }
                 let col = b.column(j);
-                // Only the bins occupied by this node's rows matter; small
+                // `hist` is all zeros between uses. Only the bins occupied
+                // by this node's rows are scanned, then cleared again; small
                 // deep nodes occupy few of them.
                 let (mut lo, mut hi) = (u8::MAX, 0u8);
                 for &i in &idx[start..end] {
-                    lo = lo.min(col[i]);
-                    hi = hi.max(col[i]);
-                }
-                if lo >= hi {
-                    continue;
+                    let bin = col[i];
+                    lo = lo.min(bin);
+                    hi = hi.max(bin);
+                    hist[bin as usize * k + y[i]] += sw[i];
                 }
                 let (lo, hi) = (lo as usize, hi as usize);
-                let h = &mut hist[lo * k..(hi + 1) * k];
-                h.fill(0.0);
-                for &i in &idx[start..end] {
-                    h[(col[i] as usize - lo) * k + y[i]] += sw[i];
-                }
                 left_c.fill(0.0);
                 for bin in lo..hi {
-                    let h = &hist[lo * k..(hi + 1) * k];
-                    let bin_h = &h[(bin - lo) * k..(bin - lo + 1) * k];
+                    let bin_h = &hist[bin * k..(bin + 1) * k];
                     for (l, v) in left_c.iter_mut().zip(bin_h) {
                         *l += v;
                     }
@@ -175,13 +170,15 @@ fn grow(
                         best = Some((j, bin));
                     }
                 }
+                hist[lo * k..(hi + 1) * k].fill(0.0);
             }
         }
         match best {
             Some((j, bin)) => {
                 let col = b.column(j);
                 let slice = &mut idx[start..end];
-                let (mut l, mut r): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
+                l.clear();
+                r.clear();
                 for &i in slice.iter() {
                     if (col[i] as usize) <= bin {
                         l.push(i)

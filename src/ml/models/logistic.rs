@@ -76,11 +76,16 @@ impl Logistic {
                     *zc = v;
                 }
                 let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                let lse = m + z.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+                // z becomes exp(z - m): one exponential per class.
+                let mut sum = 0.0;
+                for v in z.iter_mut() {
+                    *v = (*v - m).exp();
+                    sum += *v;
+                }
                 let wi = w[i] * wscale / n;
-                loss += wi * (lse - z[y[i]]);
+                loss += wi * (sum.ln() - z[y[i]].ln());
                 for c in 0..k {
-                    let r = wi * ((z[c] - lse).exp() - if c == y[i] { 1.0 } else { 0.0 });
+                    let r = wi * (z[c] / sum - if c == y[i] { 1.0 } else { 0.0 });
                     let gc = &mut grad[c * s..(c + 1) * s];
                     for (g, b) in gc[..d].iter_mut().zip(xi) {
                         *g += r * b;
