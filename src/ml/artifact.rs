@@ -169,6 +169,7 @@ impl Artifact {
                 .iter()
                 .zip(&body.feature_names)
                 .all(|(s, n)| &s.name == n)
+            && body.preprocessor.is_consistent()
             && body.model.is_valid(body.preprocessor.width, k);
         if !consistent {
             return Err(corrupt("inconsistent model structure"));

@@ -176,6 +176,28 @@ impl Preprocessor {
         }
     }
 
+    /// Structural check after loading: one transform per feature, widths add up.
+    pub fn is_consistent(&self) -> bool {
+        self.transforms.len() == self.schema.len()
+            && self.width
+                == self
+                    .transforms
+                    .iter()
+                    .map(ColumnTransform::width)
+                    .sum::<usize>()
+            && self.transforms.iter().all(|t| match t {
+                ColumnTransform::Numeric {
+                    median,
+                    mean,
+                    scale,
+                    ..
+                } => median.is_finite() && mean.is_finite() && scale.is_finite() && *scale > 0.0,
+                ColumnTransform::Categorical { categories, .. } => {
+                    categories.windows(2).all(|w| w[0] < w[1])
+                }
+            })
+    }
+
     /// Names of the design-matrix columns.
     pub fn output_names(&self) -> Vec<String> {
         let mut names = Vec::with_capacity(self.width);
