@@ -111,6 +111,7 @@ fn grow(
     };
     let mut stack = vec![(0usize, 0usize, idx.len(), 0usize)];
     let mut hist = vec![0.0; 256 * k];
+    let mut occupied = [false; 256];
     let mut feats: Vec<usize> = (0..b.cols).collect();
     let mut counts = vec![0.0; k];
     let mut left_c = vec![0.0; k];
@@ -145,10 +146,15 @@ fn grow(
                     lo = lo.min(bin);
                     hi = hi.max(bin);
                     hist[bin as usize * k + y[i]] += sw[i];
+                    occupied[bin as usize] = true;
                 }
                 let (lo, hi) = (lo as usize, hi as usize);
                 left_c.fill(0.0);
                 for bin in lo..hi {
+                    if !occupied[bin] {
+                        // Empty bin: same partition as the previous threshold.
+                        continue;
+                    }
                     let bin_h = &hist[bin * k..(bin + 1) * k];
                     for (l, v) in left_c.iter_mut().zip(bin_h) {
                         *l += v;
@@ -171,6 +177,7 @@ fn grow(
                     }
                 }
                 hist[lo * k..(hi + 1) * k].fill(0.0);
+                occupied[lo..=hi].fill(false);
             }
         }
         match best {
