@@ -53,6 +53,23 @@ impl Forest {
     }
 
     pub fn fit(x: &Matrix, y: &[usize], w: &[f64], k: usize, p: &ForestParams) -> Forest {
+        Self::fit_with_oob(x, y, w, k, p, 0).0
+    }
+
+    /// Fits and also returns, for each of the first `oob_rows` rows, the
+    /// mean leaf distribution of the trees whose bootstrap left it out
+    /// (out-of-bag probabilities; `None` if every tree drew it).
+    pub fn fit_with_oob(
+        x: &Matrix,
+        y: &[usize],
+        w: &[f64],
+        k: usize,
+        p: &ForestParams,
+        oob_rows: usize,
+    ) -> (Forest, Vec<Option<Vec<f64>>>) {
+        let oob_rows = oob_rows.min(x.rows);
+        let mut oob_sum = vec![0.0; oob_rows * k];
+        let mut oob_n = vec![0usize; oob_rows];
         let binned = Binned::new(x, p.max_bins);
         let n = x.rows;
         let mtry = ((x.cols as f64).sqrt().round() as usize).clamp(1, x.cols.max(1));
@@ -70,13 +87,39 @@ impl Forest {
             for (s, wi) in sw.iter_mut().zip(w) {
                 *s *= wi;
             }
-            trees.push(grow(&binned, y, &sw, k, mtry, p.max_depth, &mut rng));
+            let tree = grow(&binned, y, &sw, k, mtry, p.max_depth, &mut rng);
+            for i in 0..oob_rows {
+                if sw[i] == 0.0 {
+                    let off = tree.leaf(x.row(i));
+                    for (s, v) in oob_sum[i * k..(i + 1) * k]
+                        .iter_mut()
+                        .zip(&tree.values[off..off + k])
+                    {
+                        *s += v;
+                    }
+                    oob_n[i] += 1;
+                }
+            }
+            trees.push(tree);
         }
-        Forest {
-            n_classes: k,
-            n_features: x.cols,
-            trees,
-        }
+        let oob = (0..oob_rows)
+            .map(|i| {
+                (oob_n[i] > 0).then(|| {
+                    oob_sum[i * k..(i + 1) * k]
+                        .iter()
+                        .map(|s| s / oob_n[i] as f64)
+                        .collect()
+                })
+            })
+            .collect();
+        (
+            Forest {
+                n_classes: k,
+                n_features: x.cols,
+                trees,
+            },
+            oob,
+        )
     }
 }
 

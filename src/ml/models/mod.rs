@@ -161,15 +161,17 @@ pub fn balanced_weights(y: &[usize], k: usize) -> Vec<f64> {
 /// model for transfer learning (same design-matrix layout and classes).
 ///
 /// With an imbalance treatment and `balance_folds` ≥ 2 the model is wrapped
-/// in a balanced prior correction: an inner stratified cross-validation on
-/// the training data gives out-of-sample probabilities; their mean per class
-/// under balanced sample weights, `q_c`, is the prior the model effectively
-/// predicts for unseen data. A model that treats classes evenly has
-/// `q_c = 1/k`; flexible models fit rare classes closely in-sample and so
-/// under-predict them out-of-sample. Multiplying probabilities by
-/// `(1/k) / q_c` (and renormalising) removes that shift — the classic prior
-/// correction, aimed at balanced recall — without looking at any
-/// held-out data.
+/// in a balanced prior correction. Every training row gets an out-of-sample
+/// probability: from an inner stratified cross-validation (`balance_folds`
+/// folds) for the logistic and boosting members, and from the out-of-bag
+/// trees for the random forest (the forest's own, free held-out estimate),
+/// averaged as the ensemble averages. Their mean per class under balanced
+/// sample weights, `q_c`, is the prior the model effectively predicts for
+/// unseen data. A model that treats classes evenly has `q_c = 1/k`; flexible
+/// models fit rare classes closely in-sample and so under-predict them
+/// out-of-sample. Multiplying probabilities by `(1/k) / q_c` (and
+/// renormalising) removes that shift — the classic prior correction, aimed
+/// at balanced recall — without looking at any held-out data.
 pub fn fit(
     x: &Matrix,
     y: &[usize],
@@ -184,46 +186,89 @@ pub fn fit(
         counts[c] += 1;
     }
     if hp.imbalance == ImbalanceMethod::None || folds < 2 || counts.iter().any(|&c| c < folds) {
-        return fit_base(x, y, k, hp, seed, warm);
+        return fit_base(x, y, k, hp, seed, warm, Part::All).0;
     }
     let fold_of = crate::ml::pipeline::stratified_folds(y, k, folds, seed ^ 0xBA1A_7CED);
-    let mut q = vec![0.0; k];
     let w = balanced_weights(y, k);
-    // Jobs 0..folds are the inner folds, job `folds` is the final fit.
-    let mut jobs = crate::ml::parallel::map(folds + 1, |f| {
-        if f == folds {
-            return (Vec::new(), Some(fit_base(x, y, k, hp, seed, warm)));
+    // The forest's out-of-sample probabilities are its out-of-bag ones, so
+    // the inner folds refit only the other members.
+    let has_forest = matches!(hp.algorithm, Algorithm::Auto | Algorithm::RandomForest);
+    let inner_members = match hp.algorithm {
+        Algorithm::Auto => 2.0,
+        Algorithm::RandomForest => 0.0,
+        _ => 1.0,
+    };
+    let inner_jobs = if inner_members > 0.0 { folds } else { 0 };
+    // Jobs 0..inner_jobs are the inner folds, the last job is the final fit.
+    let mut jobs = crate::ml::parallel::map(inner_jobs + 1, |f| {
+        if f == inner_jobs {
+            let (m, oob) = fit_base(x, y, k, hp, seed, warm, Part::All);
+            return (Vec::new(), Some((m, oob)));
         }
         let tr: Vec<usize> = (0..y.len()).filter(|&i| fold_of[i] != f).collect();
         let te: Vec<usize> = (0..y.len()).filter(|&i| fold_of[i] == f).collect();
         let ytr: Vec<usize> = tr.iter().map(|&i| y[i]).collect();
-        let m = fit_base(
+        let (m, _) = fit_base(
             &x.select_rows(&tr),
             &ytr,
             k,
             hp,
             seed.wrapping_add(f as u64 + 1),
             warm,
+            Part::WithoutForest,
         );
         let mut scratch = vec![0.0; k];
-        let mut p = vec![0.0; k];
-        let mut q = vec![0.0; k];
-        for &i in &te {
-            m.predict_proba_into(x.row(i), &mut p, &mut scratch);
-            for c in 0..k {
-                q[c] += w[i] * p[c];
+        let preds: Vec<(usize, Vec<f64>)> = te
+            .iter()
+            .map(|&i| {
+                let mut p = vec![0.0; k];
+                m.predict_proba_into(x.row(i), &mut p, &mut scratch);
+                (i, p)
+            })
+            .collect();
+        (preds, None)
+    });
+    let (base, oob) = match jobs.pop() {
+        Some((_, Some(fitted))) => fitted,
+        _ => fit_base(x, y, k, hp, seed, warm, Part::All),
+    };
+    // Out-of-sample probability of every training row.
+    let mut oos = vec![vec![0.0; k]; y.len()];
+    for (preds, _) in jobs {
+        for (i, p) in preds {
+            for (o, v) in oos[i].iter_mut().zip(&p) {
+                *o += inner_members * v;
             }
         }
-        (q, None)
-    });
-    let base = match jobs.pop() {
-        Some((_, Some(m))) => m,
-        _ => fit_base(x, y, k, hp, seed, warm),
-    };
-    // Summed in fold order, so the result does not depend on threads.
-    for (part, _) in jobs {
+    }
+    if has_forest {
+        let forest = base.member(|m| matches!(m, Model::RandomForest(_)));
+        let mut scratch = vec![0.0; k];
+        let mut p = vec![0.0; k];
+        for (i, o) in oos.iter_mut().enumerate() {
+            match oob.as_ref().and_then(|v| v.get(i)).and_then(|v| v.as_ref()) {
+                Some(q) => p.copy_from_slice(q),
+                // Drawn by every bootstrap (practically never): in-sample.
+                None => match forest {
+                    Some(f) => f.predict_proba_into(x.row(i), &mut p, &mut scratch),
+                    None => p.fill(1.0 / k as f64),
+                },
+            }
+            for (a, b) in o.iter_mut().zip(&p) {
+                *a = (*a + b) / (inner_members + 1.0);
+            }
+        }
+    } else {
+        for o in oos.iter_mut() {
+            for a in o.iter_mut() {
+                *a /= inner_members;
+            }
+        }
+    }
+    let mut q = vec![0.0; k];
+    for (o, wi) in oos.iter().zip(&w) {
         for c in 0..k {
-            q[c] += part[c];
+            q[c] += wi * o[c];
         }
     }
     let total: f64 = w.iter().sum();
@@ -237,6 +282,17 @@ pub fn fit(
     }
 }
 
+/// Which members `fit_base` trains.
+#[derive(Clone, Copy, PartialEq)]
+enum Part {
+    All,
+    /// Every member but the random forest (inner folds of the correction).
+    WithoutForest,
+}
+
+/// Out-of-bag probabilities of the original (not synthetic) rows.
+type Oob = Option<Vec<Option<Vec<f64>>>>;
+
 fn fit_base(
     x: &Matrix,
     y: &[usize],
@@ -244,7 +300,9 @@ fn fit_base(
     hp: &Hyperparameters,
     seed: u64,
     warm: Option<&Model>,
-) -> Model {
+    part: Part,
+) -> (Model, Oob) {
+    let n_original = x.rows;
     let (x, y, w) = match hp.imbalance {
         ImbalanceMethod::Smote => {
             let (xs, ys) = smote::oversample(x, y, k, hp.smote_k_neighbors, seed);
@@ -301,12 +359,19 @@ fn fit_base(
             max_bins: hp.max_bins,
             seed,
         };
-        Model::RandomForest(Forest::fit(x, &y, &w, k, &p))
+        let (f, oob) = Forest::fit_with_oob(x, &y, &w, k, &p, n_original);
+        (Model::RandomForest(f), Some(oob))
     };
-    match hp.algorithm {
-        Algorithm::LogisticRegression => logistic(),
-        Algorithm::GradientBoosting => boosting(),
-        Algorithm::RandomForest => forest(),
-        Algorithm::Auto => Model::Ensemble(vec![logistic(), boosting(), forest()]),
+    match (hp.algorithm, part) {
+        (Algorithm::LogisticRegression, _) => (logistic(), None),
+        (Algorithm::GradientBoosting, _) => (boosting(), None),
+        (Algorithm::RandomForest, _) => forest(),
+        (Algorithm::Auto, Part::All) => {
+            let (f, oob) = forest();
+            (Model::Ensemble(vec![logistic(), boosting(), f]), oob)
+        }
+        (Algorithm::Auto, Part::WithoutForest) => {
+            (Model::Ensemble(vec![logistic(), boosting()]), None)
+        }
     }
 }
