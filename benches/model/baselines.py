@@ -25,6 +25,11 @@ from sklearn.utils.class_weight import compute_sample_weight
 from xgboost import XGBClassifier
 
 
+# CV runs per model; the reported fit time is the fastest (least disturbed
+# by other load on the machine). Metrics are the same in every run.
+REPEATS = 3
+
+
 def linear_prep():
     return [SimpleImputer(strategy="median", add_indicator=True), StandardScaler()]
 
@@ -80,17 +85,21 @@ def main(paths):
         k = len(np.unique(y))
         folds = list(StratifiedKFold(n_splits=5, shuffle=True, random_state=42).split(X, y))
         for name, (make, weighted) in models(k).items():
-            proba = np.zeros((len(y), k))
-            fit_seconds = 0.0
-            for train, test in folds:
-                model = make()
-                start = time.perf_counter()
-                if weighted:
-                    model.fit(X[train], y[train], sample_weight=compute_sample_weight("balanced", y[train]))
-                else:
-                    model.fit(X[train], y[train])
-                fit_seconds += time.perf_counter() - start
-                proba[test] = model.predict_proba(X[test])
+            times = []
+            for _ in range(REPEATS):
+                proba = np.zeros((len(y), k))
+                fit_seconds = 0.0
+                for train, test in folds:
+                    model = make()
+                    start = time.perf_counter()
+                    if weighted:
+                        model.fit(X[train], y[train], sample_weight=compute_sample_weight("balanced", y[train]))
+                    else:
+                        model.fit(X[train], y[train])
+                    fit_seconds += time.perf_counter() - start
+                    proba[test] = model.predict_proba(X[test])
+                times.append(fit_seconds)
+            fit_seconds = min(times)
             row = {"data": path.split("/")[-1], "model": name, **evaluate(y, proba), "fit_seconds": fit_seconds, "threads": 1}
             print(json.dumps(row), flush=True)
 

@@ -25,10 +25,15 @@ DATA=(tests/data/breast_cancer_wdbc.csv tests/data/heart_disease_uci.csv)
 : > "$OUT/dxops.jsonl"
 for d in "${DATA[@]}"; do
   for threads in "$CORES" 1; do
-    DXOPS_THREADS="$threads" "$BIN" cv --data "$d" --label label --folds 5 --seed 42 2>/dev/null |
+    # Three runs, fastest fit time reported (as for the Python models).
+    for _ in 1 2 3; do
+      DXOPS_THREADS="$threads" "$BIN" cv --data "$d" --label label --folds 5 --seed 42 2>/dev/null
+    done |
       DATA="$(basename "$d")" python3 -c '
 import json, os, sys
-r = json.load(sys.stdin)
+runs = [json.loads(line) for line in sys.stdin if line.strip()]
+assert all({k: v for k, v in x.items() if k != "fit_seconds"} == {k: v for k, v in runs[0].items() if k != "fit_seconds"} for x in runs), "cv output differs between runs"
+r = min(runs, key=lambda x: x["fit_seconds"])
 t = r["threads"]
 r.update(data=os.environ["DATA"], model="dxops-model cv, defaults (%d thread%s)" % (t, "" if t == 1 else "s"))
 print(json.dumps(r))' >> "$OUT/dxops.jsonl"
