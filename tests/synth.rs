@@ -262,3 +262,39 @@ fn files_no_longer_rendered_are_stale_and_removed_by_synth() {
             .success()
     );
 }
+
+#[test]
+fn the_example_spec_trains_with_the_image_defaults() {
+    // `dxops-model cv` without --hyperparameters must train exactly what the
+    // rendered training step of specs/disease-prediction.yaml trains
+    // (label and feature list aside, which come from the data).
+    let pipeline: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("stacks/disease-prediction/prod/pipeline.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let train = pipeline["Steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Type"] == "Training")
+        .unwrap();
+    let rendered = train["Arguments"]["HyperParameters"].as_object().unwrap();
+    let defaults = dxops::ml::hyperparameters::Hyperparameters::default().to_strings();
+    assert_eq!(
+        rendered.len(),
+        defaults.len(),
+        "every hyperparameter is rendered"
+    );
+    for (key, value) in defaults {
+        if key == "label" || key == "features" {
+            continue;
+        }
+        assert_eq!(
+            rendered[&key].as_str(),
+            Some(value.as_str()),
+            "hyperparameter `{key}`"
+        );
+    }
+    assert_eq!(rendered["label"], "diagnosis");
+}

@@ -23,46 +23,6 @@ pub fn data_contract(spec: &Spec) -> DataContract {
     }
 }
 
-/// The training step's hyperparameters: every key, as strings.
-pub fn hyperparameters(spec: &Spec) -> BTreeMap<String, String> {
-    let t = &spec.training;
-    let mut h = BTreeMap::from([
-        ("label".to_string(), spec.data.label.clone()),
-        (
-            "features".into(),
-            spec.data
-                .features
-                .iter()
-                .map(|f| f.name.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
-        ),
-        ("algorithm".into(), t.algorithm.as_str().into()),
-        ("imbalance".into(), t.imbalance.method.as_str().into()),
-        (
-            "smote_k_neighbors".into(),
-            t.imbalance.k_neighbors.to_string(),
-        ),
-        ("focal_gamma".into(), format_float(t.imbalance.gamma)),
-        ("folds".into(), t.validation.folds.to_string()),
-        ("seed".into(), t.validation.seed.to_string()),
-        (
-            "rare_class_max_samples".into(),
-            spec.data.rare_class_max_samples.to_string(),
-        ),
-    ]);
-    h.extend(t.hyperparameters.clone());
-    h
-}
-
-fn format_float(x: f64) -> String {
-    if x.fract() == 0.0 {
-        format!("{x:.1}")
-    } else {
-        x.to_string()
-    }
-}
-
 /// The CloudFormation stack name of a template file.
 pub fn stack_name(env: &EnvPlan, file: &str) -> String {
     format!("{}-{}", env.names.prefix, file.trim_end_matches(".yaml"))
@@ -203,7 +163,7 @@ pub fn build(env: &EnvPlan) -> Map<String, Value> {
         "spec": spec,
         "log_retention_days": spec.compliance.log_retention_days,
         "dqdl_ruleset": dqdl_ruleset,
-        "hyperparameters": hyperparameters(spec),
+        "hyperparameters": env.hyperparameters,
         "gates": gates(spec),
         "approval_status": match spec.registry.approval {
             Approval::Manual => "PendingManualApproval",

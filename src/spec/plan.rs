@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 
 use super::model::Spec;
 use super::names::Names;
+use crate::ml::hyperparameters::{HyperparameterError, Hyperparameters};
 
 /// A validated spec, ready to render.
 #[derive(Debug, Clone)]
@@ -16,12 +17,15 @@ pub struct Plan {
     pub environments: BTreeMap<String, EnvPlan>,
 }
 
-/// One environment: the base spec with its overrides applied, and its names.
+/// One environment: the base spec with its overrides applied, its names, and
+/// the training step's hyperparameters (complete and canonical, as the
+/// `dxops-model` image reads them).
 #[derive(Debug, Clone)]
 pub struct EnvPlan {
     pub env: String,
     pub spec: Spec,
     pub names: Names,
+    pub hyperparameters: BTreeMap<String, String>,
 }
 
 impl Plan {
@@ -35,11 +39,46 @@ impl Plan {
 }
 
 impl EnvPlan {
-    pub fn new(env: &str, spec: Spec) -> EnvPlan {
-        EnvPlan {
+    pub fn new(env: &str, spec: Spec) -> Result<EnvPlan, HyperparameterError> {
+        Ok(EnvPlan {
             env: env.to_string(),
             names: Names::new(&spec.name, env),
+            hyperparameters: Hyperparameters::from_strings(&hyperparameter_strings(&spec))?
+                .to_strings(),
             spec,
-        }
+        })
     }
+}
+
+/// The spec's training settings as hyperparameter strings; keys the spec
+/// leaves out take the image's defaults.
+pub fn hyperparameter_strings(spec: &Spec) -> BTreeMap<String, String> {
+    let t = &spec.training;
+    let mut h = BTreeMap::from([
+        ("label".to_string(), spec.data.label.clone()),
+        (
+            "features".into(),
+            spec.data
+                .features
+                .iter()
+                .map(|f| f.name.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        ("algorithm".into(), t.algorithm.as_str().into()),
+        ("imbalance".into(), t.imbalance.method.as_str().into()),
+        (
+            "smote_k_neighbors".into(),
+            t.imbalance.k_neighbors.to_string(),
+        ),
+        ("focal_gamma".into(), t.imbalance.gamma.to_string()),
+        ("folds".into(), t.validation.folds.to_string()),
+        ("seed".into(), t.validation.seed.to_string()),
+        (
+            "rare_class_max_samples".into(),
+            spec.data.rare_class_max_samples.to_string(),
+        ),
+    ]);
+    h.extend(t.hyperparameters.clone());
+    h
 }

@@ -18,6 +18,7 @@ use super::names::Names;
 use super::plan::{EnvPlan, Plan};
 use super::schedule;
 use crate::ml::contract::{FeatureType, QualityRuleKind};
+use crate::ml::hyperparameters::HyperparameterError;
 use crate::yaml::{self, Document, Location, Span};
 
 /// The spec's JSON Schema (draft 2020-12), as `dxops schema` prints it.
@@ -111,7 +112,30 @@ pub fn load(name: &str, text: &str) -> Result<Plan, Vec<super::Problem>> {
             &mut problems,
         );
         check_semantics(&spec, env, &|p| locate(p).value, &mut problems);
-        environments.insert(env.clone(), EnvPlan::new(env, spec));
+        match EnvPlan::new(env, spec) {
+            Ok(plan) => {
+                environments.insert(env.clone(), plan);
+            }
+            Err(e) => {
+                let key = match &e {
+                    HyperparameterError::UnknownKey { key, .. }
+                    | HyperparameterError::WrongType { key, .. }
+                    | HyperparameterError::OutOfRange { key, .. } => key.clone(),
+                    #[allow(unreachable_patterns)]
+                    _ => String::new(),
+                };
+                problems.push(
+                    Code::InvalidValue,
+                    locate(&format!("/training/hyperparameters/{}", escape(&key))).value,
+                    format!("training hyperparameters: {e}"),
+                    "not a valid hyperparameter",
+                    Some(
+                        "`dxops-model train --help` lists the hyperparameters and their types"
+                            .into(),
+                    ),
+                );
+            }
+        }
     }
 
     if problems.is_empty() {
