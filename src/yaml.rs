@@ -107,22 +107,38 @@ impl YamlError {
 struct LineIndex<'a> {
     text: &'a str,
     line_starts: Vec<usize>,
+    /// Lines of ASCII only, where a character column is a byte column.
+    ascii: Vec<bool>,
 }
 
 impl<'a> LineIndex<'a> {
     fn new(text: &'a str) -> Self {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { text, line_starts }
+        let ascii = line_starts
+            .iter()
+            .enumerate()
+            .map(|(i, &start)| {
+                let end = line_starts.get(i + 1).copied().unwrap_or(text.len());
+                text.as_bytes()[start..end].is_ascii()
+            })
+            .collect();
+        LineIndex {
+            text,
+            line_starts,
+            ascii,
+        }
     }
 
     /// Byte offset of (1-based line, 0-based char column).
     fn offset(&self, line: usize, col: usize) -> usize {
-        let start = self
-            .line_starts
-            .get(line.saturating_sub(1))
-            .copied()
-            .unwrap_or(self.text.len());
+        let i = line.saturating_sub(1);
+        let Some(&start) = self.line_starts.get(i) else {
+            return self.text.len();
+        };
+        if self.ascii[i] {
+            return (start + col).min(self.text.len());
+        }
         let rest = &self.text[start..];
         rest.char_indices()
             .nth(col)
@@ -153,6 +169,21 @@ impl<'a> LineIndex<'a> {
 /// CloudFormation short forms (`!Ref X`, `!GetAtt A.B`, `!Sub ...`) become
 /// their long forms, so hand-written templates read like rendered ones.
 pub fn parse(text: &str) -> Result<Document, YamlError> {
+    let mut locations = BTreeMap::new();
+    let value = load(text, Some(&mut locations))?;
+    Ok(Document { value, locations })
+}
+
+/// Like [`parse`], without the table of locations (errors still carry one):
+/// for text dxops wrote itself and only reads back.
+pub fn parse_value(text: &str) -> Result<Value, YamlError> {
+    load(text, None)
+}
+
+fn load(
+    text: &str,
+    locations: Option<&mut BTreeMap<String, Location>>,
+) -> Result<Value, YamlError> {
     let index = LineIndex::new(text);
     let docs = MarkedYaml::load_from_str(text).map_err(|e| {
         let m = e.marker();
@@ -170,9 +201,8 @@ pub fn parse(text: &str) -> Result<Document, YamlError> {
     match docs.len() {
         0 => Err(YamlError::Empty),
         1 => {
-            let mut locations = BTreeMap::new();
-            let value = convert(&docs[0], String::new(), None, &index, &mut locations)?;
-            Ok(Document { value, locations })
+            let mut converter = Converter { index, locations };
+            converter.convert(&docs[0], String::new(), None)
         }
         n => Err(YamlError::MultipleDocuments(n)),
     }
@@ -182,52 +212,76 @@ fn escape_pointer(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
 
-fn convert(
-    node: &MarkedYaml,
-    pointer: String,
-    key: Option<Span>,
-    index: &LineIndex,
-    locations: &mut BTreeMap<String, Location>,
-) -> Result<Value, YamlError> {
-    let span = index.span(&node.span);
-    locations.insert(pointer.clone(), Location { key, value: span });
-    let bad = |message: String| YamlError::Syntax { message, span };
-    Ok(match &node.data {
-        YamlData::Value(scalar) => scalar_to_json(scalar).map_err(bad)?,
-        YamlData::Representation(text, _, _) => Value::String(text.to_string()),
-        YamlData::Sequence(items) => Value::Array(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| convert(item, format!("{pointer}/{i}"), None, index, locations))
-                .collect::<Result<_, _>>()?,
-        ),
-        YamlData::Mapping(entries) => {
-            let mut map = Map::new();
-            for (k, v) in entries {
-                let name = key_text(k).map_err(bad)?;
-                let child = format!("{pointer}/{}", escape_pointer(&name));
-                let key_span = index.span(&k.span);
-                let value = convert(v, child, Some(key_span), index, locations)?;
-                map.insert(name, value);
+/// Walks saphyr's tree into a JSON value, recording locations when asked.
+struct Converter<'a, 'm> {
+    index: LineIndex<'a>,
+    locations: Option<&'m mut BTreeMap<String, Location>>,
+}
+
+impl Converter<'_, '_> {
+    fn tracking(&self) -> bool {
+        self.locations.is_some()
+    }
+
+    fn convert(
+        &mut self,
+        node: &MarkedYaml,
+        pointer: String,
+        key: Option<Span>,
+    ) -> Result<Value, YamlError> {
+        let span = self.index.span(&node.span);
+        if let Some(locations) = self.locations.as_deref_mut() {
+            locations.insert(pointer.clone(), Location { key, value: span });
+        }
+        let bad = |message: String| YamlError::Syntax { message, span };
+        Ok(match &node.data {
+            YamlData::Value(scalar) => scalar_to_json(scalar).map_err(bad)?,
+            YamlData::Representation(text, _, _) => Value::String(text.to_string()),
+            YamlData::Sequence(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    let child = if self.tracking() {
+                        format!("{pointer}/{i}")
+                    } else {
+                        String::new()
+                    };
+                    out.push(self.convert(item, child, None)?);
+                }
+                Value::Array(out)
             }
-            Value::Object(map)
-        }
-        YamlData::Tagged(tag, inner) => {
-            let inner = convert(inner, pointer.clone(), key, index, locations)?;
-            cloudformation_tag(&tag.handle, &tag.suffix, inner).map_err(bad)?
-        }
-        YamlData::Alias(_) => {
-            return Err(bad(
-                "YAML aliases are not supported; write the value out".into()
-            ));
-        }
-        YamlData::BadValue => {
-            return Err(bad(
-                "this value cannot be read as the type its tag names".into()
-            ));
-        }
-    })
+            YamlData::Mapping(entries) => {
+                let mut map = Map::with_capacity(entries.len());
+                for (k, v) in entries {
+                    let name = key_text(k).map_err(bad)?;
+                    let (child, key_span) = if self.tracking() {
+                        (
+                            format!("{pointer}/{}", escape_pointer(&name)),
+                            Some(self.index.span(&k.span)),
+                        )
+                    } else {
+                        (String::new(), None)
+                    };
+                    let value = self.convert(v, child, key_span)?;
+                    map.insert(name, value);
+                }
+                Value::Object(map)
+            }
+            YamlData::Tagged(tag, inner) => {
+                let inner = self.convert(inner, pointer, key)?;
+                cloudformation_tag(&tag.handle, &tag.suffix, inner).map_err(bad)?
+            }
+            YamlData::Alias(_) => {
+                return Err(bad(
+                    "YAML aliases are not supported; write the value out".into()
+                ));
+            }
+            YamlData::BadValue => {
+                return Err(bad(
+                    "this value cannot be read as the type its tag names".into()
+                ));
+            }
+        })
+    }
 }
 
 fn scalar_to_json(scalar: &Scalar) -> Result<Value, String> {

@@ -78,6 +78,12 @@ fn pascal(name: &str) -> String {
 
 /// Whether `value` refers to resource `id` through `Ref`, `Fn::GetAtt` or `${id...}` in `Fn::Sub`.
 fn references(value: &Value, id: &str) -> bool {
+    let attribute = format!("${{{id}.");
+    let whole = format!("${{{id}}}");
+    refers(value, id, &attribute, &whole)
+}
+
+fn refers(value: &Value, id: &str, attribute: &str, whole: &str) -> bool {
     match value {
         Value::Object(m) => {
             if m.get("Ref").and_then(Value::as_str) == Some(id) {
@@ -88,10 +94,10 @@ fn references(value: &Value, id: &str) -> bool {
             {
                 return true;
             }
-            m.values().any(|v| references(v, id))
+            m.values().any(|v| refers(v, id, attribute, whole))
         }
-        Value::Array(a) => a.iter().any(|v| references(v, id)),
-        Value::String(s) => s.contains(&format!("${{{id}.")) || s.contains(&format!("${{{id}}}")),
+        Value::Array(a) => a.iter().any(|v| refers(v, id, attribute, whole)),
+        Value::String(s) => s.contains(attribute) || s.contains(whole),
         _ => false,
     }
 }

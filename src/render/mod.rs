@@ -237,7 +237,7 @@ impl Renderer {
 
     fn yaml(&self, name: &str, ctx: &serde_json::Map<String, Value>) -> Result<Value, RenderError> {
         let text = self.text(name, ctx)?;
-        crate::yaml::parse(&text).map(|d| d.value).map_err(|e| {
+        crate::yaml::parse_value(&text).map_err(|e| {
             let span = e.span();
             malformed(name, "YAML", &text, span.line, span.col, e.to_string())
         })
