@@ -6,5 +6,7 @@
 //! `ml` is the model side, shipped as the `dxops-model` container image.
 
 pub mod ml;
+pub mod monitor;
 pub mod render;
+pub mod serve;
 pub mod spec;
