@@ -35,11 +35,29 @@ fn write_capture(dir: &Path, rows: &[Vec<String>]) {
         let line = match i % 3 {
             0 => capture_line("text/csv", &r.join(","), "CSV", i),
             1 => {
-                let obj: serde_json::Map<String, serde_json::Value> =
-                    names.iter().zip(r).map(|(k, v)| (k.clone(), serde_json::Value::from(v.parse::<f64>().unwrap()))).collect();
-                capture_line("application/json", &serde_json::json!({"instances": [obj]}).to_string(), "JSON", i)
+                let obj: serde_json::Map<String, serde_json::Value> = names
+                    .iter()
+                    .zip(r)
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            serde_json::Value::from(v.parse::<f64>().unwrap()),
+                        )
+                    })
+                    .collect();
+                capture_line(
+                    "application/json",
+                    &serde_json::json!({"instances": [obj]}).to_string(),
+                    "JSON",
+                    i,
+                )
             }
-            _ => capture_line("text/csv", &base64::engine::general_purpose::STANDARD.encode(r.join(",")), "BASE64", i),
+            _ => capture_line(
+                "text/csv",
+                &base64::engine::general_purpose::STANDARD.encode(r.join(",")),
+                "BASE64",
+                i,
+            ),
         };
         files[i % 2].push_str(&line);
         files[i % 2].push('\n');
@@ -62,7 +80,10 @@ fn monitor(capture: &Path, out: &Path, extra: &[&str]) -> (i32, serde_json::Valu
         .output()
         .unwrap();
     let code = o.status.code().unwrap();
-    let report = std::fs::read(out).ok().map(|b| serde_json::from_slice(&b).unwrap()).unwrap_or(serde_json::Value::Null);
+    let report = std::fs::read(out)
+        .ok()
+        .map(|b| serde_json::from_slice(&b).unwrap())
+        .unwrap_or(serde_json::Value::Null);
     (code, report)
 }
 
@@ -82,7 +103,10 @@ fn fresh_capture_exits_0_shifted_exits_2() {
     assert_eq!(report["predicted_class_distribution"]["B"]["current"], 1.0);
     let features = report["drift"]["features"].as_array().unwrap();
     assert_eq!(features.len(), data().header.len());
-    assert!(features.iter().all(|f| f["method"] == "ks"), "training reference ≤ 1000 rows → KS");
+    assert!(
+        features.iter().all(|f| f["method"] == "ks"),
+        "training reference ≤ 1000 rows → KS"
+    );
 
     let shifted_dir = tmp.path().join("shifted");
     write_capture(&shifted_dir, &shifted(&data().fresh));
@@ -93,9 +117,19 @@ fn fresh_capture_exits_0_shifted_exits_2() {
 
     // A single file works too, and a chosen method applies to every feature.
     let file = shifted_dir.join("endpoint/AllTraffic/2026/11/29/10/10-00-000-a.jsonl");
-    let (code, report) = monitor(&file, &tmp.path().join("one.json"), &["--method", "wasserstein"]);
+    let (code, report) = monitor(
+        &file,
+        &tmp.path().join("one.json"),
+        &["--method", "wasserstein"],
+    );
     assert_eq!(code, 2);
-    assert!(report["drift"]["features"].as_array().unwrap().iter().all(|f| f["method"] == "wasserstein"));
+    assert!(
+        report["drift"]["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["method"] == "wasserstein")
+    );
 }
 
 #[test]
@@ -103,14 +137,34 @@ fn default_report_path_and_bad_records() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("root");
     std::fs::create_dir_all(root.join("model")).unwrap();
-    std::fs::copy(ml_root().join("model/dxops-model.bin"), root.join("model/dxops-model.bin")).unwrap();
+    std::fs::copy(
+        ml_root().join("model/dxops-model.bin"),
+        root.join("model/dxops-model.bin"),
+    )
+    .unwrap();
     let cap = tmp.path().join("cap");
     write_capture(&cap, &data().fresh[..120]);
     let extra = cap.join("endpoint/AllTraffic/2026/11/29/10/10-10-000-c.jsonl");
-    std::fs::write(&extra, format!("not json\n{}\n", capture_line("text/csv", "1,2", "CSV", 9))).unwrap();
-    let o = Command::new(BIN).args(["monitor", "--ml-root"]).arg(&root).arg("--capture").arg(&cap).output().unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(root.join("output/monitor.json")).unwrap()).unwrap();
+    std::fs::write(
+        &extra,
+        format!("not json\n{}\n", capture_line("text/csv", "1,2", "CSV", 9)),
+    )
+    .unwrap();
+    let o = Command::new(BIN)
+        .args(["monitor", "--ml-root"])
+        .arg(&root)
+        .arg("--capture")
+        .arg(&cap)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("output/monitor.json")).unwrap()).unwrap();
     assert_eq!(report["records"], 122);
     assert_eq!(report["skipped_records"], 2);
     assert_eq!(report["skipped"][1]["line"], 2);
@@ -123,9 +177,17 @@ fn errors_exit_1() {
     let (code, _) = monitor(&tmp.path().join("missing"), &tmp.path().join("r.json"), &[]);
     assert_eq!(code, 1);
     std::fs::write(tmp.path().join("bad.jsonl"), "garbage\n").unwrap();
-    let (code, _) = monitor(&tmp.path().join("bad.jsonl"), &tmp.path().join("r.json"), &[]);
+    let (code, _) = monitor(
+        &tmp.path().join("bad.jsonl"),
+        &tmp.path().join("r.json"),
+        &[],
+    );
     assert_eq!(code, 1, "no scorable rows");
     write_capture(&tmp.path().join("ok"), &data().fresh[..50]);
-    let (code, _) = monitor(&tmp.path().join("ok"), &tmp.path().join("r.json"), &["--method", "nonsense"]);
+    let (code, _) = monitor(
+        &tmp.path().join("ok"),
+        &tmp.path().join("r.json"),
+        &["--method", "nonsense"],
+    );
     assert_eq!(code, 1);
 }

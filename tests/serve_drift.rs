@@ -7,26 +7,56 @@ use serve_support::*;
 
 fn drift_share(s: &Server) -> Option<f64> {
     let prom = s.request("GET", "/metrics", &[], b"").text();
-    prom.lines().find(|l| l.starts_with("dxops_drift_share{")).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
+    prom.lines()
+        .find(|l| l.starts_with("dxops_drift_share{"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }
 
 fn window_rows(s: &Server) -> Option<u64> {
     let prom = s.request("GET", "/metrics", &[], b"").text();
-    prom.lines().find(|l| l.starts_with("dxops_drift_window_rows{")).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
+    prom.lines()
+        .find(|l| l.starts_with("dxops_drift_window_rows{"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }
 
-fn run(rows: &[Vec<String>], method: Option<&str>) -> (f64, String) {
-    let mut env = vec![("DXOPS_METRICS_INTERVAL", "0.3"), ("DXOPS_DRIFT_WINDOW", "250"), ("DXOPS_DRIFT_MIN_ROWS", "250")];
-    if let Some(m) = method {
+fn run(rows: &[Vec<String>], method: Option<(&str, &str)>) -> (f64, String) {
+    let mut env = vec![
+        ("DXOPS_METRICS_INTERVAL", "0.3"),
+        ("DXOPS_DRIFT_WINDOW", "250"),
+        ("DXOPS_DRIFT_MIN_ROWS", "250"),
+    ];
+    if let Some((m, t)) = method {
         env.push(("DXOPS_DRIFT_METHOD", m));
+        env.push(("DXOPS_DRIFT_THRESHOLD", t));
     }
     let mut s = Server::start(&env);
     // Single-row and batch requests feed the same window.
     for r in &rows[..50] {
-        assert_eq!(s.post("text/csv", "application/json", csv_body(std::slice::from_ref(r)).as_bytes()).status, 200);
+        assert_eq!(
+            s.post(
+                "text/csv",
+                "application/json",
+                csv_body(std::slice::from_ref(r)).as_bytes()
+            )
+            .status,
+            200
+        );
     }
-    assert_eq!(s.post("text/csv", "application/json", csv_body(&rows[50..250]).as_bytes()).status, 200);
-    assert!(wait_for(15, || window_rows(&s) == Some(250)), "drift was not evaluated");
+    assert_eq!(
+        s.post(
+            "text/csv",
+            "application/json",
+            csv_body(&rows[50..250]).as_bytes()
+        )
+        .status,
+        200
+    );
+    assert!(
+        wait_for(15, || window_rows(&s) == Some(250)),
+        "drift was not evaluated"
+    );
     let share = drift_share(&s).unwrap();
     assert_eq!(s.terminate().code(), Some(0));
     let stdout = s.stdout.lock().unwrap().clone();
@@ -38,7 +68,7 @@ fn emf_drift_share(stdout: &str) -> f64 {
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter_map(|d| d.get("DriftShare").and_then(|v| v.as_f64()))
-        .last()
+        .next_back()
         .expect("no DriftShare in EMF output")
 }
 
@@ -63,10 +93,50 @@ fn shifted_copy_drifts() {
     assert!(drifted > data().header.len() / 2);
 }
 
+/// PSI over 10 decile bins has sampling noise of about 9 · (1/250 + 1/285)
+/// ≈ 0.07 on windows this small, so the test sets a threshold of 0.25.
 #[test]
-fn configured_method_is_used() {
-    let (fresh, _) = run(&data().fresh, Some("psi"));
-    let (shift, stdout) = run(&shifted(&data().fresh), Some("psi"));
-    assert!(fresh < 0.2 && shift > 0.5, "psi: fresh {fresh}, shifted {shift}");
-    assert!(!stdout.is_empty());
+fn configured_method_and_threshold_are_used() {
+    let (fresh, _) = run(&data().fresh, Some(("psi", "0.25")));
+    assert!(fresh < 0.2, "psi: fresh {fresh}");
+    let (shift, _) = run(&shifted(&data().fresh), Some(("psi", "0.25")));
+    assert!(shift > 0.5, "psi: shifted {shift}");
+}
+
+#[test]
+fn method_reaches_prometheus_labels() {
+    let env = [
+        ("DXOPS_METRICS_INTERVAL", "0.2"),
+        ("DXOPS_DRIFT_MIN_ROWS", "20"),
+        ("DXOPS_DRIFT_METHOD", "wasserstein"),
+    ];
+    let s = Server::start(&env);
+    assert_eq!(
+        s.post(
+            "text/csv",
+            "application/json",
+            csv_body(&data().fresh[..20]).as_bytes()
+        )
+        .status,
+        200
+    );
+    assert!(wait_for(15, || window_rows(&s) == Some(20)));
+    let prom = s.request("GET", "/metrics", &[], b"").text();
+    assert_eq!(
+        prom.matches("method=\"wasserstein\"").count(),
+        2 * data().header.len(),
+        "{prom}"
+    );
+}
+
+#[test]
+fn bad_drift_configuration_fails_at_start() {
+    let o = std::process::Command::new(BIN)
+        .args(["serve", "--host", "127.0.0.1", "--port", "0", "--ml-root"])
+        .arg(ml_root())
+        .env("DXOPS_DRIFT_METHOD", "guess")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown drift method"));
 }

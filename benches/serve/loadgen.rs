@@ -55,7 +55,9 @@ fn parse_args() -> Result<Args> {
             "--requests" => a.requests = val()?.parse().context("--requests")?,
             "--connections" => a.connections = val()?.parse().context("--connections")?,
             "--max-seconds" => a.max_seconds = val()?.parse().context("--max-seconds")?,
-            "--rows-per-request" => a.rows_per_request = val()?.parse().context("--rows-per-request")?,
+            "--rows-per-request" => {
+                a.rows_per_request = val()?.parse().context("--rows-per-request")?
+            }
             other => bail!("unknown flag {other}"),
         }
     }
@@ -65,7 +67,7 @@ fn parse_args() -> Result<Args> {
     if a.body.is_empty() {
         bail!("--body-file is required");
     }
-    if a.connections == 0 || a.requests == 0 || !(a.max_seconds > 0.0) {
+    if a.connections == 0 || a.requests == 0 || a.max_seconds.is_nan() || a.max_seconds <= 0.0 {
         bail!("--connections, --requests and --max-seconds must be positive");
     }
     Ok(a)
@@ -81,7 +83,10 @@ impl Conn {
         let s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
         s.set_nodelay(true)?;
         s.set_read_timeout(Some(Duration::from_secs(30)))?;
-        Ok(Conn { reader: BufReader::new(s.try_clone()?), writer: s })
+        Ok(Conn {
+            reader: BufReader::new(s.try_clone()?),
+            writer: s,
+        })
     }
 
     /// Sends one request; returns the status code.
@@ -89,7 +94,11 @@ impl Conn {
         self.writer.write_all(request)?;
         let mut line = String::new();
         self.reader.read_line(&mut line)?;
-        let status: u16 = line.split_whitespace().nth(1).context("no status line")?.parse()?;
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .context("no status line")?
+            .parse()?;
         let mut len = 0usize;
         loop {
             line.clear();
@@ -147,7 +156,11 @@ fn main() -> Result<()> {
                 if i >= a.requests {
                     break;
                 }
-                let due = if a.rate > 0.0 { start + Duration::from_secs_f64(i as f64 / a.rate) } else { Instant::now() };
+                let due = if a.rate > 0.0 {
+                    start + Duration::from_secs_f64(i as f64 / a.rate)
+                } else {
+                    Instant::now()
+                };
                 if due > deadline {
                     stop.store(true, Ordering::Relaxed);
                     break;
@@ -181,7 +194,9 @@ fn main() -> Result<()> {
     let mut service = Vec::new();
     let mut errors = 0;
     for h in handles {
-        let (l, s, e) = h.join().map_err(|_| anyhow::anyhow!("load thread panicked"))?;
+        let (l, s, e) = h
+            .join()
+            .map_err(|_| anyhow::anyhow!("load thread panicked"))?;
         latencies.extend(l);
         service.extend(s);
         errors += e;

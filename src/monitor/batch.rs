@@ -26,7 +26,10 @@ pub enum MonitorError {
     #[error("no scorable rows in the capture ({records} records, {skipped} skipped)")]
     NoRows { records: usize, skipped: usize },
     #[error("cannot write the report {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 #[derive(Debug, Serialize)]
@@ -55,12 +58,20 @@ pub struct ClassShare {
 }
 
 /// Runs the monitor over `capture` and writes the report to `out`.
-pub fn run(model: &Path, capture_path: &Path, out: &Path, config: &DriftConfig) -> Result<MonitorReport, MonitorError> {
+pub fn run(
+    model: &Path,
+    capture_path: &Path,
+    out: &Path,
+    config: &DriftConfig,
+) -> Result<MonitorReport, MonitorError> {
     let artifact = Artifact::load(model)?;
     let schema = Schema::new(artifact.feature_names(), artifact.feature_types());
     let c = capture::read_captures(capture_path, &schema)?;
     if c.rows.is_empty() {
-        return Err(MonitorError::NoRows { records: c.records, skipped: c.skipped.len() });
+        return Err(MonitorError::NoRows {
+            records: c.records,
+            skipped: c.skipped.len(),
+        });
     }
     let drift = drift::compute(artifact.baseline(), &c.rows, config)?;
     let total: usize = c.predicted.values().sum();
@@ -68,10 +79,24 @@ pub fn run(model: &Path, capture_path: &Path, out: &Path, config: &DriftConfig) 
         .baseline()
         .predicted_class_distribution
         .iter()
-        .map(|(k, v)| (k.clone(), ClassShare { current: 0.0, baseline: *v }))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                ClassShare {
+                    current: 0.0,
+                    baseline: *v,
+                },
+            )
+        })
         .collect();
     for (k, n) in &c.predicted {
-        classes.entry(k.clone()).or_insert(ClassShare { current: 0.0, baseline: 0.0 }).current = *n as f64 / total as f64;
+        classes
+            .entry(k.clone())
+            .or_insert(ClassShare {
+                current: 0.0,
+                baseline: 0.0,
+            })
+            .current = *n as f64 / total as f64;
     }
     let report = MonitorReport {
         model_sha256: artifact.checksum().to_string(),
@@ -82,16 +107,24 @@ pub fn run(model: &Path, capture_path: &Path, out: &Path, config: &DriftConfig) 
             .skipped
             .iter()
             .take(LISTED_SKIPS)
-            .map(|(f, l, e)| SkippedRecord { file: f.clone(), line: *l, error: e.to_string() })
+            .map(|(f, l, e)| SkippedRecord {
+                file: f.clone(),
+                line: *l,
+                error: e.to_string(),
+            })
             .collect(),
         drift,
         predicted_class_distribution: classes,
     };
-    let write = |source| MonitorError::Write { path: out.to_path_buf(), source };
+    let write = |source| MonitorError::Write {
+        path: out.to_path_buf(),
+        source,
+    };
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(write)?;
     }
-    let mut text = serde_json::to_string_pretty(&report).map_err(|e| write(std::io::Error::other(e)))?;
+    let mut text =
+        serde_json::to_string_pretty(&report).map_err(|e| write(std::io::Error::other(e)))?;
     text.push('\n');
     std::fs::write(out, text).map_err(write)?;
     Ok(report)

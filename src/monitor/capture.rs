@@ -16,7 +16,10 @@ use crate::serve::input::{InputError, InputFormat, Schema};
 #[derive(Debug, Error)]
 pub enum CaptureError {
     #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}: no capture files (*.jsonl) found")]
     NoFiles(PathBuf),
 }
@@ -61,10 +64,16 @@ struct Payload {
 
 impl Payload {
     fn decode(&self) -> Result<(Vec<u8>, Option<InputFormat>), RecordError> {
-        let encoding = self.encoding.as_deref().unwrap_or("CSV").to_ascii_uppercase();
+        let encoding = self
+            .encoding
+            .as_deref()
+            .unwrap_or("CSV")
+            .to_ascii_uppercase();
         let bytes = match encoding.as_str() {
             "CSV" | "JSON" => self.data.as_bytes().to_vec(),
-            "BASE64" => base64::engine::general_purpose::STANDARD.decode(self.data.trim()).map_err(|_| RecordError::Base64)?,
+            "BASE64" => base64::engine::general_purpose::STANDARD
+                .decode(self.data.trim())
+                .map_err(|_| RecordError::Base64)?,
             _ => return Err(RecordError::Encoding(encoding)),
         };
         let format = match self.observed_content_type.as_deref() {
@@ -82,11 +91,19 @@ impl Payload {
 
 /// Predicted labels in a response body the server wrote (JSON, JSON lines or CSV).
 fn predicted_labels(bytes: &[u8], format: Option<InputFormat>) -> Vec<String> {
-    let from_obj = |v: &serde_json::Value| v.get("predicted_label").and_then(|l| l.as_str()).map(str::to_string);
+    let from_obj = |v: &serde_json::Value| {
+        v.get("predicted_label")
+            .and_then(|l| l.as_str())
+            .map(str::to_string)
+    };
     match format {
         Some(InputFormat::Json) => serde_json::from_slice::<serde_json::Value>(bytes)
             .ok()
-            .and_then(|v| v.get("predictions").and_then(|p| p.as_array()).map(|a| a.iter().filter_map(from_obj).collect()))
+            .and_then(|v| {
+                v.get("predictions")
+                    .and_then(|p| p.as_array())
+                    .map(|a| a.iter().filter_map(from_obj).collect())
+            })
             .unwrap_or_default(),
         Some(InputFormat::JsonLines) => bytes
             .split(|&b| b == b'\n')
@@ -94,8 +111,13 @@ fn predicted_labels(bytes: &[u8], format: Option<InputFormat>) -> Vec<String> {
             .filter_map(|v| from_obj(&v))
             .collect(),
         Some(InputFormat::Csv) => {
-            let mut r = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
-            r.records().filter_map(|rec| rec.ok().and_then(|rec| rec.get(0).map(str::to_string))).collect()
+            let mut r = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(bytes);
+            r.records()
+                .filter_map(|rec| rec.ok().and_then(|rec| rec.get(0).map(str::to_string)))
+                .collect()
         }
         None => Vec::new(),
     }
@@ -114,14 +136,27 @@ pub struct Captured {
 }
 
 /// Parses one capture line; returns its rows and predicted labels.
-pub fn parse_record(line: &str, schema: &Schema) -> Result<(Vec<Vec<RawValue>>, Vec<String>), RecordError> {
-    let record: Record = serde_json::from_str(line).map_err(|e| RecordError::NotCapture(format!("{} at column {}", e.classify_name(), e.column())))?;
-    let input = record.capture_data.endpoint_input.ok_or_else(|| RecordError::NotCapture("no endpointInput".into()))?;
+pub fn parse_record(
+    line: &str,
+    schema: &Schema,
+) -> Result<(Vec<Vec<RawValue>>, Vec<String>), RecordError> {
+    let record: Record = serde_json::from_str(line).map_err(|e| {
+        RecordError::NotCapture(format!("{} at column {}", e.classify_name(), e.column()))
+    })?;
+    let input = record
+        .capture_data
+        .endpoint_input
+        .ok_or_else(|| RecordError::NotCapture("no endpointInput".into()))?;
     let (bytes, format) = input.decode()?;
-    let format = format.ok_or_else(|| RecordError::ContentType(input.observed_content_type.clone().unwrap_or_default()))?;
+    let format = format.ok_or_else(|| {
+        RecordError::ContentType(input.observed_content_type.clone().unwrap_or_default())
+    })?;
     let rows = schema.parse(&bytes, format)?;
     let labels = match &record.capture_data.endpoint_output {
-        Some(o) => o.decode().map(|(b, f)| predicted_labels(&b, f)).unwrap_or_default(),
+        Some(o) => o
+            .decode()
+            .map(|(b, f)| predicted_labels(&b, f))
+            .unwrap_or_default(),
         None => Vec::new(),
     };
     Ok((rows, labels))
@@ -174,7 +209,10 @@ pub fn capture_files(path: &Path) -> Result<Vec<PathBuf>, CaptureError> {
 pub fn read_captures(path: &Path, schema: &Schema) -> Result<Captured, CaptureError> {
     let mut c = Captured::default();
     for file in capture_files(path)? {
-        let text = std::fs::read(&file).map_err(|source| CaptureError::Io { path: file.clone(), source })?;
+        let text = std::fs::read(&file).map_err(|source| CaptureError::Io {
+            path: file.clone(),
+            source,
+        })?;
         c.files += 1;
         for (i, line) in text.split(|&b| b == b'\n').enumerate() {
             if line.iter().all(u8::is_ascii_whitespace) {
@@ -204,7 +242,10 @@ mod tests {
     use crate::ml::contract::FeatureType;
 
     fn schema() -> Schema {
-        Schema::new(&["a".to_string(), "b".to_string()], &[FeatureType::Numeric, FeatureType::Categorical])
+        Schema::new(
+            &["a".to_string(), "b".to_string()],
+            &[FeatureType::Numeric, FeatureType::Categorical],
+        )
     }
 
     fn record(ct: &str, data: &str, enc: &str, out: &str) -> String {
@@ -228,12 +269,33 @@ mod tests {
         assert_eq!(labels, vec!["yes", "no"]);
         let b64 = base64::engine::general_purpose::STANDARD.encode("[[3, \"z\"]]");
         let (rows, _) = parse_record(&record("application/json", &b64, "BASE64", out), &s).unwrap();
-        assert_eq!(rows[0], vec![RawValue::Number(3.0), RawValue::Text("z".into())]);
-        let (rows, _) = parse_record(&record("application/json", r#"{"instances":[{"a":4}]}"#, "JSON", out), &s).unwrap();
+        assert_eq!(
+            rows[0],
+            vec![RawValue::Number(3.0), RawValue::Text("z".into())]
+        );
+        let (rows, _) = parse_record(
+            &record(
+                "application/json",
+                r#"{"instances":[{"a":4}]}"#,
+                "JSON",
+                out,
+            ),
+            &s,
+        )
+        .unwrap();
         assert_eq!(rows[0][0], RawValue::Number(4.0));
-        assert_eq!(parse_record(&record("text/csv", "%%%", "BASE64", out), &s).unwrap_err(), RecordError::Base64);
-        assert!(matches!(parse_record(&record("text/csv", "a,x", "CSV", out), &s), Err(RecordError::Payload(_))));
-        assert!(matches!(parse_record("{\"x\":1}", &s), Err(RecordError::NotCapture(_))));
+        assert_eq!(
+            parse_record(&record("text/csv", "%%%", "BASE64", out), &s).unwrap_err(),
+            RecordError::Base64
+        );
+        assert!(matches!(
+            parse_record(&record("text/csv", "a,x", "CSV", out), &s),
+            Err(RecordError::Payload(_))
+        ));
+        assert!(matches!(
+            parse_record("{\"x\":1}", &s),
+            Err(RecordError::NotCapture(_))
+        ));
     }
 
     #[test]
@@ -242,11 +304,18 @@ mod tests {
         let nested = dir.join("ep/AllTraffic/2026/01/01/00");
         std::fs::create_dir_all(&nested).unwrap();
         let out = r#"{"predictions":[{"predicted_label":"yes"}]}"#;
-        let text = format!("{}\nnot json\n{}\n", record("text/csv", "1,x", "CSV", out), record("text/csv", "2,y", "CSV", out));
+        let text = format!(
+            "{}\nnot json\n{}\n",
+            record("text/csv", "1,x", "CSV", out),
+            record("text/csv", "2,y", "CSV", out)
+        );
         std::fs::write(nested.join("a.jsonl"), text).unwrap();
         std::fs::write(nested.join("ignored.txt"), "x").unwrap();
         let c = read_captures(&dir, &schema()).unwrap();
-        assert_eq!((c.files, c.records, c.rows.len(), c.skipped.len()), (1, 3, 2, 1));
+        assert_eq!(
+            (c.files, c.records, c.rows.len(), c.skipped.len()),
+            (1, 3, 2, 1)
+        );
         assert_eq!(c.skipped[0].1, 2);
         assert_eq!(c.predicted.get("yes"), Some(&2));
         std::fs::remove_dir_all(&dir).unwrap();

@@ -35,12 +35,18 @@ pub const ENV_THRESHOLD: &str = "DXOPS_DRIFT_THRESHOLD";
 
 #[derive(Debug, Error, PartialEq)]
 pub enum DriftError {
-    #[error("unknown drift method `{0}` (expected auto, psi, ks, chi_squared, jensen_shannon or wasserstein)")]
+    #[error(
+        "unknown drift method `{0}` (expected auto, psi, ks, chi_squared, jensen_shannon or wasserstein)"
+    )]
     UnknownMethod(String),
     #[error("drift threshold `{0}` is not a positive finite number")]
     BadThreshold(String),
     #[error("row {row} has {got} values, the baseline has {expected} features")]
-    WrongWidth { row: usize, got: usize, expected: usize },
+    WrongWidth {
+        row: usize,
+        got: usize,
+        expected: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,15 +96,17 @@ impl fmt::Display for Method {
 impl FromStr for Method {
     type Err = DriftError;
     fn from_str(s: &str) -> Result<Method, DriftError> {
-        Ok(match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
-            "" | "auto" => Method::Auto,
-            "psi" => Method::Psi,
-            "ks" => Method::Ks,
-            "chi_squared" | "chisquared" | "chi2" => Method::ChiSquared,
-            "jensen_shannon" | "jensenshannon" | "js" => Method::JensenShannon,
-            "wasserstein" => Method::Wasserstein,
-            _ => return Err(DriftError::UnknownMethod(s.to_string())),
-        })
+        Ok(
+            match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+                "" | "auto" => Method::Auto,
+                "psi" => Method::Psi,
+                "ks" => Method::Ks,
+                "chi_squared" | "chisquared" | "chi2" => Method::ChiSquared,
+                "jensen_shannon" | "jensenshannon" | "js" => Method::JensenShannon,
+                "wasserstein" => Method::Wasserstein,
+                _ => return Err(DriftError::UnknownMethod(s.to_string())),
+            },
+        )
     }
 }
 
@@ -113,7 +121,11 @@ pub struct DriftConfig {
 
 impl Default for DriftConfig {
     fn default() -> Self {
-        DriftConfig { method: Method::Auto, threshold: None, drift_share: DEFAULT_DRIFT_SHARE }
+        DriftConfig {
+            method: Method::Auto,
+            threshold: None,
+            drift_share: DEFAULT_DRIFT_SHARE,
+        }
     }
 }
 
@@ -131,7 +143,11 @@ impl DriftConfig {
             },
             None => None,
         };
-        Ok(DriftConfig { method, threshold, drift_share: DEFAULT_DRIFT_SHARE })
+        Ok(DriftConfig {
+            method,
+            threshold,
+            drift_share: DEFAULT_DRIFT_SHARE,
+        })
     }
 
     /// From `DXOPS_DRIFT_METHOD` and `DXOPS_DRIFT_THRESHOLD`.
@@ -214,7 +230,8 @@ fn reference_categories(f: &FeatureBaseline) -> BTreeMap<String, f64> {
     if let Some(n) = &f.numeric {
         let len = n.reference_sample.len().max(1) as f64;
         for &v in &n.reference_sample {
-            *out.entry(crate::ml::preprocess::format_number(v)).or_insert(0.0) += 1.0 / len;
+            *out.entry(crate::ml::preprocess::format_number(v))
+                .or_insert(0.0) += 1.0 / len;
         }
     }
     out
@@ -226,11 +243,22 @@ fn categorical_drift(f: &FeatureBaseline, values: &[String], method: Method) -> 
     for v in values {
         *current.entry(v.as_str()).or_default() += 1.0;
     }
-    let keys: Vec<&str> =
-        reference.keys().map(String::as_str).chain(current.keys().copied()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let keys: Vec<&str> = reference
+        .keys()
+        .map(String::as_str)
+        .chain(current.keys().copied())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let n = values.len() as f64;
-    let ref_share: Vec<f64> = keys.iter().map(|k| reference.get(*k).copied().unwrap_or(0.0)).collect();
-    let cur_count: Vec<f64> = keys.iter().map(|k| current.get(k).copied().unwrap_or(0.0)).collect();
+    let ref_share: Vec<f64> = keys
+        .iter()
+        .map(|k| reference.get(*k).copied().unwrap_or(0.0))
+        .collect();
+    let cur_count: Vec<f64> = keys
+        .iter()
+        .map(|k| current.get(k).copied().unwrap_or(0.0))
+        .collect();
     let cur_share: Vec<f64> = cur_count.iter().map(|c| c / n).collect();
     match method {
         Method::ChiSquared => {
@@ -257,7 +285,10 @@ fn numeric_drift(f: &FeatureBaseline, values: &mut [f64], method: Method) -> f64
         Method::Psi => stats::psi(&n.bin_fractions, &stats::bin_shares(values, &n.bin_edges)),
         Method::ChiSquared => {
             let m = values.len() as f64;
-            let observed: Vec<f64> = stats::bin_shares(values, &n.bin_edges).iter().map(|s| s * m).collect();
+            let observed: Vec<f64> = stats::bin_shares(values, &n.bin_edges)
+                .iter()
+                .map(|s| s * m)
+                .collect();
             let expected: Vec<f64> = n.bin_fractions.iter().map(|s| s * m).collect();
             stats::chi_squared_test(&observed, &expected).1
         }
@@ -268,20 +299,37 @@ fn numeric_drift(f: &FeatureBaseline, values: &mut [f64], method: Method) -> f64
 }
 
 /// Drift of `rows` (in the baseline's feature order) against `baseline`.
-pub fn compute(baseline: &Baseline, rows: &[Vec<RawValue>], config: &DriftConfig) -> Result<DriftReport, DriftError> {
+pub fn compute(
+    baseline: &Baseline,
+    rows: &[Vec<RawValue>],
+    config: &DriftConfig,
+) -> Result<DriftReport, DriftError> {
     let width = baseline.features.len();
     if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != width) {
-        return Err(DriftError::WrongWidth { row: i + 1, got: r.len(), expected: width });
+        return Err(DriftError::WrongWidth {
+            row: i + 1,
+            got: r.len(),
+            expected: width,
+        });
     }
     let mut features = Vec::with_capacity(width);
     for (j, f) in baseline.features.iter().enumerate() {
         let categorical = f.kind != FeatureType::Numeric;
         let method = resolve(config.method, categorical, baseline.rows);
-        let threshold = config.threshold.unwrap_or_else(|| method.default_threshold());
+        let threshold = config
+            .threshold
+            .unwrap_or_else(|| method.default_threshold());
         let (score, present) = if categorical {
             let values: Vec<String> = rows.iter().filter_map(|r| category_key(&r[j])).collect();
             let n = values.len();
-            (if n == 0 { f64::NAN } else { categorical_drift(f, &values, method) }, n)
+            (
+                if n == 0 {
+                    f64::NAN
+                } else {
+                    categorical_drift(f, &values, method)
+                },
+                n,
+            )
         } else {
             let mut values: Vec<f64> = rows
                 .iter()
@@ -292,14 +340,38 @@ pub fn compute(baseline: &Baseline, rows: &[Vec<RawValue>], config: &DriftConfig
                 })
                 .collect();
             let n = values.len();
-            (if n == 0 { f64::NAN } else { numeric_drift(f, &mut values, method) }, n)
+            (
+                if n == 0 {
+                    f64::NAN
+                } else {
+                    numeric_drift(f, &mut values, method)
+                },
+                n,
+            )
         };
-        let drifted = present > 0 && if method.is_p_value() { score < threshold } else { score >= threshold };
-        features.push(FeatureDrift { feature: f.name.clone(), kind: f.kind, method, score, threshold, drifted, rows: present });
+        let drifted = present > 0
+            && if method.is_p_value() {
+                score < threshold
+            } else {
+                score >= threshold
+            };
+        features.push(FeatureDrift {
+            feature: f.name.clone(),
+            kind: f.kind,
+            method,
+            score,
+            threshold,
+            drifted,
+            rows: present,
+        });
     }
     let tested = features.iter().filter(|f| f.rows > 0).count();
     let drifted = features.iter().filter(|f| f.drifted).count();
-    let share = if tested > 0 { drifted as f64 / tested as f64 } else { 0.0 };
+    let share = if tested > 0 {
+        drifted as f64 / tested as f64
+    } else {
+        0.0
+    };
     Ok(DriftReport {
         rows: rows.len(),
         reference_rows: baseline.rows,
@@ -319,12 +391,16 @@ mod tests {
 
     /// Deterministic pseudo-normal values (sum of uniforms from an LCG).
     fn normal_sample(n: usize, mean: f64, sd: f64, seed: u64) -> Vec<f64> {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (0..n)
             .map(|_| {
                 let mut acc = 0.0;
                 for _ in 0..12 {
-                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    s = s
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     acc += (s >> 11) as f64 / (1u64 << 53) as f64;
                 }
                 mean + sd * (acc - 6.0)
@@ -381,12 +457,24 @@ mod tests {
 
     #[test]
     fn method_and_threshold_parsing() {
-        assert_eq!(DriftConfig::parse(None, None).unwrap(), DriftConfig::default());
+        assert_eq!(
+            DriftConfig::parse(None, None).unwrap(),
+            DriftConfig::default()
+        );
         let c = DriftConfig::parse(Some("Jensen-Shannon"), Some("0.2")).unwrap();
         assert_eq!((c.method, c.threshold), (Method::JensenShannon, Some(0.2)));
-        assert!(matches!(DriftConfig::parse(Some("magic"), None), Err(DriftError::UnknownMethod(_))));
-        assert!(matches!(DriftConfig::parse(None, Some("-1")), Err(DriftError::BadThreshold(_))));
-        assert!(matches!(DriftConfig::parse(None, Some("nan")), Err(DriftError::BadThreshold(_))));
+        assert!(matches!(
+            DriftConfig::parse(Some("magic"), None),
+            Err(DriftError::UnknownMethod(_))
+        ));
+        assert!(matches!(
+            DriftConfig::parse(None, Some("-1")),
+            Err(DriftError::BadThreshold(_))
+        ));
+        assert!(matches!(
+            DriftConfig::parse(None, Some("nan")),
+            Err(DriftError::BadThreshold(_))
+        ));
     }
 
     #[test]
@@ -404,15 +492,31 @@ mod tests {
 
     #[test]
     fn every_method_separates_shift_from_fresh_sample() {
-        for method in [Method::Auto, Method::Psi, Method::Ks, Method::ChiSquared, Method::JensenShannon, Method::Wasserstein] {
+        for method in [
+            Method::Auto,
+            Method::Psi,
+            Method::Ks,
+            Method::ChiSquared,
+            Method::JensenShannon,
+            Method::Wasserstein,
+        ] {
             for reference_rows in [800, 5000] {
                 let b = baseline(reference_rows);
-                let cfg = DriftConfig { method, ..DriftConfig::default() };
+                let cfg = DriftConfig {
+                    method,
+                    ..DriftConfig::default()
+                };
                 let fresh = compute(&b, &rows(500, 10.0, [0.5, 0.3, 0.2], 99), &cfg).unwrap();
-                assert_eq!(fresh.drifted_features, 0, "{method} {reference_rows}: {fresh:?}");
+                assert_eq!(
+                    fresh.drifted_features, 0,
+                    "{method} {reference_rows}: {fresh:?}"
+                );
                 assert!(!fresh.dataset_drift);
                 let shifted = compute(&b, &rows(500, 12.0, [0.1, 0.3, 0.6], 99), &cfg).unwrap();
-                assert_eq!(shifted.drifted_features, 2, "{method} {reference_rows}: {shifted:?}");
+                assert_eq!(
+                    shifted.drifted_features, 2,
+                    "{method} {reference_rows}: {shifted:?}"
+                );
                 assert_eq!(shifted.drift_share, 1.0);
                 assert!(shifted.dataset_drift);
             }
@@ -432,7 +536,17 @@ mod tests {
         assert!(d.features[1].drifted);
         assert_eq!(d.features[1].score, 0.0);
         let empty = compute(&b, &[], &DriftConfig::default()).unwrap();
-        assert_eq!((empty.tested_features, empty.drift_share, empty.dataset_drift), (0, 0.0, false));
-        assert!(matches!(compute(&b, &[vec![RawValue::Missing]], &DriftConfig::default()), Err(DriftError::WrongWidth { .. })));
+        assert_eq!(
+            (
+                empty.tested_features,
+                empty.drift_share,
+                empty.dataset_drift
+            ),
+            (0, 0.0, false)
+        );
+        assert!(matches!(
+            compute(&b, &[vec![RawValue::Missing]], &DriftConfig::default()),
+            Err(DriftError::WrongWidth { .. })
+        ));
     }
 }

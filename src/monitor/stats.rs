@@ -190,7 +190,10 @@ pub fn chi_squared_test(observed: &[f64], expected: &[f64]) -> (f64, f64) {
 }
 
 fn floor_shares(shares: &[f64]) -> Vec<f64> {
-    shares.iter().map(|&s| if s > 0.0 { s } else { EMPTY_BIN_SHARE }).collect()
+    shares
+        .iter()
+        .map(|&s| if s > 0.0 { s } else { EMPTY_BIN_SHARE })
+        .collect()
 }
 
 /// Population stability index `Σ (cur - ref) · ln(cur / ref)` of two share
@@ -207,12 +210,20 @@ pub fn psi(reference: &[f64], current: &[f64]) -> f64 {
 pub fn jensen_shannon(reference: &[f64], current: &[f64]) -> f64 {
     let norm = |v: &[f64]| -> Vec<f64> {
         let s: f64 = v.iter().sum();
-        if s > 0.0 { v.iter().map(|x| x / s).collect() } else { v.to_vec() }
+        if s > 0.0 {
+            v.iter().map(|x| x / s).collect()
+        } else {
+            v.to_vec()
+        }
     };
     let p = norm(reference);
     let q = norm(current);
     let kl = |a: &[f64], m: &[f64]| -> f64 {
-        a.iter().zip(m).filter(|(a, _)| **a > 0.0).map(|(a, m)| a * (a / m).ln()).sum::<f64>()
+        a.iter()
+            .zip(m)
+            .filter(|(a, _)| **a > 0.0)
+            .map(|(a, m)| a * (a / m).ln())
+            .sum::<f64>()
     };
     let m: Vec<f64> = p.iter().zip(&q).map(|(a, b)| 0.5 * (a + b)).collect();
     let js = 0.5 * kl(&p, &m) + 0.5 * kl(&q, &m);
@@ -255,7 +266,14 @@ pub fn bin_shares(values: &[f64], edges: &[f64]) -> Vec<f64> {
     let bins = edges.len().saturating_sub(1).max(1);
     let mut counts = vec![0.0; bins];
     for &v in values {
-        let b = if edges.len() < 2 { 0 } else { edges.partition_point(|&e| e <= v).saturating_sub(1).min(bins - 1) };
+        let b = if edges.len() < 2 {
+            0
+        } else {
+            edges
+                .partition_point(|&e| e <= v)
+                .saturating_sub(1)
+                .min(bins - 1)
+        };
         counts[b] += 1.0;
     }
     if !values.is_empty() {
@@ -283,7 +301,11 @@ mod tests {
         assert!(close(kolmogorov_sf(2.0), 6.709_252_557_796_953e-4, 1e-14));
         assert_eq!(kolmogorov_sf(0.0), 1.0);
         // Both series agree where they meet.
-        assert!(close(kolmogorov_sf(0.999_999_9), kolmogorov_sf(1.000_000_1), 1e-6));
+        assert!(close(
+            kolmogorov_sf(0.999_999_9),
+            kolmogorov_sf(1.000_000_1),
+            1e-6
+        ));
     }
 
     #[test]
@@ -304,7 +326,11 @@ mod tests {
     #[test]
     fn gamma_and_chi_squared_known_values() {
         assert!(close(ln_gamma(5.0), 24f64.ln(), 1e-12));
-        assert!(close(ln_gamma(0.5), std::f64::consts::PI.sqrt().ln(), 1e-12));
+        assert!(close(
+            ln_gamma(0.5),
+            std::f64::consts::PI.sqrt().ln(),
+            1e-12
+        ));
         assert!(close(ln_gamma(10.5), 13.940_625_219_403_763, 1e-10));
         // chi-squared quantiles: 95th percentile with 1 dof, and scipy.stats.chi2.sf values.
         assert!(close(chi2_sf(3.841_458_820_694_124, 1.0), 0.05, 1e-10));
@@ -325,7 +351,10 @@ mod tests {
         let (s, p) = chi_squared_test(&[60.0, 40.0], &[50.0, 50.0]);
         assert!(close(s, 4.0, 1e-12));
         assert!(close(p, 0.045_500_263_896_358_4, 1e-10));
-        assert_eq!(chi_squared_test(&[1.0, 5.0], &[6.0, 0.0]), (f64::INFINITY, 0.0));
+        assert_eq!(
+            chi_squared_test(&[1.0, 5.0], &[6.0, 0.0]),
+            (f64::INFINITY, 0.0)
+        );
         assert_eq!(chi_squared_test(&[3.0], &[3.0]), (0.0, 1.0));
     }
 
@@ -339,20 +368,35 @@ mod tests {
         assert!(close(psi(&r, &c), 0.228_217_409_573_391_8, 1e-12));
         assert_eq!(jensen_shannon(&r, &r), 0.0);
         // Disjoint supports: divergence ln 2.
-        assert!(close(jensen_shannon(&[1.0, 0.0], &[0.0, 1.0]), 2f64.ln().sqrt(), 1e-12));
+        assert!(close(
+            jensen_shannon(&[1.0, 0.0], &[0.0, 1.0]),
+            2f64.ln().sqrt(),
+            1e-12
+        ));
         // scipy.spatial.distance.jensenshannon([.25]*4, [.1,.2,.3,.4])
         assert!(close(jensen_shannon(&r, &c), 0.166_929_965_725_979_6, 1e-9));
         // Shifting a sample by 3 moves it by exactly 3.
         let a: Vec<f64> = (0..10).map(f64::from).collect();
         let b: Vec<f64> = a.iter().map(|x| x + 3.0).collect();
         assert!(close(wasserstein(&a, &b), 3.0, 1e-12));
-        assert!(close(wasserstein(&[0.0, 1.0, 3.0], &[5.0, 6.0, 8.0]), 5.0, 1e-12));
+        assert!(close(
+            wasserstein(&[0.0, 1.0, 3.0], &[5.0, 6.0, 8.0]),
+            5.0,
+            1e-12
+        ));
         // scipy.stats.wasserstein_distance([0, 1, 3], [5, 6, 8]) = 5; ([0,1], [0,0,1,1,1]) = 0.1
-        assert!(close(wasserstein(&[0.0, 1.0], &[0.0, 0.0, 1.0, 1.0, 1.0]), 0.1, 1e-12));
+        assert!(close(
+            wasserstein(&[0.0, 1.0], &[0.0, 0.0, 1.0, 1.0, 1.0]),
+            0.1,
+            1e-12
+        ));
     }
 
     #[test]
     fn binning() {
-        assert_eq!(bin_shares(&[-5.0, 0.5, 1.5, 9.0], &[0.0, 1.0, 2.0]), vec![0.5, 0.5]);
+        assert_eq!(
+            bin_shares(&[-5.0, 0.5, 1.5, 9.0], &[0.0, 1.0, 2.0]),
+            vec![0.5, 0.5]
+        );
     }
 }

@@ -51,9 +51,16 @@ pub enum ServeError {
     #[error("drift configuration: {0}")]
     Drift(#[from] DriftError),
     #[error("environment variable {name}: `{value}` is not valid ({expected})")]
-    BadEnv { name: &'static str, value: String, expected: &'static str },
+    BadEnv {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("server I/O: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -71,10 +78,17 @@ pub struct ServeOptions {
     pub threads: usize,
 }
 
-fn env_parse<T: std::str::FromStr>(name: &'static str, expected: &'static str) -> Result<Option<T>, ServeError> {
+fn env_parse<T: std::str::FromStr>(
+    name: &'static str,
+    expected: &'static str,
+) -> Result<Option<T>, ServeError> {
     match std::env::var(name) {
         Ok(v) if !v.trim().is_empty() => {
-            v.trim().parse().map(Some).map_err(|_| ServeError::BadEnv { name, value: v, expected })
+            v.trim().parse().map(Some).map_err(|_| ServeError::BadEnv {
+                name,
+                value: v,
+                expected,
+            })
         }
         _ => Ok(None),
     }
@@ -84,18 +98,30 @@ impl ServeOptions {
     /// `port` flag, else `SAGEMAKER_BIND_TO_PORT`, else 8080; the rest from
     /// `DXOPS_*` variables with defaults (window 1,000 rows, at least 100
     /// rows before drift is evaluated, metrics every 60 s).
-    pub fn resolve(ml_root: &Path, host: IpAddr, port: Option<u16>) -> Result<ServeOptions, ServeError> {
+    pub fn resolve(
+        ml_root: &Path,
+        host: IpAddr,
+        port: Option<u16>,
+    ) -> Result<ServeOptions, ServeError> {
         let port = match port {
             Some(p) => p,
             None => env_parse(ENV_PORT, "a TCP port")?.unwrap_or(DEFAULT_PORT),
         };
         let interval: f64 = env_parse(ENV_INTERVAL, "seconds")?.unwrap_or(60.0);
         if !(interval.is_finite() && interval > 0.0) {
-            return Err(ServeError::BadEnv { name: ENV_INTERVAL, value: interval.to_string(), expected: "positive seconds" });
+            return Err(ServeError::BadEnv {
+                name: ENV_INTERVAL,
+                value: interval.to_string(),
+                expected: "positive seconds",
+            });
         }
         let window: usize = env_parse(ENV_WINDOW, "a row count")?.unwrap_or(1000).max(1);
         let threads = env_parse(ENV_THREADS, "a thread count")?
-            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2)
+            })
             .max(1);
         Ok(ServeOptions {
             model_dir: ml_root.join("model"),
@@ -103,7 +129,9 @@ impl ServeOptions {
             port,
             drift: DriftConfig::from_env()?,
             drift_window: window,
-            drift_min_rows: env_parse(ENV_MIN_ROWS, "a row count")?.unwrap_or(100).clamp(1, window),
+            drift_min_rows: env_parse(ENV_MIN_ROWS, "a row count")?
+                .unwrap_or(100)
+                .clamp(1, window),
             metrics_interval: Duration::from_secs_f64(interval),
             threads,
         })
@@ -156,12 +184,25 @@ fn log_line(fields: serde_json::Value) {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
-fn error_response(status: StatusCode, message: String, row: Option<usize>, column: Option<&str>) -> Response {
+fn error_response(
+    status: StatusCode,
+    message: String,
+    row: Option<usize>,
+    column: Option<&str>,
+) -> Response {
     let body = serde_json::json!({"error": message, "row": row, "column": column});
-    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn input_error(e: &InputError) -> Response {
@@ -172,12 +213,20 @@ fn predict_error(e: &crate::ml::artifact::PredictError) -> Response {
     use crate::ml::artifact::PredictError;
     // The model's messages may quote the value; build our own without it.
     match e {
-        PredictError::WrongWidth { row, got, expected, .. } => {
-            error_response(StatusCode::BAD_REQUEST, format!("row {row} has {got} values, the model expects {expected}"), Some(*row), None)
-        }
-        PredictError::NotNumeric { row, column, .. } => {
-            error_response(StatusCode::BAD_REQUEST, format!("row {row}, column `{column}`: not a number"), Some(*row), Some(column))
-        }
+        PredictError::WrongWidth {
+            row, got, expected, ..
+        } => error_response(
+            StatusCode::BAD_REQUEST,
+            format!("row {row} has {got} values, the model expects {expected}"),
+            Some(*row),
+            None,
+        ),
+        PredictError::NotNumeric { row, column, .. } => error_response(
+            StatusCode::BAD_REQUEST,
+            format!("row {row}, column `{column}`: not a number"),
+            Some(*row),
+            Some(column),
+        ),
         PredictError::NonFinite { row, column } => error_response(
             StatusCode::BAD_REQUEST,
             format!("row {row}, column `{column}`: NaN or infinite values are not accepted"),
@@ -187,13 +236,19 @@ fn predict_error(e: &crate::ml::artifact::PredictError) -> Response {
     }
 }
 
-fn score(state: &AppState, rows: &[Vec<RawValue>]) -> Result<Vec<Prediction>, crate::ml::artifact::PredictError> {
+fn score(
+    state: &AppState,
+    rows: &[Vec<RawValue>],
+) -> Result<Vec<Prediction>, crate::ml::artifact::PredictError> {
     let probabilities = state.artifact.predict_proba(rows)?;
     Ok(rows
         .iter()
         .zip(probabilities)
         .map(|(row, p)| {
-            let class = p.iter().enumerate().fold(0, |best, (i, v)| if *v > p[best] { i } else { best });
+            let class = p
+                .iter()
+                .enumerate()
+                .fold(0, |best, (i, v)| if *v > p[best] { i } else { best });
             let out_of_range = row
                 .iter()
                 .zip(&state.ranges)
@@ -203,14 +258,23 @@ fn score(state: &AppState, rows: &[Vec<RawValue>]) -> Result<Vec<Prediction>, cr
                     _ => None,
                 })
                 .collect();
-            Prediction { class, probabilities: p, out_of_range }
+            Prediction {
+                class,
+                probabilities: p,
+                out_of_range,
+            }
         })
         .collect())
 }
 
-async fn invocations(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+async fn invocations(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let header_str = |h| headers.get(h).and_then(|v: &HeaderValue| v.to_str().ok());
-    let Some(format) = header_str(header::CONTENT_TYPE).and_then(InputFormat::from_content_type) else {
+    let Some(format) = header_str(header::CONTENT_TYPE).and_then(InputFormat::from_content_type)
+    else {
         return error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Content-Type must be text/csv, application/json or application/jsonlines".into(),
@@ -227,7 +291,12 @@ async fn invocations(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
         );
     };
     let too_large = || {
-        error_response(StatusCode::PAYLOAD_TOO_LARGE, format!("payload exceeds {MAX_PAYLOAD_BYTES} bytes"), None, None)
+        error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("payload exceeds {MAX_PAYLOAD_BYTES} bytes"),
+            None,
+            None,
+        )
     };
     let declared = header_str(header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_PAYLOAD_BYTES as u64) {
@@ -236,13 +305,19 @@ async fn invocations(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
     let bytes = match axum::body::to_bytes(body, MAX_PAYLOAD_BYTES).await {
         Ok(b) => b,
         Err(e) => {
-            let limit = std::error::Error::source(&e)
-                .is_some_and(|s| s.downcast_ref::<http_body_util::LengthLimitError>().is_some())
-                || e.to_string().contains("length limit");
+            let limit = std::error::Error::source(&e).is_some_and(|s| {
+                s.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+            }) || e.to_string().contains("length limit");
             if limit {
                 return too_large();
             }
-            return error_response(StatusCode::BAD_REQUEST, "could not read the request body".into(), None, None);
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "could not read the request body".into(),
+                None,
+                None,
+            );
         }
     };
     let rows = match state.schema.parse(&bytes, format) {
@@ -258,7 +333,12 @@ async fn invocations(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
         match tokio::task::spawn_blocking(move || score(&st, &rows).map(|p| (p, rows))).await {
             Ok(r) => r,
             Err(_) => {
-                return error_response(StatusCode::INTERNAL_SERVER_ERROR, "scoring failed".into(), None, None);
+                return error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "scoring failed".into(),
+                    None,
+                    None,
+                );
             }
         }
     };
@@ -269,18 +349,32 @@ async fn invocations(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
     let classes: Vec<usize> = predictions.iter().map(|p| p.class).collect();
     state.metrics.record_predictions(&classes);
     state.window.push(rows);
-    let text = output::render(out, &predictions, state.artifact.classes(), state.artifact.feature_names());
+    let text = output::render(
+        out,
+        &predictions,
+        state.artifact.classes(),
+        state.artifact.feature_names(),
+    );
     let mut resp = ([(header::CONTENT_TYPE, out.content_type())], text).into_response();
     resp.extensions_mut().insert(RowsScored(n));
     resp
 }
 
 async fn ping() -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "{\"status\":\"healthy\"}").into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        "{\"status\":\"healthy\"}",
+    )
+        .into_response()
 }
 
 async fn prometheus(State(state): State<Arc<AppState>>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.prometheus()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.prometheus(),
+    )
+        .into_response()
 }
 
 async fn execution_parameters() -> Response {
@@ -289,7 +383,11 @@ async fn execution_parameters() -> Response {
         "BatchStrategy": "MULTI_RECORD",
         "MaxPayloadInMB": MAX_PAYLOAD_BYTES / (1024 * 1024),
     });
-    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 async fn not_found() -> Response {
@@ -299,7 +397,11 @@ async fn not_found() -> Response {
 /// Logs each request (never its content) and counts `/invocations` metrics.
 async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let id = format!("{}-{:08x}", state.id_prefix, state.next_id.fetch_add(1, Ordering::Relaxed));
+    let id = format!(
+        "{}-{:08x}",
+        state.id_prefix,
+        state.next_id.fetch_add(1, Ordering::Relaxed)
+    );
     // Only known routes are logged by name; anything else (which could carry
     // data in its path) is logged as "other".
     let route: &'static str = match req.uri().path() {
@@ -313,7 +415,11 @@ async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -
     let mut resp = next.run(req).await;
     let latency = start.elapsed().as_secs_f64();
     let status = resp.status().as_u16();
-    let rows = resp.extensions().get::<RowsScored>().map(|r| r.0).unwrap_or(0);
+    let rows = resp
+        .extensions()
+        .get::<RowsScored>()
+        .map(|r| r.0)
+        .unwrap_or(0);
     if route == "/invocations" {
         state.metrics.record_invocation(status, latency, rows);
     }
@@ -353,14 +459,22 @@ async fn metrics_loop(state: Arc<AppState>, opts: ServeOptions) {
 }
 
 async fn update_drift(state: &Arc<AppState>, opts: &ServeOptions) {
-    let Some(rows) = state.window.snapshot(opts.drift_min_rows) else { return };
+    let Some(rows) = state.window.snapshot(opts.drift_min_rows) else {
+        return;
+    };
     let st = state.clone();
     let cfg = opts.drift;
-    let result = tokio::task::spawn_blocking(move || drift::compute(st.artifact.baseline(), &rows, &cfg)).await;
+    let result =
+        tokio::task::spawn_blocking(move || drift::compute(st.artifact.baseline(), &rows, &cfg))
+            .await;
     match result {
         Ok(Ok(report)) => state.metrics.set_drift(report),
-        Ok(Err(e)) => log_line(serde_json::json!({"ts": now_ms(), "level": "error", "event": "drift", "error": e.to_string()})),
-        Err(_) => log_line(serde_json::json!({"ts": now_ms(), "level": "error", "event": "drift", "error": "drift task failed"})),
+        Ok(Err(e)) => log_line(
+            serde_json::json!({"ts": now_ms(), "level": "error", "event": "drift", "error": e.to_string()}),
+        ),
+        Err(_) => log_line(
+            serde_json::json!({"ts": now_ms(), "level": "error", "event": "drift", "error": "drift task failed"}),
+        ),
     }
 }
 
@@ -398,7 +512,11 @@ pub fn run(opts: ServeOptions) -> Result<(), ServeError> {
     let started = Instant::now();
     let artifact = Artifact::load(&opts.model_dir)?;
     let schema = Schema::new(artifact.feature_names(), artifact.feature_types());
-    let ranges = artifact.feature_names().iter().map(|f| artifact.training_range(f)).collect();
+    let ranges = artifact
+        .feature_names()
+        .iter()
+        .map(|f| artifact.training_range(f))
+        .collect();
     let metrics = Metrics::from_env(artifact.classes().to_vec());
     log_line(serde_json::json!({
         "ts": now_ms(),
@@ -412,19 +530,31 @@ pub fn run(opts: ServeOptions) -> Result<(), ServeError> {
         schema,
         ranges,
         metrics,
-        window: Window { rows: Mutex::new(VecDeque::with_capacity(opts.drift_window)), capacity: opts.drift_window },
+        window: Window {
+            rows: Mutex::new(VecDeque::with_capacity(opts.drift_window)),
+            capacity: opts.drift_window,
+        },
         next_id: AtomicU64::new(0),
         id_prefix: format!("{:x}", now_ms()),
         artifact,
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(opts.threads).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(opts.threads)
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let addr = SocketAddr::new(opts.host, opts.port);
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
         let local = listener.local_addr()?;
-        log_line(serde_json::json!({"ts": now_ms(), "event": "listening", "address": local.to_string()}));
+        log_line(
+            serde_json::json!({"ts": now_ms(), "event": "listening", "address": local.to_string()}),
+        );
         let ticker = tokio::spawn(metrics_loop(state.clone(), opts.clone()));
-        axum::serve(listener, router(state.clone())).with_graceful_shutdown(shutdown_signal()).await?;
+        axum::serve(listener, router(state.clone()))
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
         ticker.abort();
         update_drift(&state, &opts).await;
         emit_metrics(&state);

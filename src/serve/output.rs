@@ -29,12 +29,18 @@ impl OutputFormat {
             return Some(OutputFormat::Json);
         };
         for range in accept.split(',') {
-            let mime = range.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let mime = range
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             let f = match mime.as_str() {
                 "application/json" | "*/*" | "application/*" => Some(OutputFormat::Json),
-                "application/jsonlines" | "application/jsonl" | "application/x-jsonlines" | "application/x-ndjson" => {
-                    Some(OutputFormat::JsonLines)
-                }
+                "application/jsonlines"
+                | "application/jsonl"
+                | "application/x-jsonlines"
+                | "application/x-ndjson" => Some(OutputFormat::JsonLines),
                 "text/csv" | "text/*" => Some(OutputFormat::Csv),
                 _ => None,
             };
@@ -71,7 +77,11 @@ fn json_object(out: &mut String, p: &Prediction, classes: &[String], features: &
         json_string(out, c);
         let _ = write!(out, ":{v}");
     }
-    let _ = write!(out, "}},\"out_of_range\":{},\"out_of_range_features\":[", !p.out_of_range.is_empty());
+    let _ = write!(
+        out,
+        "}},\"out_of_range\":{},\"out_of_range_features\":[",
+        !p.out_of_range.is_empty()
+    );
     for (i, &f) in p.out_of_range.iter().enumerate() {
         if i > 0 {
             out.push(',');
@@ -93,7 +103,12 @@ fn csv_field(out: &mut String, s: &str) {
 
 /// Renders predictions. CSV rows are `label,p_class1,…,p_classK,out_of_range`
 /// (no header; `out_of_range` is 0 or 1).
-pub fn render(format: OutputFormat, predictions: &[Prediction], classes: &[String], features: &[String]) -> String {
+pub fn render(
+    format: OutputFormat,
+    predictions: &[Prediction],
+    classes: &[String],
+    features: &[String],
+) -> String {
     let mut out = String::with_capacity(64 + predictions.len() * (48 + 24 * classes.len()));
     match format {
         OutputFormat::Json => {
@@ -132,9 +147,18 @@ mod tests {
     #[test]
     fn accept_negotiation() {
         assert_eq!(OutputFormat::from_accept(None), Some(OutputFormat::Json));
-        assert_eq!(OutputFormat::from_accept(Some("*/*")), Some(OutputFormat::Json));
-        assert_eq!(OutputFormat::from_accept(Some("text/csv")), Some(OutputFormat::Csv));
-        assert_eq!(OutputFormat::from_accept(Some("image/png, application/jsonlines;q=0.5")), Some(OutputFormat::JsonLines));
+        assert_eq!(
+            OutputFormat::from_accept(Some("*/*")),
+            Some(OutputFormat::Json)
+        );
+        assert_eq!(
+            OutputFormat::from_accept(Some("text/csv")),
+            Some(OutputFormat::Csv)
+        );
+        assert_eq!(
+            OutputFormat::from_accept(Some("image/png, application/jsonlines;q=0.5")),
+            Some(OutputFormat::JsonLines)
+        );
         assert_eq!(OutputFormat::from_accept(Some("image/png")), None);
     }
 
@@ -143,10 +167,19 @@ mod tests {
         let classes = vec!["B".to_string(), "M,x".to_string()];
         let features = vec!["a".to_string(), "b".to_string()];
         let p = vec![
-            Prediction { class: 1, probabilities: vec![0.25, 0.75], out_of_range: vec![1] },
-            Prediction { class: 0, probabilities: vec![1.0, 0.0], out_of_range: vec![] },
+            Prediction {
+                class: 1,
+                probabilities: vec![0.25, 0.75],
+                out_of_range: vec![1],
+            },
+            Prediction {
+                class: 0,
+                probabilities: vec![1.0, 0.0],
+                out_of_range: vec![],
+            },
         ];
-        let json: serde_json::Value = serde_json::from_str(&render(OutputFormat::Json, &p, &classes, &features)).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&render(OutputFormat::Json, &p, &classes, &features)).unwrap();
         assert_eq!(json["predictions"][0]["predicted_label"], "M,x");
         assert_eq!(json["predictions"][0]["probabilities"]["M,x"], 0.75);
         assert_eq!(json["predictions"][0]["out_of_range"], true);
@@ -154,6 +187,9 @@ mod tests {
         assert_eq!(json["predictions"][1]["out_of_range"], false);
         let lines = render(OutputFormat::JsonLines, &p, &classes, &features);
         assert_eq!(lines.lines().count(), 2);
-        assert_eq!(render(OutputFormat::Csv, &p, &classes, &features), "\"M,x\",0.25,0.75,1\nB,1,0,0\n");
+        assert_eq!(
+            render(OutputFormat::Csv, &p, &classes, &features),
+            "\"M,x\",0.25,0.75,1\nB,1,0,0\n"
+        );
     }
 }

@@ -21,7 +21,11 @@ pub struct Data {
 }
 
 fn split_data() -> (String, Data) {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/breast_cancer_wdbc.csv")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/breast_cancer_wdbc.csv"
+    ))
+    .unwrap();
     let mut lines = text.lines();
     let header_line = lines.next().unwrap();
     let header: Vec<String> = header_line.split(',').map(str::to_string).collect();
@@ -40,7 +44,14 @@ fn split_data() -> (String, Data) {
     }
     let mut features = header.clone();
     features.remove(label_col);
-    (train, Data { header: features, fresh, label_col })
+    (
+        train,
+        Data {
+            header: features,
+            fresh,
+            label_col,
+        },
+    )
 }
 
 pub fn data() -> &'static Data {
@@ -69,7 +80,11 @@ pub fn ml_root() -> &'static Path {
             .arg(&staging)
             .output()
             .unwrap();
-        assert!(out.status.success(), "training failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "training failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         // Another test binary may have won the race; either copy is complete.
         if std::fs::rename(&staging, &root).is_err() {
             let _ = std::fs::remove_dir_all(&staging);
@@ -81,7 +96,15 @@ pub fn ml_root() -> &'static Path {
 /// Shifted copy: every numeric cell × 1.5 + 1.
 pub fn shifted(rows: &[Vec<String>]) -> Vec<Vec<String>> {
     rows.iter()
-        .map(|r| r.iter().map(|c| c.parse::<f64>().map(|x| format!("{}", x * 1.5 + 1.0)).unwrap_or_else(|_| c.clone())).collect())
+        .map(|r| {
+            r.iter()
+                .map(|c| {
+                    c.parse::<f64>()
+                        .map(|x| format!("{}", x * 1.5 + 1.0))
+                        .unwrap_or_else(|_| c.clone())
+                })
+                .collect()
+        })
         .collect()
 }
 
@@ -96,7 +119,11 @@ pub struct Server {
     pub stderr: Arc<Mutex<String>>,
 }
 
-fn pump(stream: impl Read + Send + 'static, sink: Arc<Mutex<String>>, ready: Option<std::sync::mpsc::Sender<String>>) {
+fn pump(
+    stream: impl Read + Send + 'static,
+    sink: Arc<Mutex<String>>,
+    ready: Option<std::sync::mpsc::Sender<String>>,
+) {
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stream);
         let mut line = String::new();
@@ -130,18 +157,36 @@ impl Server {
         let (tx, rx) = std::sync::mpsc::channel();
         pump(child.stdout.take().unwrap(), stdout.clone(), None);
         pump(child.stderr.take().unwrap(), stderr.clone(), Some(tx));
-        let line = rx.recv_timeout(Duration::from_secs(60)).expect("server did not start");
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("server did not start");
         let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
         let addr: SocketAddr = v["address"].as_str().unwrap().parse().unwrap();
-        Server { child, addr, stdout, stderr }
+        Server {
+            child,
+            addr,
+            stdout,
+            stderr,
+        }
     }
 
-    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
         request(self.addr, method, path, headers, body)
     }
 
     pub fn post(&self, content_type: &str, accept: &str, body: &[u8]) -> Response {
-        self.request("POST", "/invocations", &[("Content-Type", content_type), ("Accept", accept)], body)
+        self.request(
+            "POST",
+            "/invocations",
+            &[("Content-Type", content_type), ("Accept", accept)],
+            body,
+        )
     }
 
     pub fn ping(&self) -> u16 {
@@ -149,7 +194,10 @@ impl Server {
     }
 
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let ok = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(ok.success());
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -158,13 +206,20 @@ impl Server {
                 std::thread::sleep(Duration::from_millis(100));
                 return s;
             }
-            assert!(Instant::now() < deadline, "server did not stop after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "server did not stop after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     pub fn output(&self) -> String {
-        format!("{}{}", self.stdout.lock().unwrap(), self.stderr.lock().unwrap())
+        format!(
+            "{}{}",
+            self.stdout.lock().unwrap(),
+            self.stderr.lock().unwrap()
+        )
     }
 }
 
@@ -186,21 +241,34 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
 }
 
 /// One request on a fresh connection (`Connection: close`).
-pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -210,12 +278,29 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &st
     let _ = s.write_all(body);
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or_else(|| panic!("no response: {raw:?}"));
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response: {raw:?}"));
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
-    let headers = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
-    Response { status, headers, body: raw[split + 4..].to_vec() }
+    let status = lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Response {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
 }
 
 /// Polls until `f` is true or `secs` pass.
