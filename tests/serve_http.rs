@@ -471,3 +471,57 @@ fn emf_and_prometheus_metrics() {
         .collect();
     assert_eq!(classes.len(), 2);
 }
+
+#[test]
+fn chunked_body_over_the_limit_is_413() {
+    use std::io::{Read, Write};
+    let s = Server::start(&[]);
+    let mut c = std::net::TcpStream::connect(s.addr).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    c.write_all(
+        b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let chunk = vec![b'1'; 1 << 20];
+    for _ in 0..7 {
+        if c.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .is_err()
+            || c.write_all(&chunk).is_err()
+            || c.write_all(b"\r\n").is_err()
+        {
+            break;
+        }
+    }
+    let _ = c.write_all(b"0\r\n\r\n");
+    let mut raw = Vec::new();
+    let _ = c.read_to_end(&mut raw);
+    let head = String::from_utf8_lossy(&raw);
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    assert_eq!(s.ping(), 200);
+}
+
+#[test]
+fn port_from_sagemaker_environment() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(BIN)
+        .args(["serve", "--host", "127.0.0.1", "--ml-root"])
+        .arg(ml_root())
+        .env("SAGEMAKER_BIND_TO_PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let up = wait_for(30, || {
+        std::net::TcpStream::connect(addr).is_ok()
+            && request(addr, "GET", "/ping", &[], b"").status == 200
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(up, "no /ping on SAGEMAKER_BIND_TO_PORT");
+}
