@@ -21,9 +21,10 @@ RUST_PORT=${RUST_PORT:-18080}
 PY_PORT=${PY_PORT:-18081}
 SECONDS_PER_RATE=${SECONDS_PER_RATE:-10}
 
-cargo build --release --locked --bin dxops-model --example loadgen
-bin=target/release/dxops-model
-loadgen=target/release/examples/loadgen
+# The benchmarked binary is the static one the image ships.
+benches/serve/build-static.sh | tee "$out/build-static.txt"
+bin=target/dxops-model-static
+loadgen=target/x86_64-unknown-linux-gnu/release/examples/loadgen
 
 # Model and request bodies from the vendored data.
 data=tests/data/breast_cancer_wdbc.csv
