@@ -11,7 +11,6 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches
-COPY tests/data ./tests/data
 ENV RUSTFLAGS="-C target-feature=+crt-static"
 RUN cargo build --release --locked --bin dxops-model --target x86_64-unknown-linux-gnu \
  && cp target/x86_64-unknown-linux-gnu/release/dxops-model /dxops-model \

@@ -89,8 +89,9 @@ impl Conn {
         })
     }
 
-    /// Sends one request; returns the status code.
-    fn call(&mut self, request: &[u8]) -> Result<u16> {
+    /// Sends one request; returns the status code and whether the server
+    /// asked to close the connection.
+    fn call(&mut self, request: &[u8]) -> Result<(u16, bool)> {
         self.writer.write_all(request)?;
         let mut line = String::new();
         self.reader.read_line(&mut line)?;
@@ -100,6 +101,7 @@ impl Conn {
             .context("no status line")?
             .parse()?;
         let mut len = 0usize;
+        let mut close = false;
         loop {
             line.clear();
             if self.reader.read_line(&mut line)? == 0 {
@@ -109,15 +111,19 @@ impl Conn {
             if l.is_empty() {
                 break;
             }
-            if let Some((k, v)) = l.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                len = v.trim().parse()?;
+            if let Some((k, v)) = l.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse()?;
+                } else if k.eq_ignore_ascii_case("connection")
+                    && v.trim().eq_ignore_ascii_case("close")
+                {
+                    close = true;
+                }
             }
         }
         let mut body = vec![0u8; len];
         self.reader.read_exact(&mut body)?;
-        Ok(status)
+        Ok((status, close))
     }
 }
 
@@ -174,17 +180,22 @@ fn main() -> Result<()> {
                     break;
                 }
                 let sent = Instant::now();
-                let ok = match conn.as_mut() {
-                    Some(c) => matches!(c.call(&request), Ok(200)),
-                    None => false,
+                let (ok, reopen) = match conn.as_mut() {
+                    Some(c) => match c.call(&request) {
+                        Ok((status, close)) => (status == 200, close),
+                        Err(_) => (false, true),
+                    },
+                    None => (false, true),
                 };
                 let done = Instant::now();
+                if reopen {
+                    conn = Conn::open(a.addr).ok();
+                }
                 if ok {
                     latencies.push(done.duration_since(due.min(sent)).as_micros() as u64);
                     service.push(done.duration_since(sent).as_micros() as u64);
                 } else {
                     errors += 1;
-                    conn = Conn::open(a.addr).ok();
                 }
             }
             (latencies, service, errors)

@@ -12,6 +12,7 @@
 # Results: benches/out/serve/results.jsonl and a Markdown table on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 root=$PWD
 out=benches/out/serve
 mkdir -p "$out"
@@ -73,13 +74,13 @@ bench_server() { # label port log -- cmd...
   # warm-up
   "$loadgen" --addr "127.0.0.1:$port" --rate 0 --requests 500 --body-file "$out/row1.csv" --connections 2 --max-seconds 10 > /dev/null
   for rate in 100 500 2000; do
-    run_load "$label single-row ${rate}rps" "$port" "$rate" $((rate * SECONDS_PER_RATE)) "$out/row1.csv" 1 16
+    run_load "$label single-row ${rate}rps" "$port" "$rate" $((rate * SECONDS_PER_RATE)) "$out/row1.csv" 1 "${CONNECTIONS:-4}"
   done
   run_load "$label 100-row batches max" "$port" 0 100000 "$out/rows100.csv" 100 4
   if [ "${SOAK:-0}" = 1 ] && [ "$label" = rust ]; then
     local soak_rate=${SOAK_RATE:-2000}
     "$loadgen" --addr "127.0.0.1:$port" --rate "$soak_rate" --requests 100000 --body-file "$out/row1.csv" \
-      --connections 16 --max-seconds $((100000 / soak_rate * 2)) > "$out/soak.json"
+      --connections "${CONNECTIONS:-4}" --max-seconds $((100000 / soak_rate * 2)) > "$out/soak.json"
     record "$label soak 100k ${soak_rate}rps" "$(cat "$out/soak.json")"
   fi
   record "$label rss after load" "$(benches/serve/rss.sh "$pid")"
@@ -91,9 +92,11 @@ wait_gone() { for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; slee
 
 DXOPS_METRICS_INTERVAL=10 bench_server rust "$RUST_PORT" "$out/rust-server.log" -- \
   "$bin" serve --host 127.0.0.1 --port "$RUST_PORT" --ml-root "$out/ml"
-MODEL_PATH="$out/model.joblib" bench_server python "$PY_PORT" "$out/python-server.log" -- \
+# One BLAS/OpenMP thread per worker, as usual when serving with several workers.
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MODEL_PATH="$root/$out/model.joblib" bench_server python "$PY_PORT" "$out/python-server.log" -- \
   "$venv/bin/gunicorn" --chdir "$root/benches/serve/py" -w 2 -b "127.0.0.1:$PY_PORT" --log-level warning app:app
 
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$results" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
@@ -107,7 +110,8 @@ for rate in (100, 500, 2000):
     print(f"| single row at {rate} rps: p50 / p99 / p99.9 | {cell(f'rust single-row {rate}rps', lat)} | {cell(f'python single-row {rate}rps', lat)} |")
 thr = lambda r: f'{r["throughput_rps"]:.0f} req/s = {r["rows_per_second"]:.0f} rows/s (p99 {r["latency_ms"]["p99"]:.2f} ms)'
 print(f"| 100-row batches, max throughput | {cell('rust 100-row batches max', thr)} | {cell('python 100-row batches max', thr)} |")
-print(f"| start → first /ping 200 | {cell('rust startup', lambda r: f'{r["startup_ms"]:.1f} ms')} | {cell('python startup', lambda r: f'{r["startup_ms"]:.1f} ms')} |")
+start = lambda r: "%.1f ms" % r["startup_ms"]
+print(f"| start → first /ping 200 | {cell('rust startup', start)} | {cell('python startup', start)} |")
 mem = lambda r: f'{r["rss_kib"]/1024:.1f} MiB (peak {r["peak_rss_kib"]/1024:.1f})'
 print(f"| RSS idle | {cell('rust rss idle', mem)} | {cell('python rss idle', mem)} |")
 print(f"| RSS after load | {cell('rust rss after load', mem)} | {cell('python rss after load', mem)} |")
