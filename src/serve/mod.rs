@@ -562,3 +562,45 @@ pub fn run(opts: ServeOptions) -> Result<(), ServeError> {
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(from: usize, n: usize) -> Vec<Vec<RawValue>> {
+        (from..from + n)
+            .map(|i| vec![RawValue::Number(i as f64)])
+            .collect()
+    }
+
+    #[test]
+    fn window_keeps_the_most_recent_rows() {
+        let w = Window {
+            rows: Mutex::new(VecDeque::new()),
+            capacity: 5,
+        };
+        w.push(rows(0, 3));
+        assert!(w.snapshot(4).is_none());
+        assert_eq!(w.snapshot(3).unwrap(), rows(0, 3));
+        w.push(rows(3, 4));
+        assert_eq!(w.snapshot(1).unwrap(), rows(2, 5));
+        // A batch larger than the window keeps only its tail.
+        w.push(rows(100, 12));
+        assert_eq!(w.snapshot(5).unwrap(), rows(107, 5));
+    }
+
+    #[test]
+    fn options_from_flags_and_environment() {
+        let o = ServeOptions::resolve(
+            Path::new("/opt/ml"),
+            IpAddr::from([127, 0, 0, 1]),
+            Some(9000),
+        )
+        .unwrap();
+        assert_eq!(
+            (o.port, o.model_dir.as_path()),
+            (9000, Path::new("/opt/ml/model"))
+        );
+        assert!(o.drift_min_rows <= o.drift_window);
+    }
+}
