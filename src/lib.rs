@@ -7,6 +7,8 @@
 
 pub mod audit;
 pub mod ml;
+pub mod monitor;
 pub mod render;
+pub mod serve;
 pub mod spec;
 pub mod yaml;

@@ -93,6 +93,34 @@ enum Command {
         #[arg(long)]
         ids: bool,
     },
+    /// Serve `<root>/model` over HTTP (SageMaker hosting contract).
+    Serve {
+        /// Port (default: SAGEMAKER_BIND_TO_PORT, else 8080).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Address to listen on.
+        #[arg(long, default_value = "0.0.0.0")]
+        host: std::net::IpAddr,
+    },
+    /// Drift of SageMaker data-capture files against the model's baseline;
+    /// exits 2 on drift, 0 without, 1 on error.
+    Monitor {
+        /// Capture file, or folder searched recursively for *.jsonl.
+        #[arg(long)]
+        capture: PathBuf,
+        /// Model dir, file or model.tar.gz (default: `<root>/model`).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Report path (default: `<root>/output/monitor.json`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Drift method (default: DXOPS_DRIFT_METHOD, else auto).
+        #[arg(long)]
+        method: Option<String>,
+        /// Drift threshold (default: DXOPS_DRIFT_THRESHOLD, else per method).
+        #[arg(long)]
+        threshold: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -138,6 +166,18 @@ fn main() -> ExitCode {
         } => synth::generate(rows, seed, ids)
             .write(&out)
             .map_err(anyhow::Error::from),
+        Command::Serve { port, host } => dxops::serve::ServeOptions::resolve(&root, host, port)
+            .and_then(dxops::serve::run)
+            .map_err(anyhow::Error::from),
+        Command::Monitor {
+            capture,
+            model,
+            out,
+            method,
+            threshold,
+        } => {
+            return run_monitor(&root, &capture, model, out, method, threshold);
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -404,4 +444,47 @@ fn run_cv(
     println!("{}", serde_json::to_string(&out)?);
     eprint!("{}", metric_lines("", m));
     Ok(())
+}
+
+fn run_monitor(
+    root: &Path,
+    capture: &Path,
+    model: Option<PathBuf>,
+    out: Option<PathBuf>,
+    method: Option<String>,
+    threshold: Option<String>,
+) -> ExitCode {
+    use dxops::monitor::{batch, drift::DriftConfig};
+    let method = method.or_else(|| std::env::var("DXOPS_DRIFT_METHOD").ok());
+    let threshold = threshold.or_else(|| std::env::var("DXOPS_DRIFT_THRESHOLD").ok());
+    let result = DriftConfig::parse(method.as_deref(), threshold.as_deref())
+        .map_err(anyhow::Error::from)
+        .and_then(|cfg| {
+            let model = model.unwrap_or_else(|| root.join("model"));
+            let out = out.unwrap_or_else(|| root.join("output").join("monitor.json"));
+            let report = batch::run(&model, capture, &out, &cfg)?;
+            eprintln!("monitor report written to {}", out.display());
+            Ok(report)
+        });
+    match result {
+        Ok(r) => {
+            println!(
+                "rows={}; drifted_features={}; tested_features={}; drift_share={:.6}; dataset_drift={};",
+                r.drift.rows,
+                r.drift.drifted_features,
+                r.drift.tested_features,
+                r.drift.drift_share,
+                r.drift.dataset_drift
+            );
+            if r.drift.dataset_drift {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,316 @@
+//! Shared helpers for the serving and monitoring tests: a model trained by
+//! the real binary on half of the vendored WDBC data, the other half as a
+//! fresh sample of the same distribution, the real server on a free
+//! loopback port, and a minimal HTTP/1.1 client.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_dxops-model");
+
+pub struct Data {
+    pub header: Vec<String>,
+    /// Rows without the label, as CSV cell text.
+    pub fresh: Vec<Vec<String>>,
+    pub label_col: usize,
+}
+
+fn split_data() -> (String, Data) {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/breast_cancer_wdbc.csv"
+    ))
+    .unwrap();
+    let mut lines = text.lines();
+    let header_line = lines.next().unwrap();
+    let header: Vec<String> = header_line.split(',').map(str::to_string).collect();
+    let label_col = header.iter().position(|h| h == "label").unwrap();
+    let mut train = format!("{header_line}\n");
+    let mut fresh = Vec::new();
+    for (i, l) in lines.enumerate() {
+        if i % 2 == 0 {
+            train.push_str(l);
+            train.push('\n');
+        } else {
+            let mut cells: Vec<String> = l.split(',').map(str::to_string).collect();
+            cells.remove(label_col);
+            fresh.push(cells);
+        }
+    }
+    let mut features = header.clone();
+    features.remove(label_col);
+    (
+        train,
+        Data {
+            header: features,
+            fresh,
+            label_col,
+        },
+    )
+}
+
+pub fn data() -> &'static Data {
+    static D: OnceLock<Data> = OnceLock::new();
+    D.get_or_init(|| split_data().1)
+}
+
+/// An ML root with `model/` trained on the even rows (cached across test binaries).
+pub fn ml_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let root = base.join("serve-ml-root");
+        if root.join("model/dxops-model.bin").is_file() {
+            return root;
+        }
+        let staging = base.join(format!("serve-ml-root-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::create_dir_all(&staging).unwrap();
+        let csv = staging.join("train.csv");
+        std::fs::write(&csv, split_data().0).unwrap();
+        let out = Command::new(BIN)
+            .args(["train", "--label", "label", "--data"])
+            .arg(&csv)
+            .arg("--ml-root")
+            .arg(&staging)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "training failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Another test binary may have won the race; either copy is complete.
+        if std::fs::rename(&staging, &root).is_err() {
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        root
+    })
+}
+
+/// Shifted copy: every numeric cell × 1.5 + 1.
+pub fn shifted(rows: &[Vec<String>]) -> Vec<Vec<String>> {
+    rows.iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| {
+                    c.parse::<f64>()
+                        .map(|x| format!("{}", x * 1.5 + 1.0))
+                        .unwrap_or_else(|_| c.clone())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+pub fn csv_body(rows: &[Vec<String>]) -> String {
+    rows.iter().map(|r| r.join(",") + "\n").collect()
+}
+
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub stdout: Arc<Mutex<String>>,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+fn pump(
+    stream: impl Read + Send + 'static,
+    sink: Arc<Mutex<String>>,
+    ready: Option<std::sync::mpsc::Sender<String>>,
+) {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            if let Some(tx) = &ready
+                && line.contains("\"event\":\"listening\"")
+            {
+                let _ = tx.send(line.clone());
+            }
+            sink.lock().unwrap().push_str(&line);
+            line.clear();
+        }
+    });
+}
+
+impl Server {
+    pub fn start(env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--host", "127.0.0.1", "--port", "0", "--ml-root"])
+            .arg(ml_root())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env_remove("SAGEMAKER_BIND_TO_PORT")
+            .env("DXOPS_SERVE_THREADS", "2");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        pump(child.stdout.take().unwrap(), stdout.clone(), None);
+        pump(child.stderr.take().unwrap(), stderr.clone(), Some(tx));
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("server did not start");
+        let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+        let addr: SocketAddr = v["address"].as_str().unwrap().parse().unwrap();
+        Server {
+            child,
+            addr,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        request(self.addr, method, path, headers, body)
+    }
+
+    pub fn post(&self, content_type: &str, accept: &str, body: &[u8]) -> Response {
+        self.request(
+            "POST",
+            "/invocations",
+            &[("Content-Type", content_type), ("Accept", accept)],
+            body,
+        )
+    }
+
+    pub fn ping(&self) -> u16 {
+        self.request("GET", "/ping", &[], b"").status
+    }
+
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                // Let the pump threads drain the pipes.
+                std::thread::sleep(Duration::from_millis(100));
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn output(&self) -> String {
+        format!(
+            "{}{}",
+            self.stdout.lock().unwrap(),
+            self.stderr.lock().unwrap()
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+/// One request on a fresh connection (`Connection: close`).
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    // The server may answer (413) before reading a large body; ignore write errors then.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response: {raw:?}"));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Response {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+/// Polls until `f` is true or `secs` pass.
+pub fn wait_for(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
