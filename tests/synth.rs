@@ -298,3 +298,29 @@ fn the_example_spec_trains_with_the_image_defaults() {
     }
     assert_eq!(rendered["label"], "diagnosis");
 }
+
+#[test]
+fn the_serving_stack_configures_the_server_it_deploys() {
+    use dxops::monitor::drift::{ENV_METHOD, ENV_THRESHOLD};
+    use dxops::serve::metrics::{DEFAULT_NAMESPACE, ENV_ENDPOINT, ENV_NAMESPACE};
+    let text = std::fs::read_to_string(root().join("stacks/disease-prediction/prod/serving.yaml"))
+        .unwrap();
+    let template = dxops::yaml::parse(&text).unwrap().value;
+    let env = template["Resources"]["Model"]["Properties"]["PrimaryContainer"]["Environment"]
+        .as_object()
+        .unwrap();
+    for key in env.keys() {
+        assert!(
+            [ENV_METHOD, ENV_THRESHOLD, ENV_NAMESPACE, ENV_ENDPOINT].contains(&key.as_str()),
+            "the server reads no `{key}`"
+        );
+    }
+    assert_eq!(env[ENV_METHOD], "psi");
+    assert_eq!(env[ENV_THRESHOLD], "0.1");
+    assert_eq!(env[ENV_NAMESPACE], DEFAULT_NAMESPACE);
+    let drift = &template["Resources"]["DriftAlarm"]["Properties"];
+    assert_eq!(drift["Namespace"], DEFAULT_NAMESPACE);
+    assert_eq!(drift["MetricName"], "DriftShare");
+    assert_eq!(drift["Dimensions"][0]["Name"], "Endpoint");
+    assert_eq!(drift["Dimensions"][0]["Value"], env[ENV_ENDPOINT]);
+}

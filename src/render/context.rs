@@ -92,12 +92,14 @@ fn gates(spec: &Spec) -> Vec<Value> {
     out
 }
 
-/// Default drift thresholds per statistic, as Evidently sets them.
-fn drift_threshold(method: DriftMethod, explicit: Option<f64>) -> f64 {
-    explicit.unwrap_or(match method {
-        DriftMethod::Psi => 0.1,
-        DriftMethod::Ks | DriftMethod::ChiSquared | DriftMethod::Auto => 0.05,
-        DriftMethod::JensenShannon | DriftMethod::Wasserstein => 0.1,
+/// The drift threshold the server applies: the spec's, else Evidently's
+/// default for the named statistic. `auto` picks a statistic per feature, so
+/// it has no single threshold unless the spec sets one.
+fn drift_threshold(method: DriftMethod, explicit: Option<f64>) -> Option<f64> {
+    explicit.or(match method {
+        DriftMethod::Auto => None,
+        DriftMethod::Psi | DriftMethod::JensenShannon | DriftMethod::Wasserstein => Some(0.1),
+        DriftMethod::Ks | DriftMethod::ChiSquared => Some(0.05),
     })
 }
 
