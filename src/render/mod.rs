@@ -156,10 +156,24 @@ impl Renderer {
     }
 
     /// Every file of every environment of a plan.
+    ///
+    /// Environments are independent, so each renders on a thread of its own;
+    /// the result keeps the plan's (sorted) order, so output is unchanged.
     pub fn render(&self, plan: &Plan) -> Result<Vec<RenderedFile>, RenderError> {
+        let per_env: Vec<Result<Vec<RenderedFile>, RenderError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = plan
+                .environments
+                .values()
+                .map(|env| scope.spawn(move || self.render_env(plan, env)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("rendering does not panic"))
+                .collect()
+        });
         let mut files = Vec::new();
-        for env in plan.environments.values() {
-            files.extend(self.render_env(plan, env)?);
+        for env_files in per_env {
+            files.extend(env_files?);
         }
         Ok(files)
     }
