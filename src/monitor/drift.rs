@@ -49,14 +49,28 @@ pub enum DriftError {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The drift statistic: the spec's `monitoring.drift.method`, passed to the
+/// server as `DXOPS_DRIFT_METHOD`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
+#[schemars(rename = "DriftMethod")]
 pub enum Method {
+    /// Per feature, as Evidently chooses: KS (numeric) or chi-squared
+    /// (categorical) for reference sets up to 1,000 rows, Wasserstein or
+    /// Jensen-Shannon above.
+    #[default]
     Auto,
+    /// Population stability index.
     Psi,
+    /// Kolmogorov-Smirnov p-value.
     Ks,
+    /// Chi-squared p-value.
     ChiSquared,
+    /// Jensen-Shannon distance.
     JensenShannon,
+    /// Wasserstein distance over the reference standard deviation.
     Wasserstein,
 }
 

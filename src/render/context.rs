@@ -96,11 +96,7 @@ fn gates(spec: &Spec) -> Vec<Value> {
 /// default for the named statistic. `auto` picks a statistic per feature, so
 /// it has no single threshold unless the spec sets one.
 fn drift_threshold(method: DriftMethod, explicit: Option<f64>) -> Option<f64> {
-    explicit.or(match method {
-        DriftMethod::Auto => None,
-        DriftMethod::Psi | DriftMethod::JensenShannon | DriftMethod::Wasserstein => Some(0.1),
-        DriftMethod::Ks | DriftMethod::ChiSquared => Some(0.05),
-    })
+    explicit.or((method != DriftMethod::Auto).then(|| method.default_threshold()))
 }
 
 /// The whole template context of one environment.

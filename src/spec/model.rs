@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::ml::contract::{
     Algorithm, Feature, IdentifierHandling, ImbalanceMethod, QualityRule, Split,
 };
+pub use crate::monitor::drift::Method as DriftMethod;
 
 /// A dxops pipeline: ingest → quality → training → gates → registry → serving → monitoring → retraining.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -595,31 +596,6 @@ pub struct Drift {
     /// Alarm threshold of the statistic (default per method; PSI 0.1).
     #[serde(default)]
     pub threshold: Option<f64>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum DriftMethod {
-    #[default]
-    Auto,
-    Psi,
-    Ks,
-    ChiSquared,
-    JensenShannon,
-    Wasserstein,
-}
-
-impl DriftMethod {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DriftMethod::Auto => "auto",
-            DriftMethod::Psi => "psi",
-            DriftMethod::Ks => "ks",
-            DriftMethod::ChiSquared => "chi_squared",
-            DriftMethod::JensenShannon => "jensen_shannon",
-            DriftMethod::Wasserstein => "wasserstein",
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
