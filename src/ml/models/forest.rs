@@ -239,25 +239,7 @@ fn grow(
                 let mid = start + l.len();
                 slice[..l.len()].copy_from_slice(&l);
                 slice[l.len()..].copy_from_slice(&r);
-                let c = tree.nodes.len();
-                tree.nodes.push(Node {
-                    feature: LEAF,
-                    threshold: 0.0,
-                    left: 0,
-                    right: 0,
-                });
-                tree.nodes.push(Node {
-                    feature: LEAF,
-                    threshold: 0.0,
-                    left: 0,
-                    right: 0,
-                });
-                tree.nodes[node] = Node {
-                    feature: j as u32,
-                    threshold: b.thresholds[j][bin],
-                    left: c as u32,
-                    right: c as u32 + 1,
-                };
+                let c = tree.split(node, j, b.thresholds[j][bin]);
                 stack.push((c + 1, mid, end, depth + 1));
                 stack.push((c, start, mid, depth + 1));
             }

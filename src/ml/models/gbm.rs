@@ -290,25 +290,7 @@ impl<'a> Builder<'a> {
                     let mid = pd.start + left.len();
                     slice[..left.len()].copy_from_slice(&left);
                     slice[left.len()..].copy_from_slice(&right);
-                    let l = tree.nodes.len();
-                    tree.nodes.push(Node {
-                        feature: LEAF,
-                        threshold: 0.0,
-                        left: 0,
-                        right: 0,
-                    });
-                    tree.nodes.push(Node {
-                        feature: LEAF,
-                        threshold: 0.0,
-                        left: 0,
-                        right: 0,
-                    });
-                    tree.nodes[pd.node] = Node {
-                        feature: feat as u32,
-                        threshold: self.binned.thresholds[feat][bin],
-                        left: l as u32,
-                        right: (l + 1) as u32,
-                    };
+                    let l = tree.split(pd.node, feat, self.binned.thresholds[feat][bin]);
                     let depth = pd.depth + 1;
                     let (lh, rh) = if depth < self.p.max_depth {
                         let left_small = mid - pd.start <= pd.end - mid;

@@ -27,6 +27,28 @@ pub struct Tree {
 }
 
 impl Tree {
+    /// Turn `node` into a split on `feature <= threshold` with two fresh
+    /// children (leaves until they are split or given payloads); returns the
+    /// index of the left child (the right one follows it).
+    pub fn split(&mut self, node: usize, feature: usize, threshold: f64) -> usize {
+        let left = self.nodes.len();
+        let leaf = Node {
+            feature: LEAF,
+            threshold: 0.0,
+            left: 0,
+            right: 0,
+        };
+        self.nodes.push(leaf);
+        self.nodes.push(leaf);
+        self.nodes[node] = Node {
+            feature: feature as u32,
+            threshold,
+            left: left as u32,
+            right: left as u32 + 1,
+        };
+        left
+    }
+
     /// Offset of the leaf payload that `x` reaches.
     #[inline]
     pub fn leaf(&self, x: &[f64]) -> usize {
