@@ -124,13 +124,7 @@ pub fn compute(
             };
             match f.kind {
                 FeatureType::Numeric | FeatureType::Boolean => {
-                    let mut vals: Vec<f64> = rows
-                        .iter()
-                        .filter_map(|r| match r[j] {
-                            RawValue::Number(x) => Some(x),
-                            _ => None,
-                        })
-                        .collect();
+                    let mut vals = super::data::numbers(rows, j);
                     FeatureBaseline {
                         name: f.name.clone(),
                         kind: f.kind,

@@ -17,6 +17,16 @@ pub enum RawValue {
     Missing,
 }
 
+/// The numbers of one column, missing values left out.
+pub fn numbers(rows: &[Vec<RawValue>], column: usize) -> Vec<f64> {
+    rows.iter()
+        .filter_map(|r| match r[column] {
+            RawValue::Number(x) => Some(x),
+            _ => None,
+        })
+        .collect()
+}
+
 #[derive(Debug, Error)]
 pub enum DataError {
     #[error("cannot read {path}: {source}")]

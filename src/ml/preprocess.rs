@@ -125,13 +125,7 @@ impl Preprocessor {
         for (j, f) in schema.iter().enumerate() {
             match f.kind {
                 FeatureType::Numeric | FeatureType::Boolean => {
-                    let mut vals: Vec<f64> = rows
-                        .iter()
-                        .filter_map(|r| match r[j] {
-                            RawValue::Number(x) => Some(x),
-                            _ => None,
-                        })
-                        .collect();
+                    let mut vals = super::data::numbers(rows, j);
                     let indicator = vals.len() < rows.len();
                     vals.sort_by(f64::total_cmp);
                     let med = median(&vals);
