@@ -38,14 +38,7 @@ impl Out<'_> {
         pointer: String,
         message: impl Into<String>,
     ) {
-        self.obs.push(Observation {
-            control,
-            logical_id: r.id.to_string(),
-            pointer,
-            pass: true,
-            message: message.into(),
-            inner: None,
-        });
+        self.record(control, r, pointer, true, message.into());
     }
 
     fn fail(
@@ -55,12 +48,23 @@ impl Out<'_> {
         pointer: String,
         message: impl Into<String>,
     ) {
+        self.record(control, r, pointer, false, message.into());
+    }
+
+    fn record(
+        &mut self,
+        control: &'static str,
+        r: &Resource,
+        pointer: String,
+        pass: bool,
+        message: String,
+    ) {
         self.obs.push(Observation {
             control,
             logical_id: r.id.to_string(),
             pointer,
-            pass: false,
-            message: message.into(),
+            pass,
+            message,
             inner: None,
         });
     }

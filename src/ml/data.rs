@@ -353,6 +353,16 @@ fn infer_kind(table: &Table, col: usize) -> Result<FeatureType, DataError> {
     }
 }
 
+/// The label column's index, or an error listing the columns there are.
+fn label_index(table: &Table, label: &str) -> Result<usize, DataError> {
+    table
+        .column_index(label)
+        .ok_or_else(|| DataError::MissingLabel {
+            label: label.to_string(),
+            columns: table.headers.join(", "),
+        })
+}
+
 impl Dataset {
     /// Builds a training data set: infers feature kinds, parses labels.
     /// `features` empty means every column except the label.
@@ -361,12 +371,7 @@ impl Dataset {
         label: &str,
         features: &[String],
     ) -> Result<Dataset, DataError> {
-        let label_idx = table
-            .column_index(label)
-            .ok_or_else(|| DataError::MissingLabel {
-                label: label.to_string(),
-                columns: table.headers.join(", "),
-            })?;
+        let label_idx = label_index(table, label)?;
         let feature_idx: Vec<usize> = if features.is_empty() {
             (0..table.headers.len())
                 .filter(|&i| i != label_idx)
@@ -411,12 +416,7 @@ impl Dataset {
         schema: &[FeatureSchema],
         classes: &[String],
     ) -> Result<Dataset, DataError> {
-        let label_idx = table
-            .column_index(label)
-            .ok_or_else(|| DataError::MissingLabel {
-                label: label.to_string(),
-                columns: table.headers.join(", "),
-            })?;
+        let label_idx = label_index(table, label)?;
         let feature_idx: Vec<usize> = schema
             .iter()
             .map(|f| {

@@ -59,6 +59,17 @@ pub enum HyperparameterError {
     },
 }
 
+impl HyperparameterError {
+    /// The hyperparameter the error is about.
+    pub fn key(&self) -> &str {
+        match self {
+            HyperparameterError::UnknownKey { key, .. }
+            | HyperparameterError::WrongType { key, .. }
+            | HyperparameterError::OutOfRange { key, .. } => key,
+        }
+    }
+}
+
 /// All hyperparameters of the training step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hyperparameters {

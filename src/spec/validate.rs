@@ -18,7 +18,6 @@ use super::names::Names;
 use super::plan::{EnvPlan, Plan};
 use super::schedule;
 use crate::ml::contract::{FeatureType, QualityRuleKind};
-use crate::ml::hyperparameters::HyperparameterError;
 use crate::yaml::{self, Document, Location, Span};
 
 /// The spec's JSON Schema (draft 2020-12), as `dxops schema` prints it.
@@ -117,16 +116,9 @@ pub fn load(name: &str, text: &str) -> Result<Plan, Vec<super::Problem>> {
                 environments.insert(env.clone(), plan);
             }
             Err(e) => {
-                let key = match &e {
-                    HyperparameterError::UnknownKey { key, .. }
-                    | HyperparameterError::WrongType { key, .. }
-                    | HyperparameterError::OutOfRange { key, .. } => key.clone(),
-                    #[allow(unreachable_patterns)]
-                    _ => String::new(),
-                };
                 problems.push(
                     Code::InvalidValue,
-                    locate(&format!("/training/hyperparameters/{}", escape(&key))).value,
+                    locate(&format!("/training/hyperparameters/{}", escape(e.key()))).value,
                     format!("training hyperparameters: {e}"),
                     "not a valid hyperparameter",
                     Some(
