@@ -2,12 +2,12 @@
 //! Glue jobs and crawlers, custom domain): a hardened fixture passes, and one
 //! change fails exactly the expected control.
 
-use dxops::audit::{AuditOptions, ControlStatus, TemplateInput, audit};
+use dxops_spec::audit::{AuditOptions, ControlStatus, TemplateInput, audit};
 use serde_json::{Value, json};
 
 const EXTRAS: &str = include_str!("fixtures/audit/extras/stack.yaml");
 
-fn run(value: &Value) -> dxops::audit::Report {
+fn run(value: &Value) -> dxops_spec::audit::Report {
     let templates = vec![TemplateInput {
         stack: "extras".into(),
         path: None,
@@ -22,7 +22,7 @@ fn run(value: &Value) -> dxops::audit::Report {
 }
 
 fn base() -> Value {
-    dxops::yaml::parse(EXTRAS).unwrap().value
+    dxops_spec::yaml::parse(EXTRAS).unwrap().value
 }
 
 #[test]
@@ -150,7 +150,7 @@ fn each_change_fails_exactly_its_control() {
         let failing = report
             .findings
             .iter()
-            .find(|f| f.control == *control && f.status == dxops::audit::Status::Fail)
+            .find(|f| f.control == *control && f.status == dxops_spec::audit::Status::Fail)
             .unwrap();
         assert!(
             failing.pointer.starts_with(&format!(
@@ -229,5 +229,5 @@ fn access_log_bucket_named_literally_is_recognised() {
         .iter()
         .find(|f| f.control == "s3-access-logging" && f.logical_id == "Data")
         .unwrap();
-    assert_eq!(data.status, dxops::audit::Status::Pass);
+    assert_eq!(data.status, dxops_spec::audit::Status::Pass);
 }

@@ -1,7 +1,7 @@
 //! The hardened reference stack passes every control; removing or mutating one
 //! property makes exactly the expected control fail.
 
-use dxops::audit::{
+use dxops_spec::audit::{
     AuditOptions, ControlStatus, Format, Status, TemplateInput, Waiver, WaiverError, audit,
     check_waiver, exit_code,
 };
@@ -56,7 +56,7 @@ fn with_standing_waivers(mut waivers: Vec<Waiver>) -> AuditOptions {
 }
 
 fn reference_value() -> Value {
-    dxops::yaml::parse(REFERENCE)
+    dxops_spec::yaml::parse(REFERENCE)
         .expect("reference parses")
         .value
 }
@@ -873,7 +873,7 @@ fn each_mutation_fails_exactly_its_control() {
 fn every_control_is_exercised_by_a_mutation_or_its_own_fixture() {
     let mut covered: Vec<&str> = MUTATIONS.iter().map(|m| m.2).collect();
     covered.extend(["sagemaker-notebook-hardening", "waiver-valid"]);
-    for c in dxops::audit::CONTROLS {
+    for c in dxops_spec::audit::CONTROLS {
         assert!(covered.contains(&c.id), "no failing case for {}", c.id);
     }
 }

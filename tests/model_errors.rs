@@ -119,7 +119,8 @@ fn cv_errors_exit_non_zero_without_panic() {
 #[test]
 fn quality_violation_fails_processing_with_report() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/breast_cancer_wdbc.csv");
+    let data = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .join("tests/data/breast_cancer_wdbc.csv");
     let cfg = tmp.path().join("process.json");
     let contract = serde_json::json!({
         "label": "label", "identifiers": [], "identifier_handling": "drop", "features": [],
@@ -162,7 +163,8 @@ fn corrupt_model_is_a_clear_error() {
         b"DXOPSMDL\x01\x00\x00\x00garbage",
     )
     .unwrap();
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/breast_cancer_wdbc.csv");
+    let data = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .join("tests/data/breast_cancer_wdbc.csv");
     let out = run(&[
         "evaluate",
         "--ml-root",

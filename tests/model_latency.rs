@@ -7,13 +7,14 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use dxops::ml::artifact::{Artifact, RawValue};
+use dxops_ml::artifact::{Artifact, RawValue};
 
 #[test]
 #[ignore]
 fn single_row_latency() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/heart_disease_uci.csv");
+    let data = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .join("tests/data/heart_disease_uci.csv");
     let out = Command::new(env!("CARGO_BIN_EXE_dxops-model"))
         .args([
             "train",

@@ -30,7 +30,8 @@ fn json_get<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
 
 #[test]
 fn the_rendered_pipeline_runs_in_the_image_and_its_gates_read_real_values() {
-    let stacks = Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/disease-prediction/prod");
+    let stacks = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .join("stacks/disease-prediction/prod");
     let pipeline: Value =
         serde_json::from_str(&std::fs::read_to_string(stacks.join("pipeline.json")).unwrap())
             .unwrap();

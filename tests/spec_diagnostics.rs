@@ -9,7 +9,7 @@ use std::process::Command;
 use serde_json::Value;
 
 fn fixtures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/specs");
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("tests/fixtures/specs");
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -85,7 +85,7 @@ fn every_code_has_a_fixture() {
         .flat_map(|p| expected(p))
         .map(|(c, _, _)| c)
         .collect();
-    for code in dxops::spec::Code::ALL {
+    for code in dxops_spec::spec::Code::ALL {
         assert!(
             covered.contains(code.as_str()),
             "no fixture produces `{code}`"
@@ -95,8 +95,8 @@ fn every_code_has_a_fixture() {
 
 #[test]
 fn human_output_points_into_the_file() {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/specs/three-at-once.yaml");
+    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .join("tests/fixtures/specs/three-at-once.yaml");
     let out = Command::new(env!("CARGO_BIN_EXE_dxops"))
         .arg("validate")
         .arg(&path)
@@ -112,7 +112,7 @@ fn human_output_points_into_the_file() {
 
 #[test]
 fn example_specs_are_valid() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
     let out = Command::new(env!("CARGO_BIN_EXE_dxops"))
         .arg("validate")
         .arg(root.join("specs/disease-prediction.yaml"))

@@ -4,10 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use dxops::render::Renderer;
+use dxops_spec::render::Renderer;
 
 fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
 
 fn example_specs() -> Vec<PathBuf> {
@@ -30,7 +30,7 @@ fn every_rendered_file_matches_its_snapshot() {
     let renderer = Renderer::embedded().unwrap();
     for spec in example_specs() {
         let text = std::fs::read_to_string(&spec).unwrap();
-        let plan = dxops::spec::load(&spec.display().to_string(), &text).unwrap();
+        let plan = dxops_spec::spec::load(&spec.display().to_string(), &text).unwrap();
         for file in renderer.render(&plan).unwrap() {
             let name = file.path.display().to_string().replace('/', "__");
             insta::assert_snapshot!(name, file.contents);
@@ -280,7 +280,7 @@ fn the_example_spec_trains_with_the_image_defaults() {
         .find(|s| s["Type"] == "Training")
         .unwrap();
     let rendered = train["Arguments"]["HyperParameters"].as_object().unwrap();
-    let defaults = dxops::ml::hyperparameters::Hyperparameters::default().to_strings();
+    let defaults = dxops_contract::hyperparameters::Hyperparameters::default().to_strings();
     assert_eq!(
         rendered.len(),
         defaults.len(),
@@ -301,11 +301,11 @@ fn the_example_spec_trains_with_the_image_defaults() {
 
 #[test]
 fn the_serving_stack_configures_the_server_it_deploys() {
-    use dxops::monitor::drift::{ENV_METHOD, ENV_THRESHOLD};
-    use dxops::serve::metrics::{DEFAULT_NAMESPACE, ENV_ENDPOINT, ENV_NAMESPACE};
+    use dxops_ml::drift::{ENV_METHOD, ENV_THRESHOLD};
+    use dxops_ml::serve::metrics::{DEFAULT_NAMESPACE, ENV_ENDPOINT, ENV_NAMESPACE};
     let text = std::fs::read_to_string(root().join("stacks/disease-prediction/prod/serving.yaml"))
         .unwrap();
-    let template = dxops::yaml::parse(&text).unwrap().value;
+    let template = dxops_spec::yaml::parse(&text).unwrap().value;
     let env = template["Resources"]["Model"]["Properties"]["PrimaryContainer"]["Environment"]
         .as_object()
         .unwrap();

@@ -22,7 +22,7 @@ pub struct Data {
 
 fn split_data() -> (String, Data) {
     let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../.."),
         "/tests/data/breast_cancer_wdbc.csv"
     ))
     .unwrap();

@@ -1,0 +1,381 @@
+//! `dxops-model`: the SageMaker container entrypoint of dxops (process,
+//! train, evaluate, serve, monitor) plus local helpers (cv, synth-data).
+//!
+//! A thin layer over `dxops_ml::steps`: local-use flags fill the SageMaker
+//! layout first, the step runs, and its outcome becomes metric lines on
+//! stdout, `output/failure` and the exit code.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use dxops_contract::hyperparameters::Hyperparameters;
+use dxops_contract::layout::{self, Layout, paths};
+use dxops_ml::data::{Dataset, Table};
+use dxops_ml::drift::DriftConfig;
+use dxops_ml::metrics::{Metrics, metric_lines};
+use dxops_ml::{parallel, pipeline, process, serve, steps, synth};
+
+#[derive(Parser)]
+#[command(
+    name = "dxops-model",
+    version,
+    about = "dxops model container: process, train, evaluate, cv, synth-data"
+)]
+struct Cli {
+    /// Root of the SageMaker layout (default /opt/ml, or /opt/ml/processing
+    /// for process and evaluate); also `DXOPS_ML_ROOT`.
+    #[arg(long, global = true)]
+    ml_root: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Quality rules, de-identification and the stratified split.
+    Process {
+        /// Raw CSV to copy into `input/raw/` first (local use).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// `process.json` to copy into `input/config/` first (local use).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Cross-validate, fit the final model on all training data, write `model/`.
+    Train {
+        /// Training CSV to copy into `input/data/train/` first (local use).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Label column (local use; written into the hyperparameters).
+        #[arg(long)]
+        label: Option<String>,
+        /// Hyperparameters JSON (string values) to copy into `input/config/` first.
+        #[arg(long)]
+        hyperparameters: Option<PathBuf>,
+        /// Earlier model (dir, file or model.tar.gz) to copy into the warm_start channel.
+        #[arg(long)]
+        warm_start: Option<PathBuf>,
+    },
+    /// Evaluate a model on the test split; writes `evaluation/evaluation.json`.
+    Evaluate {
+        /// Test CSV to copy into `input/test/` first (local use).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Model dir, file or model.tar.gz (default: `<root>/model`).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Production model to compare against on the same test set.
+        #[arg(long)]
+        production: Option<PathBuf>,
+    },
+    /// Stratified k-fold cross-validation; prints one JSON object.
+    Cv {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = "label")]
+        label: String,
+        #[arg(long)]
+        folds: Option<usize>,
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long)]
+        hyperparameters: Option<PathBuf>,
+    },
+    /// Write a seeded synthetic patient cohort (simulation) as CSV.
+    SynthData {
+        #[arg(long)]
+        rows: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+        /// Add a synthetic `patient_id` identifier column.
+        #[arg(long)]
+        ids: bool,
+    },
+    /// Serve `<root>/model` over HTTP (SageMaker hosting contract).
+    Serve {
+        /// Port (default: SAGEMAKER_BIND_TO_PORT, else 8080).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Address to listen on.
+        #[arg(long, default_value = "0.0.0.0")]
+        host: std::net::IpAddr,
+    },
+    /// Drift of SageMaker data-capture files against the model's baseline;
+    /// exits 2 on drift, 0 without, 1 on error.
+    Monitor {
+        /// Capture file, or folder searched recursively for *.jsonl.
+        #[arg(long)]
+        capture: PathBuf,
+        /// Model dir, file or model.tar.gz (default: `<root>/model`).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Report path (default: `<root>/output/monitor.json`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Drift method (default: DXOPS_DRIFT_METHOD, else auto).
+        #[arg(long)]
+        method: Option<String>,
+        /// Drift threshold (default: DXOPS_DRIFT_THRESHOLD, else per method).
+        #[arg(long)]
+        threshold: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let from_env = std::env::var_os("DXOPS_ML_ROOT")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let root = cli.ml_root.clone().or(from_env).unwrap_or_else(|| {
+        PathBuf::from(match cli.command {
+            Command::Process { .. } | Command::Evaluate { .. } => layout::PROCESSING_ROOT,
+            _ => layout::ML_ROOT,
+        })
+    });
+    let layout = Layout::new(root);
+    let sagemaker_step = matches!(
+        cli.command,
+        Command::Process { .. } | Command::Train { .. } | Command::Evaluate { .. }
+    );
+    let result = match cli.command {
+        Command::Process { data, config } => run_process(&layout, data, config),
+        Command::Train {
+            data,
+            label,
+            hyperparameters,
+            warm_start,
+        } => run_train(&layout, data, label, hyperparameters, warm_start),
+        Command::Evaluate {
+            data,
+            model,
+            production,
+        } => run_evaluate(&layout, data, model, production),
+        Command::Cv {
+            data,
+            label,
+            folds,
+            seed,
+            hyperparameters,
+        } => run_cv(&data, label, folds, seed, hyperparameters),
+        Command::SynthData {
+            rows,
+            seed,
+            out,
+            ids,
+        } => synth::generate(rows, seed, ids)
+            .write(&out)
+            .map_err(anyhow::Error::from),
+        Command::Serve { port, host } => serve::ServeOptions::resolve(layout.root(), host, port)
+            .and_then(serve::run)
+            .map_err(anyhow::Error::from),
+        Command::Monitor {
+            capture,
+            model,
+            out,
+            method,
+            threshold,
+        } => {
+            return run_monitor(&layout, &capture, model, out, method, threshold);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let msg = format!("{e:#}");
+            eprintln!("error: {msg}");
+            if sagemaker_step {
+                let _ = steps::record_failure(&layout, &msg);
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Local use: copy a file into the layout where SageMaker would mount it.
+fn copy_into(src: &Path, dir: &Path, name: &str) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::copy(src, dir.join(name))
+        .with_context(|| format!("copying {} into {}", src.display(), dir.display()))?;
+    Ok(())
+}
+
+fn run_process(layout: &Layout, data: Option<PathBuf>, config: Option<PathBuf>) -> Result<()> {
+    if let Some(d) = data {
+        copy_into(&d, &layout.raw_input(), "data.csv")?;
+    }
+    if let Some(c) = config {
+        copy_into(
+            &c,
+            &layout.root().join(paths::CONFIG_INPUT),
+            paths::CONFIG_FILE,
+        )?;
+    }
+    let key = std::env::var(process::DEID_KEY_ENV).ok();
+    let p = steps::process(layout, key.as_deref().map(str::as_bytes))?;
+    println!(
+        "rows={}; train_rows={}; validation_rows={}; test_rows={};",
+        p.quality.rows, p.train_rows, p.validation_rows, p.test_rows
+    );
+    Ok(())
+}
+
+fn run_train(
+    layout: &Layout,
+    data: Option<PathBuf>,
+    label: Option<String>,
+    hyperparameters: Option<PathBuf>,
+    warm_start: Option<PathBuf>,
+) -> Result<()> {
+    if let Some(d) = data {
+        copy_into(&d, &layout.channel(paths::TRAIN_CHANNEL), "data.csv")?;
+    }
+    let hp_path = layout.hyperparameters();
+    let mut map = match hyperparameters {
+        Some(p) => steps::read_hyperparameters(&p)?,
+        None if hp_path.is_file() => steps::read_hyperparameters(&hp_path)?,
+        None => BTreeMap::new(),
+    };
+    if let Some(l) = label {
+        map.insert("label".into(), l);
+    }
+    // Canonical and complete, as the renderer writes them.
+    steps::write_json(&hp_path, &Hyperparameters::from_strings(&map)?.to_strings())?;
+    if let Some(w) = warm_start {
+        steps::load_model(&w)?.save(&layout.channel(paths::WARM_START_CHANNEL))?;
+    }
+    let outcome = steps::train(layout)?;
+    print!("{}", metric_lines("cv_", &outcome.cv));
+    if let Some(w) = &outcome.warm_start {
+        for (c, r) in &w.recall_without {
+            println!("rare_recall_without_warm_start[{c}]={r:.6};");
+        }
+        for (c, r) in &w.recall_with {
+            println!("rare_recall_with_warm_start[{c}]={r:.6};");
+        }
+    }
+    if let Some(v) = &outcome.validation {
+        println!("validation_macro_f1={:.6};", v.macro_f1);
+        println!("validation_worst_class_recall={:.6};", v.worst_class_recall);
+    }
+    eprintln!("model written to {}", outcome.model_path.display());
+    Ok(())
+}
+
+fn run_evaluate(
+    layout: &Layout,
+    data: Option<PathBuf>,
+    model: Option<PathBuf>,
+    production: Option<PathBuf>,
+) -> Result<()> {
+    if let Some(d) = data {
+        copy_into(&d, &layout.test_input(), "data.csv")?;
+    }
+    let ev = steps::evaluate(layout, model.as_deref(), production.as_deref())?;
+    let m = &ev.metrics;
+    let view = Metrics {
+        accuracy: m.accuracy,
+        macro_f1: m.macro_f1,
+        balanced_accuracy: m.balanced_accuracy,
+        roc_auc: m.roc_auc,
+        worst_class_recall: m.worst_class_recall,
+        worst_class: m.worst_class.clone(),
+        per_class: Vec::new(),
+        confusion_matrix: Vec::new(),
+    };
+    print!("{}", metric_lines("test_", &view));
+    println!("test_macro_f1_drop={:.6};", m.macro_f1_drop);
+    Ok(())
+}
+
+fn run_cv(
+    data: &Path,
+    label: String,
+    folds: Option<usize>,
+    seed: Option<u64>,
+    hyperparameters: Option<PathBuf>,
+) -> Result<()> {
+    let mut map = match hyperparameters {
+        Some(p) => steps::read_hyperparameters(&p)?,
+        None => BTreeMap::new(),
+    };
+    map.insert("label".into(), label);
+    if let Some(f) = folds {
+        map.insert("folds".into(), f.to_string());
+    }
+    if let Some(s) = seed {
+        map.insert("seed".into(), s.to_string());
+    }
+    let hp = Hyperparameters::from_strings(&map)?;
+    let table = Table::read(data)?;
+    let ds = Dataset::from_table(&table, &hp.label, &hp.features)?;
+    let cv = pipeline::cross_validate(&ds, &hp, None)?;
+    let m = &cv.metrics;
+    let out = serde_json::json!({
+        "accuracy": m.accuracy,
+        "macro_f1": m.macro_f1,
+        "balanced_accuracy": m.balanced_accuracy,
+        "roc_auc": m.roc_auc,
+        "worst_class_recall": m.worst_class_recall,
+        "worst_class": m.worst_class,
+        "per_class": m.per_class,
+        "confusion_matrix": m.confusion_matrix,
+        "classes": ds.classes,
+        "folds": hp.folds,
+        "seed": hp.seed,
+        "algorithm": hp.algorithm.as_str(),
+        "imbalance": hp.imbalance.as_str(),
+        "rows": ds.rows.len(),
+        "threads": parallel::threads_for(hp.folds),
+        "fit_seconds": cv.fit_seconds,
+    });
+    println!("{}", serde_json::to_string(&out)?);
+    eprint!("{}", metric_lines("", m));
+    Ok(())
+}
+
+fn run_monitor(
+    layout: &Layout,
+    capture: &Path,
+    model: Option<PathBuf>,
+    out: Option<PathBuf>,
+    method: Option<String>,
+    threshold: Option<String>,
+) -> ExitCode {
+    let method = method.or_else(|| std::env::var("DXOPS_DRIFT_METHOD").ok());
+    let threshold = threshold.or_else(|| std::env::var("DXOPS_DRIFT_THRESHOLD").ok());
+    let result = DriftConfig::parse(method.as_deref(), threshold.as_deref())
+        .map_err(anyhow::Error::from)
+        .and_then(|cfg| {
+            let (report, path) =
+                steps::monitor(layout, capture, model.as_deref(), out.as_deref(), &cfg)?;
+            eprintln!("monitor report written to {}", path.display());
+            Ok(report)
+        });
+    match result {
+        Ok(r) => {
+            println!(
+                "rows={}; drifted_features={}; tested_features={}; drift_share={:.6}; dataset_drift={};",
+                r.drift.rows,
+                r.drift.drifted_features,
+                r.drift.tested_features,
+                r.drift.drift_share,
+                r.drift.dataset_drift
+            );
+            if r.drift.dataset_drift {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The pipeline's steps as library calls over a SageMaker [`Layout`]:
+//! [`process`], [`train`], [`evaluate`] and [`monitor`] read their inputs
+//! where SageMaker mounts them, write their outputs where SageMaker collects
+//! them, and return typed outcomes. The `dxops-model` binary maps these to
+//! metric lines, `output/failure` and exit codes; `dxops run` calls the same
+//! functions on one machine, so the local pipeline cannot drift from the
+//! cloud one.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use thiserror::Error;
+
+use dxops_contract::data::DataContract;
+use dxops_contract::evaluation::Evaluation;
+use dxops_contract::hyperparameters::{HyperparameterError, Hyperparameters};
+use dxops_contract::layout::{Layout, SplitName, paths};
+
+use crate::artifact::{Artifact, ArtifactError, TARBALL_NAME};
+use crate::data::{DataError, Dataset, Table};
+use crate::drift::DriftConfig;
+use crate::metrics::Metrics;
+use crate::monitor::batch::{self, MonitorError, MonitorReport};
+use crate::pipeline::PipelineError;
+use crate::process::{self, ProcessError, QualityReport};
+use crate::train::{self, WarmStartReport};
+
+/// Why a step failed. Messages name files, rows and columns, never values.
+#[derive(Debug, Error)]
+pub enum StepError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid JSON: {message}")]
+    Json { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Config { path: PathBuf, message: String },
+    #[error(transparent)]
+    Hyperparameters(#[from] HyperparameterError),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error(
+        "loading the model from {path} (a model dir, dxops-model.bin or {TARBALL_NAME}): {source}"
+    )]
+    Model {
+        path: PathBuf,
+        source: ArtifactError,
+    },
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    #[error(transparent)]
+    Monitor(#[from] MonitorError),
+}
+
+/// What the processing step produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessOutcome {
+    pub quality: QualityReport,
+    /// Rows in the train, validation and test splits.
+    pub train_rows: usize,
+    pub validation_rows: usize,
+    pub test_rows: usize,
+}
+
+/// Quality rules, de-identification and the stratified split: reads the
+/// data contract and the raw records, writes `quality.json` (also when the
+/// rules fail, so the report says why) and the three splits.
+pub fn process(layout: &Layout, deid_key: Option<&[u8]>) -> Result<ProcessOutcome, StepError> {
+    let contract: DataContract = read_json(&layout.process_config())?;
+    let table = Table::read_dir_or_file(&layout.raw_input())?;
+    match process::process(&table, &contract, deid_key) {
+        Ok(p) => {
+            write_json(&layout.quality_report(), &p.report)?;
+            for (t, split) in p.splits.iter().zip(SplitName::ALL) {
+                t.write(&layout.split_output(split).join("data.csv"))?;
+            }
+            let [train, validation, test] = p.splits.each_ref().map(|t| t.rows.len());
+            Ok(ProcessOutcome {
+                quality: p.report,
+                train_rows: train,
+                validation_rows: validation,
+                test_rows: test,
+            })
+        }
+        Err(ProcessError::Quality(report)) => {
+            write_json(&layout.quality_report(), &report)?;
+            Err(ProcessError::Quality(report).into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Held-out metrics of the fresh model on the `validation` channel.
+#[derive(Debug, Clone, Serialize)]
+pub struct ValidationMetrics {
+    pub macro_f1: f64,
+    pub worst_class_recall: f64,
+}
+
+/// What the training step produced.
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    pub hyperparameters: Hyperparameters,
+    /// Cross-validated metrics on the `train` channel.
+    pub cv: Metrics,
+    /// Rare-class recall with and without the `warm_start` channel's model.
+    pub warm_start: Option<WarmStartReport>,
+    pub validation: Option<ValidationMetrics>,
+    pub artifact: Artifact,
+    /// The written model file.
+    pub model_path: PathBuf,
+}
+
+/// Cross-validation, final fit and the artifact: reads the hyperparameters
+/// (defaults when the file is absent), the `train` channel and, when
+/// present, the `warm_start` and `validation` channels; writes the model
+/// (and `warm_start_report.json`) to `model/`.
+pub fn train(layout: &Layout) -> Result<TrainOutcome, StepError> {
+    let hp_path = layout.hyperparameters();
+    let strings = if hp_path.is_file() {
+        read_hyperparameters(&hp_path)?
+    } else {
+        BTreeMap::new()
+    };
+    let hp = Hyperparameters::from_strings(&strings)?;
+    let table = Table::read_dir_or_file(&layout.channel(paths::TRAIN_CHANNEL))?;
+    let ds = Dataset::from_table(&table, &hp.label, &hp.features)?;
+    let warm_dir = layout.channel(paths::WARM_START_CHANNEL);
+    let warm = if warm_dir.is_dir() {
+        Some(load_model(&warm_dir)?)
+    } else {
+        None
+    };
+    let outcome = train::train(&ds, &hp, warm.as_ref())?;
+    let model_dir = layout.model_dir();
+    if let Some(w) = &outcome.warm_start {
+        write_json(&model_dir.join("warm_start_report.json"), w)?;
+    }
+    let validation_dir = layout.channel(paths::VALIDATION_CHANNEL);
+    let validation = if validation_dir.is_dir() {
+        let vt = Table::read_dir_or_file(&validation_dir)?;
+        let vds = Dataset::with_schema(
+            &vt,
+            &hp.label,
+            &outcome.artifact.body().preprocessor.schema,
+            &ds.classes,
+        )?;
+        let ev = train::evaluate(&outcome.artifact, &vds, None)?;
+        Some(ValidationMetrics {
+            macro_f1: ev.metrics.macro_f1,
+            worst_class_recall: ev.metrics.worst_class_recall,
+        })
+    } else {
+        None
+    };
+    let model_path = outcome.artifact.save(&model_dir)?;
+    Ok(TrainOutcome {
+        hyperparameters: hp,
+        cv: outcome.cv,
+        warm_start: outcome.warm_start,
+        validation,
+        artifact: outcome.artifact,
+        model_path,
+    })
+}
+
+/// Metrics of `model` (default: the layout's `model/`) on the test split,
+/// beside the production model's when one is given or mounted at
+/// `production/`; writes `evaluation.json`.
+pub fn evaluate(
+    layout: &Layout,
+    model: Option<&Path>,
+    production: Option<&Path>,
+) -> Result<Evaluation, StepError> {
+    let model_path = model.map_or_else(|| layout.model_dir(), Path::to_path_buf);
+    let artifact = load_model(&model_path)?;
+    let table = Table::read_dir_or_file(&layout.test_input())?;
+    let ds = dataset_for(&artifact, &table)?;
+    let production = match production {
+        Some(p) => {
+            let a = load_model(p)?;
+            let pds = dataset_for(&a, &table)?;
+            Some((a, pds))
+        }
+        None => None,
+    };
+    let ev = train::evaluate(&artifact, &ds, production.as_ref().map(|(a, d)| (a, d)))?;
+    write_json(&layout.evaluation_report(), &ev)?;
+    Ok(ev)
+}
+
+/// Drift of data-capture files against the model's baseline; writes the
+/// report to `out` (default: `output/monitor.json`).
+pub fn monitor(
+    layout: &Layout,
+    capture: &Path,
+    model: Option<&Path>,
+    out: Option<&Path>,
+    config: &DriftConfig,
+) -> Result<(MonitorReport, PathBuf), StepError> {
+    let model = model.map_or_else(|| layout.model_dir(), Path::to_path_buf);
+    let out = out.map_or_else(|| layout.monitor_report(), Path::to_path_buf);
+    let report = batch::run(&model, capture, &out, config)?;
+    Ok((report, out))
+}
+
+/// Leaves a failed step's reason where SageMaker shows it.
+pub fn record_failure(layout: &Layout, message: &str) -> Result<(), StepError> {
+    write_text(&layout.failure(), &format!("{message}\n"))
+}
+
+/// Hyperparameters as SageMaker writes them: a JSON object of strings
+/// (numbers and booleans are accepted and turned into strings).
+pub fn read_hyperparameters(path: &Path) -> Result<BTreeMap<String, String>, StepError> {
+    let value: serde_json::Value = read_json(path)?;
+    let config_error = |message: String| StepError::Config {
+        path: path.to_path_buf(),
+        message,
+    };
+    let obj = value
+        .as_object()
+        .ok_or_else(|| config_error("hyperparameters must be a JSON object".into()))?;
+    obj.iter()
+        .map(|(k, v)| {
+            let s = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                _ => {
+                    return Err(config_error(format!(
+                        "hyperparameter `{k}` must be a string, number or boolean"
+                    )));
+                }
+            };
+            Ok((k.clone(), s))
+        })
+        .collect()
+}
+
+/// Loads a model folder, `dxops-model.bin` or `model.tar.gz`.
+pub fn load_model(path: &Path) -> Result<Artifact, StepError> {
+    Artifact::load(path).map_err(|source| StepError::Model {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn dataset_for(artifact: &Artifact, table: &Table) -> Result<Dataset, StepError> {
+    Ok(Dataset::with_schema(
+        table,
+        artifact.label(),
+        &artifact.body().preprocessor.schema,
+        artifact.classes(),
+    )?)
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StepError> {
+    let text = std::fs::read_to_string(path).map_err(|source| StepError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| StepError::Json {
+        path: path.to_path_buf(),
+        // Only configuration files (contract, hyperparameters) are read here,
+        // never patient data, so serde's message may be shown as it is.
+        message: e.to_string(),
+    })
+}
+
+/// Two-space JSON with a final newline, creating the folder.
+pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), StepError> {
+    let mut text = serde_json::to_string_pretty(value).expect("step outputs serialize");
+    text.push('\n');
+    write_text(path, &text)
+}
+
+fn write_text(path: &Path, text: &str) -> Result<(), StepError> {
+    let write_err = |source| StepError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(write_err)?;
+    }
+    std::fs::write(path, text).map_err(write_err)
+}

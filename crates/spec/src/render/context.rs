@@ -1,0 +1,174 @@
+//! The typed values templates see. Everything a template needs is computed
+//! here, so templates hold shape, not logic.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::spec::Environment;
+use crate::spec::model::{Approval, DriftMethod, RolloutStrategy, ServingTarget, Spec, Trigger};
+use dxops_contract::data::{DataContract, QualityRule, QualityRuleKind};
+
+/// The processing step's configuration (`process.json`).
+pub fn data_contract(spec: &Spec) -> DataContract {
+    let d = &spec.data;
+    DataContract {
+        label: d.label.clone(),
+        identifiers: d.identifiers.clone(),
+        identifier_handling: d.identifier_handling,
+        features: d.features.clone(),
+        quality: d.quality.clone(),
+        rare_class_max_samples: d.rare_class_max_samples,
+        split: d.split,
+    }
+}
+
+/// The CloudFormation stack name of a template file.
+pub fn stack_name(env: &Environment, file: &str) -> String {
+    format!("{}-{}", env.names.prefix, file.trim_end_matches(".yaml"))
+}
+
+/// One DQDL rule per quality rule (Glue Data Quality Definition Language).
+fn dqdl_rule(rule: &QualityRule) -> String {
+    let column = rule.column.as_deref().unwrap_or_default();
+    let bounds = |subject: &str| match (rule.min, rule.max) {
+        (Some(lo), Some(hi)) => format!("({subject} >= {lo}) and ({subject} <= {hi})"),
+        (Some(lo), None) => format!("{subject} >= {lo}"),
+        (None, Some(hi)) => format!("{subject} <= {hi}"),
+        (None, None) => unreachable!("validation requires a bound"),
+    };
+    match rule.rule {
+        QualityRuleKind::Completeness => {
+            format!("Completeness \"{column}\" >= {}", rule.min.unwrap_or(1.0))
+        }
+        QualityRuleKind::Uniqueness => format!("IsUnique \"{column}\""),
+        QualityRuleKind::Range => bounds(&format!("ColumnValues \"{column}\"")),
+        QualityRuleKind::AllowedValues => {
+            let values: Vec<String> = rule
+                .values
+                .iter()
+                .flatten()
+                .map(|v| format!("\"{v}\""))
+                .collect();
+            format!("ColumnValues \"{column}\" in [{}]", values.join(", "))
+        }
+        QualityRuleKind::RowCount => bounds("RowCount"),
+    }
+}
+
+/// The drift threshold the server applies: the spec's, else Evidently's
+/// default for the named statistic. `auto` picks a statistic per feature, so
+/// it has no single threshold unless the spec sets one.
+fn drift_threshold(method: DriftMethod, explicit: Option<f64>) -> Option<f64> {
+    explicit.or((method != DriftMethod::Auto).then(|| method.default_threshold()))
+}
+
+/// The whole template context of one environment.
+pub fn build(env: &Environment) -> Map<String, Value> {
+    let spec = &env.spec;
+    let names = &env.names;
+    let mut tags: BTreeMap<String, String> = spec.tags.clone();
+    tags.insert(
+        "data-classification".into(),
+        spec.compliance.data_classification.clone(),
+    );
+    tags.insert("dxops:pipeline".into(), spec.name.clone());
+    tags.insert("dxops:environment".into(), env.env.clone());
+    let tag_list: Vec<Value> = tags
+        .iter()
+        .map(|(k, v)| json!({"Key": k, "Value": v}))
+        .collect();
+
+    // The label must be present in every row, whatever the spec's own rules say.
+    let dqdl_rules: Vec<String> = std::iter::once(format!("IsComplete \"{}\"", spec.data.label))
+        .chain(spec.data.quality.iter().map(dqdl_rule))
+        .collect();
+    let dqdl_ruleset = format!("Rules = [\n    {}\n]", dqdl_rules.join(",\n    "));
+    let triggers: Vec<&str> = spec
+        .retraining
+        .on
+        .iter()
+        .map(|t| match t {
+            Trigger::Schedule => "schedule",
+            Trigger::Drift => "drift",
+            Trigger::Quality => "quality",
+            Trigger::NewData => "new_data",
+        })
+        .collect();
+    let roles: Map<String, Value> = names
+        .roles
+        .iter()
+        .map(|(job, role)| (job.clone(), Value::String(role.clone())))
+        .collect();
+    let s = &spec.serving;
+    let capture = s.target == ServingTarget::Endpoint && s.data_capture.percent > 0;
+
+    let dashboard = dashboard(&names.endpoint, spec.monitoring.latency_p99_ms);
+    let value = json!({
+        "dashboard": dashboard,
+        "replica_arn": spec.compliance.recovery_region.as_ref().map(|_| format!("arn:${{AWS::Partition}}:s3:::{}-${{AWS::AccountId}}", names.bucket_replica)).unwrap_or_default(),
+        "replica_key_arns": spec.compliance.recovery_region.as_ref().map(|r| format!("arn:${{AWS::Partition}}:kms:{r}:${{AWS::AccountId}}:key/*")).unwrap_or_default(),
+        "replica_alias": format!("alias/{}-replica", names.prefix),
+        "replica_key": spec.compliance.recovery_region.as_ref().map(|r| format!("arn:${{AWS::Partition}}:kms:{r}:${{AWS::AccountId}}:alias/{}-replica", names.prefix)).unwrap_or_default(),
+        "name": spec.name,
+        "env": env.env,
+        "region": spec.region,
+        "names": names,
+        "roles": roles,
+        "stacks": {
+            "data": stack_name(env, "data.yaml"),
+            "ingest": stack_name(env, "ingest.yaml"),
+            "ml": stack_name(env, "ml.yaml"),
+            "serving": stack_name(env, "serving.yaml"),
+        },
+        "tags": tag_list,
+        "spec": spec,
+        "log_retention_days": spec.compliance.log_retention_days,
+        "dqdl_ruleset": dqdl_ruleset,
+        "hyperparameters": env.hyperparameters,
+        "gates": spec.gates.conditions(),
+        "approval_status": match spec.registry.approval {
+            Approval::Manual => "PendingManualApproval",
+            Approval::Automatic => "Approved",
+        },
+        "serverless": s.target == ServingTarget::Serverless,
+        "rollout": match s.rollout.strategy {
+            RolloutStrategy::Canary => "canary",
+            RolloutStrategy::Linear => "linear",
+            RolloutStrategy::AllAtOnce => "all_at_once",
+        },
+        "capture": capture,
+        "drift_method": spec.monitoring.drift.method.as_str(),
+        "drift_threshold": drift_threshold(spec.monitoring.drift.method, spec.monitoring.drift.threshold),
+        "triggers": triggers,
+        "transfer_group": spec.training.transfer.as_ref().map(|t| t.from.trim_start_matches("registry:").trim_end_matches("/latest").to_string()),
+        "training_max_runtime_seconds": spec.training.max_runtime_minutes * 60,
+    });
+    match value {
+        Value::Object(map) => map,
+        _ => unreachable!("context is an object"),
+    }
+}
+
+/// The CloudWatch dashboard body: what operators watch (`${AWS::Region}` is filled by `Fn::Sub`).
+fn dashboard(endpoint: &str, latency_p99_ms: u32) -> String {
+    let sagemaker = |metric: &str, stat: &str| json!(["AWS/SageMaker", metric, "EndpointName", endpoint, "VariantName", "AllTraffic", {"stat": stat}]);
+    let dxops =
+        |metric: &str, stat: &str| json!(["dxops", metric, "Endpoint", endpoint, {"stat": stat}]);
+    let widget = |x: u32, y: u32, title: &str, metrics: Vec<Value>, annotations: Value| {
+        json!({
+            "type": "metric", "x": x, "y": y, "width": 12, "height": 6,
+            "properties": {"title": title, "region": "${AWS::Region}", "view": "timeSeries", "metrics": metrics, "annotations": annotations}
+        })
+    };
+    let body = json!({
+        "widgets": [
+            widget(0, 0, "Model latency (microseconds)", vec![sagemaker("ModelLatency", "p50"), sagemaker("ModelLatency", "p99")],
+                json!({"horizontal": [{"label": "p99 alarm", "value": latency_p99_ms * 1000}]})),
+            widget(12, 0, "Invocations and errors", vec![sagemaker("Invocations", "Sum"), sagemaker("Invocation4XXErrors", "Sum"), sagemaker("Invocation5XXErrors", "Sum")], json!({})),
+            widget(0, 6, "Drift: share of drifted features", vec![dxops("DriftShare", "Maximum")], json!({"horizontal": [{"label": "alarm", "value": 0.5}]})),
+            widget(12, 6, "Live quality and predicted classes", vec![dxops("LiveMacroF1", "Minimum"), dxops("Rows", "Sum")], json!({})),
+        ]
+    });
+    serde_json::to_string(&body).expect("json")
+}

@@ -1,0 +1,405 @@
+//! ValidatedSpec → the files of `stacks/<name>/<env>/`.
+//!
+//! Templates (Tera, embedded; `--templates DIR` overrides any of them by
+//! name) give each file its shape; the renderer gives them a typed context.
+//! Whatever a template emits is parsed back and re-emitted canonically, so a
+//! template bug is an error naming the file and line, never broken output,
+//! and formatting never drifts. Nothing time- or machine-dependent enters a
+//! file: the manifest carries content hashes only.
+
+mod context;
+mod lower;
+mod output;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::audit::{AuditOptions, Format, Report, TemplateInput};
+use crate::spec::{Environment, ValidatedSpec};
+pub use output::{Stale, compare, write};
+
+/// Templates shipped in the binary: (file name, text).
+const EMBEDDED: [(&str, &str); 9] = [
+    (
+        "macros.tera",
+        include_str!("../../../../templates/macros.tera"),
+    ),
+    (
+        "recovery.yaml.tera",
+        include_str!("../../../../templates/recovery.yaml.tera"),
+    ),
+    (
+        "quality.dqdl.tera",
+        include_str!("../../../../templates/quality.dqdl.tera"),
+    ),
+    (
+        "pipeline.json.tera",
+        include_str!("../../../../templates/pipeline.json.tera"),
+    ),
+    (
+        "retrain.asl.json.tera",
+        include_str!("../../../../templates/retrain.asl.json.tera"),
+    ),
+    (
+        "data.yaml.tera",
+        include_str!("../../../../templates/data.yaml.tera"),
+    ),
+    (
+        "ingest.yaml.tera",
+        include_str!("../../../../templates/ingest.yaml.tera"),
+    ),
+    (
+        "ml.yaml.tera",
+        include_str!("../../../../templates/ml.yaml.tera"),
+    ),
+    (
+        "serving.yaml.tera",
+        include_str!("../../../../templates/serving.yaml.tera"),
+    ),
+];
+
+/// Every CloudFormation template, in deployment order. `recovery.yaml` deploys
+/// in the recovery region and exists only when the spec names one.
+pub const STACKS: [&str; 5] = [
+    "recovery.yaml",
+    "data.yaml",
+    "ingest.yaml",
+    "ml.yaml",
+    "serving.yaml",
+];
+
+/// The templates one environment renders.
+pub fn stacks_of(env: &Environment) -> Vec<&'static str> {
+    STACKS
+        .into_iter()
+        .filter(|s| *s != "recovery.yaml" || env.spec.compliance.recovery_region.is_some())
+        .collect()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("cannot read templates from {path}: {source}")]
+    TemplateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("template {name}: {message}")]
+    Template { name: String, message: String },
+    #[error(
+        "template {name} produced malformed {kind} at line {line}, column {col}: {message}\n  | {excerpt}"
+    )]
+    Malformed {
+        name: String,
+        kind: &'static str,
+        line: usize,
+        col: usize,
+        message: String,
+        excerpt: String,
+    },
+    #[error("compliance audit of the rendered templates: {0}")]
+    Audit(#[from] crate::audit::AuditError),
+    #[error("cannot access {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// One rendered file: its path relative to the output folder, and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedFile {
+    pub path: PathBuf,
+    pub contents: String,
+}
+
+pub struct Renderer {
+    tera: tera::Tera,
+}
+
+impl Renderer {
+    /// The templates compiled into the binary.
+    pub fn embedded() -> Result<Renderer, RenderError> {
+        Self::with_overrides(BTreeMap::new())
+    }
+
+    /// Embedded templates, with any of the same name in `dir` taking their place.
+    pub fn from_dir(dir: &Path) -> Result<Renderer, RenderError> {
+        let mut overrides = BTreeMap::new();
+        for (name, _) in EMBEDDED {
+            let path = dir.join(name);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    overrides.insert(name, text);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(RenderError::TemplateDir { path, source }),
+            }
+        }
+        Self::with_overrides(overrides)
+    }
+
+    fn with_overrides(overrides: BTreeMap<&str, String>) -> Result<Renderer, RenderError> {
+        let mut tera = tera::Tera::default();
+        tera.autoescape_on(vec![]);
+        let templates: Vec<(&str, &str)> = EMBEDDED
+            .iter()
+            .map(|(name, text)| {
+                (
+                    *name,
+                    overrides.get(name).map(String::as_str).unwrap_or(text),
+                )
+            })
+            .collect();
+        tera.add_raw_templates(templates)
+            .map_err(|e| RenderError::Template {
+                name: "templates".into(),
+                message: error_chain(&e),
+            })?;
+        Ok(Renderer { tera })
+    }
+
+    /// Every file of every environment of a validated spec.
+    ///
+    /// Environments are independent, so each renders on a thread of its own;
+    /// the result keeps the (sorted) order of environments, so output is unchanged.
+    pub fn render(&self, spec: &ValidatedSpec) -> Result<Vec<RenderedFile>, RenderError> {
+        let per_env: Vec<Result<Vec<RenderedFile>, RenderError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = spec
+                .environments
+                .values()
+                .map(|env| scope.spawn(move || self.render_env(spec, env)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("rendering does not panic"))
+                .collect()
+        });
+        let mut files = Vec::new();
+        for env_files in per_env {
+            files.extend(env_files?);
+        }
+        Ok(files)
+    }
+
+    /// Every file of one environment.
+    pub fn render_env(
+        &self,
+        spec: &ValidatedSpec,
+        env: &Environment,
+    ) -> Result<Vec<RenderedFile>, RenderError> {
+        let dir = PathBuf::from(&spec.name).join(&env.env);
+        let mut ctx = context::build(env);
+        let mut out: Vec<(String, String)> = Vec::new();
+
+        out.push((
+            "process.json".into(),
+            canonical_json(
+                &serde_json::to_value(context::data_contract(&env.spec))
+                    .expect("contract serializes"),
+            ),
+        ));
+        out.push(("quality.dqdl".into(), self.text("quality.dqdl.tera", &ctx)?));
+
+        let pipeline = self.json("pipeline.json.tera", &ctx)?;
+        ctx.insert(
+            "pipeline_definition".into(),
+            Value::String(serde_json::to_string(&pipeline).expect("json")),
+        );
+        out.push(("pipeline.json".into(), canonical_json(&pipeline)));
+
+        let asl = self.json("retrain.asl.json.tera", &ctx)?;
+        ctx.insert("state_machine_definition".into(), asl.clone());
+        out.push(("retrain.asl.json".into(), canonical_json(&asl)));
+
+        for stack in stacks_of(env) {
+            let mut value = self.yaml(&format!("{stack}.tera"), &ctx)?;
+            lower::inline_policies_to_managed(&mut value);
+            out.push((stack.to_string(), crate::yaml::to_string(&value)));
+        }
+        let report = compliance(env, &out)?;
+        out.push(("compliance.json".into(), report.render(Format::Json)));
+        out.push(("compliance.md".into(), report.render(Format::Markdown)));
+
+        let manifest = manifest(spec, env, &out);
+        out.push(("manifest.json".into(), canonical_json(&manifest)));
+        Ok(out
+            .into_iter()
+            .map(|(name, contents)| RenderedFile {
+                path: dir.join(name),
+                contents,
+            })
+            .collect())
+    }
+
+    fn text(
+        &self,
+        name: &str,
+        ctx: &serde_json::Map<String, Value>,
+    ) -> Result<String, RenderError> {
+        let context = tera::Context::from_value(Value::Object(ctx.clone())).map_err(|e| {
+            RenderError::Template {
+                name: name.into(),
+                message: error_chain(&e),
+            }
+        })?;
+        self.tera
+            .render(name, &context)
+            .map_err(|e| RenderError::Template {
+                name: name.into(),
+                message: error_chain(&e),
+            })
+    }
+
+    fn json(&self, name: &str, ctx: &serde_json::Map<String, Value>) -> Result<Value, RenderError> {
+        let text = self.text(name, ctx)?;
+        serde_json::from_str(&text)
+            .map_err(|e| malformed(name, "JSON", &text, e.line(), e.column(), e.to_string()))
+    }
+
+    fn yaml(&self, name: &str, ctx: &serde_json::Map<String, Value>) -> Result<Value, RenderError> {
+        let text = self.text(name, ctx)?;
+        crate::yaml::parse_value(&text).map_err(|e| {
+            let span = e.span();
+            malformed(name, "YAML", &text, span.line, span.col, e.to_string())
+        })
+    }
+}
+
+/// The audit of one environment's rendered templates, as reviewers see it in
+/// `compliance.{json,md}`. Waiver expiry is left to `dxops audit`, so the
+/// files do not change with the calendar.
+fn compliance(env: &Environment, files: &[(String, String)]) -> Result<Report, RenderError> {
+    audit_env(
+        env,
+        files.iter().map(|(n, t)| (n.as_str(), t.as_str())),
+        None,
+    )
+}
+
+/// Audit an environment's rendered CloudFormation templates (`(file name,
+/// text)` pairs; other files are ignored) with the spec's waivers and log
+/// retention, judging waiver expiry against `today` when given.
+pub fn audit_env<'a>(
+    env: &Environment,
+    files: impl IntoIterator<Item = (&'a str, &'a str)>,
+    today: Option<String>,
+) -> Result<Report, RenderError> {
+    let templates: Vec<TemplateInput> = files
+        .into_iter()
+        .filter(|(name, _)| STACKS.contains(name))
+        .map(|(name, text)| TemplateInput {
+            stack: context::stack_name(env, name),
+            path: Some(PathBuf::from(name)),
+            text: text.to_string(),
+        })
+        .collect();
+    let mut waivers = env.spec.compliance.waivers.clone();
+    waivers.extend(design_waivers(env));
+    let options = AuditOptions {
+        log_retention_days: env.spec.compliance.log_retention_days,
+        waivers,
+        today,
+    };
+    Ok(crate::audit::audit(&templates, &options)?)
+}
+
+/// Exceptions the design itself requires, stated like any waiver so the
+/// compliance report shows them with their reason: a log sink cannot log to
+/// itself, S3 refuses object-lock retention on server-access-log targets, and
+/// replicas are the copy of last resort.
+fn design_waivers(env: &Environment) -> Vec<crate::audit::Waiver> {
+    let waiver = |stack: &str, rule: &str, resource: &str, reason: &str| crate::audit::Waiver {
+        rule: rule.into(),
+        resource: format!("{}/{resource}", context::stack_name(env, stack)),
+        reason: reason.into(),
+        owner: "dxops (by design)".into(),
+        expires: "2099-12-31".into(),
+    };
+    let mut sinks = vec![("data.yaml", "AccessLogsBucket")];
+    let mut replicas = Vec::new();
+    if env.spec.compliance.recovery_region.is_some() {
+        sinks.push(("recovery.yaml", "ReplicaLogsBucket"));
+        replicas = vec![
+            ("recovery.yaml", "ReplicaBucket"),
+            ("recovery.yaml", "ReplicaLogsBucket"),
+        ];
+    }
+    let mut out = Vec::new();
+    for (stack, bucket) in sinks {
+        out.push(waiver(
+            stack,
+            "s3-access-logging",
+            bucket,
+            "it is the access-log sink; logging it into itself would loop",
+        ));
+        out.push(waiver(stack, "s3-object-lock", bucket, "S3 does not deliver server access logs to buckets with a default object-lock retention"));
+    }
+    for (stack, bucket) in replicas {
+        out.push(waiver(stack, "s3-replication", bucket, "it holds the replicas in the recovery region; a copy of the copy adds no recovery point"));
+    }
+    out
+}
+
+fn malformed(
+    name: &str,
+    kind: &'static str,
+    text: &str,
+    line: usize,
+    col: usize,
+    message: String,
+) -> RenderError {
+    let excerpt = text
+        .lines()
+        .nth(line.saturating_sub(1))
+        .unwrap_or_default()
+        .to_string();
+    RenderError::Malformed {
+        name: name.into(),
+        kind,
+        line,
+        col,
+        message,
+        excerpt,
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+/// Two-space JSON with a final newline: the one JSON style of `stacks/`.
+pub fn canonical_json(value: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(value).expect("JSON values serialize");
+    text.push('\n');
+    text
+}
+
+fn sha256(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// What was rendered from what: hashes only, so it changes exactly when a file does.
+fn manifest(spec: &ValidatedSpec, env: &Environment, files: &[(String, String)]) -> Value {
+    let hashes: BTreeMap<&str, String> =
+        files.iter().map(|(n, c)| (n.as_str(), sha256(c))).collect();
+    serde_json::json!({
+        "generator": format!("dxops {}", env!("CARGO_PKG_VERSION")),
+        "spec": { "name": spec.name, "sha256": spec.spec_sha256 },
+        "environment": env.env,
+        "stacks": stacks_of(env).iter().map(|s| serde_json::json!({
+            "file": s,
+            "stack_name": context::stack_name(env, s),
+            "region": if *s == "recovery.yaml" { env.spec.compliance.recovery_region.clone() } else { Some(env.spec.region.clone()) },
+        })).collect::<Vec<_>>(),
+        "files": hashes,
+    })
+}
