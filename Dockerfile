@@ -8,11 +8,16 @@
 
 FROM rust:1-bookworm AS builder
 WORKDIR /src
+# The whole workspace is copied because cargo reads every member's manifest
+# (and the targets they declare); only the dxops-model package is built, so
+# the AWS SDK, Tera and the schema validator are never compiled here.
 COPY Cargo.toml Cargo.lock ./
-COPY src ./src
+COPY crates ./crates
+COPY templates ./templates
+COPY tests ./tests
 COPY benches ./benches
 ENV RUSTFLAGS="-C target-feature=+crt-static"
-RUN cargo build --release --locked --bin dxops-model --target x86_64-unknown-linux-gnu \
+RUN cargo build --release --locked -p dxops-model --target x86_64-unknown-linux-gnu \
  && cp target/x86_64-unknown-linux-gnu/release/dxops-model /dxops-model \
  && strip /dxops-model
 

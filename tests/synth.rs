@@ -1,5 +1,6 @@
-//! Rendering: snapshots of every file, byte-for-byte determinism, the
-//! committed `stacks/` kept fresh, and template errors caught.
+//! Rendering: byte-for-byte determinism, the committed `stacks/` (the
+//! golden copy of every rendered file) kept fresh, typed manifests, and
+//! template errors caught.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,17 +26,44 @@ fn dxops(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `stacks/` is the golden copy of every rendered file (guarded by
+/// `committed_stacks_are_fresh`); its manifests are typed and deployable:
+/// each stack imports only what an earlier stack of its region exports, and
+/// its listed parameters and imports are those of its template.
 #[test]
-fn every_rendered_file_matches_its_snapshot() {
-    let renderer = Renderer::embedded().unwrap();
-    for spec in example_specs() {
-        let text = std::fs::read_to_string(&spec).unwrap();
-        let plan = dxops_spec::spec::load(&spec.display().to_string(), &text).unwrap();
-        for file in renderer.render(&plan).unwrap() {
-            let name = file.path.display().to_string().replace('/', "__");
-            insta::assert_snapshot!(name, file.contents);
+fn committed_manifests_list_stacks_in_a_deployable_order() {
+    use dxops_contract::manifest::Manifest;
+    let mut seen = 0;
+    for env_dir in walk(&root().join("stacks"))
+        .into_iter()
+        .filter(|p| p.ends_with("manifest.json"))
+    {
+        let path = root().join("stacks").join(&env_dir);
+        let manifest: Manifest =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        manifest.check_order().unwrap();
+        assert_eq!(manifest.stacks.last().unwrap().file, "serving.yaml");
+        for stack in &manifest.stacks {
+            let template = std::fs::read_to_string(path.with_file_name(&stack.file)).unwrap();
+            for import in &stack.imports {
+                assert!(
+                    template.contains(&format!("Fn::ImportValue: {import}")),
+                    "{import}"
+                );
+            }
+            assert_eq!(
+                template.matches("Fn::ImportValue:").count() > 0,
+                !stack.imports.is_empty(),
+                "{}",
+                stack.file
+            );
+            for p in &stack.parameters {
+                assert!(template.contains(&format!("\n  {p}:\n")), "{p}");
+            }
         }
+        seen += 1;
     }
+    assert_eq!(seen, 3, "three environments are committed");
 }
 
 #[test]

@@ -17,7 +17,7 @@ if [ ! -x benches/.venv/bin/python ]; then
 fi
 benches/.venv/bin/pip install --quiet scikit-learn xgboost lightgbm imbalanced-learn pandas
 
-cargo build --release --bin dxops-model
+cargo build --release -p dxops-model
 BIN="$CARGO_TARGET_DIR/release/dxops-model"
 CORES=$(nproc)
 DATA=(tests/data/breast_cancer_wdbc.csv tests/data/heart_disease_uci.csv)

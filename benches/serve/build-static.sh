@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 target=x86_64-unknown-linux-gnu
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --bin dxops-model --example loadgen --target "$target"
+RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked -p dxops-model --bin dxops-model --example loadgen --target "$target"
 bin="target/$target/release/dxops-model"
 out="target/dxops-model-static"
 cp "$bin" "$out"

@@ -78,8 +78,8 @@ if [ ! -d "$APP/node_modules/aws-cdk-lib" ] || [ "$APP/package-lock.json" -nt "$
 fi
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
-  say "cargo build --release --bin dxops"
-  (cd "$SRC" && cargo build --release --bin dxops)
+  say "cargo build --release -p dxops"
+  (cd "$SRC" && cargo build --release -p dxops)
 fi
 
 # --------------------------------------------------- no network, no chatter

@@ -82,6 +82,8 @@ and log retention) or template files (.yaml, .yml, .json).\n\nExit codes: 0 ever
         #[arg(long)]
         templates: Option<PathBuf>,
     },
+    /// Print the catalogue of compliance controls (the source of docs/controls.md).
+    Controls,
     /// Write a commented starter spec that validates.
     Init {
         /// Where to write it.
@@ -145,6 +147,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             templates,
         } => synth(&specs, &out, check, templates.as_deref()),
         Command::Init { path, force } => init(&path, force),
+        Command::Controls => {
+            print!("{}", dxops_spec::audit::controls_markdown());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audit {
             paths,
             env,

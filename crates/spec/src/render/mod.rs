@@ -9,13 +9,13 @@
 
 mod context;
 mod lower;
+mod manifest;
 mod output;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::audit::{AuditOptions, Format, Report, TemplateInput};
 use crate::spec::{Environment, ValidatedSpec};
@@ -214,17 +214,23 @@ impl Renderer {
         ctx.insert("state_machine_definition".into(), asl.clone());
         out.push(("retrain.asl.json".into(), canonical_json(&asl)));
 
+        let mut interfaces = Vec::new();
         for stack in stacks_of(env) {
             let mut value = self.yaml(&format!("{stack}.tera"), &ctx)?;
             lower::inline_policies_to_managed(&mut value);
+            interfaces.push((stack, manifest::interface(&value)));
             out.push((stack.to_string(), crate::yaml::to_string(&value)));
         }
         let report = compliance(env, &out)?;
         out.push(("compliance.json".into(), report.render(Format::Json)));
         out.push(("compliance.md".into(), report.render(Format::Markdown)));
 
-        let manifest = manifest(spec, env, &out);
-        out.push(("manifest.json".into(), canonical_json(&manifest)));
+        let manifest = manifest::build(spec, env, &interfaces, &out);
+        let manifest = serde_json::to_value(&manifest).expect("manifests serialize");
+        out.push((
+            dxops_contract::manifest::FILE.into(),
+            canonical_json(&manifest),
+        ));
         Ok(out
             .into_iter()
             .map(|(name, contents)| RenderedFile {
@@ -381,25 +387,4 @@ pub fn canonical_json(value: &Value) -> String {
     let mut text = serde_json::to_string_pretty(value).expect("JSON values serialize");
     text.push('\n');
     text
-}
-
-fn sha256(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
-}
-
-/// What was rendered from what: hashes only, so it changes exactly when a file does.
-fn manifest(spec: &ValidatedSpec, env: &Environment, files: &[(String, String)]) -> Value {
-    let hashes: BTreeMap<&str, String> =
-        files.iter().map(|(n, c)| (n.as_str(), sha256(c))).collect();
-    serde_json::json!({
-        "generator": format!("dxops {}", env!("CARGO_PKG_VERSION")),
-        "spec": { "name": spec.name, "sha256": spec.spec_sha256 },
-        "environment": env.env,
-        "stacks": stacks_of(env).iter().map(|s| serde_json::json!({
-            "file": s,
-            "stack_name": context::stack_name(env, s),
-            "region": if *s == "recovery.yaml" { env.spec.compliance.recovery_region.clone() } else { Some(env.spec.region.clone()) },
-        })).collect::<Vec<_>>(),
-        "files": hashes,
-    })
 }
