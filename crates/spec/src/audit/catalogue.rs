@@ -375,6 +375,22 @@ mod tests {
     }
 
     #[test]
+    fn ids_parse_back_and_entries_sit_at_their_index() {
+        assert_eq!(CONTROLS.len(), ControlId::ALL.len());
+        for (i, (c, id)) in CONTROLS.iter().zip(ControlId::ALL).enumerate() {
+            assert_eq!(c.key, *id);
+            assert_eq!(*id as usize, i);
+            assert_eq!(c.id, id.as_str());
+            assert_eq!(id.as_str().parse::<ControlId>(), Ok(*id));
+            assert_eq!(id.to_string(), c.id);
+        }
+        assert_eq!(
+            "s3-acces-loging".parse::<ControlId>(),
+            Err(UnknownControl("s3-acces-loging".into()))
+        );
+    }
+
+    #[test]
     fn lists_are_sorted_for_stable_docs() {
         assert!(TAGGABLE_TYPES.windows(2).all(|w| w[0] < w[1]));
         let mut actions = STAR_ONLY_ACTIONS.to_vec();

@@ -219,4 +219,16 @@ mod tests {
         assert!(!w.expired("2026-12-31"));
         assert!(w.expired("2027-01-01"));
     }
+
+    #[test]
+    fn design_waivers_are_valid_and_scoped_to_their_stack() {
+        let name = |file: &str| format!("dx-{}", file.trim_end_matches(".yaml"));
+        assert_eq!(design_waivers(name, false).len(), 2);
+        let all = design_waivers(name, true);
+        assert_eq!(all.len(), 6);
+        for w in &all {
+            assert_eq!(check_waiver(w), Ok(()), "{w:?}");
+            assert!(w.resource.starts_with("dx-data/") || w.resource.starts_with("dx-recovery/"));
+        }
+    }
 }
