@@ -1,7 +1,20 @@
 //! The control catalogue: every rule the audit applies, with the HIPAA Security
 //! Rule sections (45 CFR Part 164) it serves.
+//!
+//! [`ControlId`] is the one list of controls: its order is report order and
+//! its kebab-case strings are the stable external ids (reports, waivers,
+//! SARIF, `docs/controls.md`). Each control's entry sits next to its check in
+//! `checks/<family>.rs`; [`CONTROLS`] gathers them at compile time, so a
+//! control without an entry, or with two, does not build.
+
+use std::fmt;
+use std::str::FromStr;
 
 use serde::Serialize;
+
+pub use super::checks::governance::TAGGABLE_TYPES;
+pub use super::checks::iam::STAR_ONLY_ACTIONS;
+use super::checks::{apigateway, governance, iam, kms, lambda, logs, s3, sagemaker, stores};
 
 /// How much a failing control matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
@@ -22,10 +35,113 @@ impl Severity {
     }
 }
 
+macro_rules! control_ids {
+    ($($variant:ident => $id:literal,)+) => {
+        /// A control, checked at compile time. Declaration order is report
+        /// order; [`ControlId::as_str`] is the external id.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum ControlId {
+            $(#[doc = concat!("`", $id, "`")] $variant,)+
+        }
+
+        impl ControlId {
+            /// Every control, in report order.
+            pub const ALL: &'static [ControlId] = &[$(ControlId::$variant,)+];
+
+            /// The stable kebab-case id.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(ControlId::$variant => $id,)+
+                }
+            }
+        }
+
+        impl FromStr for ControlId {
+            type Err = UnknownControl;
+
+            fn from_str(s: &str) -> Result<Self, UnknownControl> {
+                match s {
+                    $($id => Ok(ControlId::$variant),)+
+                    _ => Err(UnknownControl(s.to_string())),
+                }
+            }
+        }
+    };
+}
+
+control_ids! {
+    S3KmsEncryption => "s3-kms-encryption",
+    SageMakerJobKmsEncryption => "sagemaker-job-kms-encryption",
+    SageMakerEndpointKmsEncryption => "sagemaker-endpoint-kms-encryption",
+    LogsKmsEncryption => "logs-kms-encryption",
+    SnsKmsEncryption => "sns-kms-encryption",
+    SqsKmsEncryption => "sqs-kms-encryption",
+    StepFunctionsKmsEncryption => "stepfunctions-kms-encryption",
+    GlueKmsEncryption => "glue-kms-encryption",
+    LambdaEnvKmsEncryption => "lambda-env-kms-encryption",
+    ApiGatewayCacheEncryption => "apigateway-cache-encryption",
+    KmsKeyRotation => "kms-key-rotation",
+    KmsKeyPolicyNoWildcardPrincipal => "kms-key-policy-no-wildcard-principal",
+    S3TlsOnly => "s3-tls-only",
+    ApiGatewayTls12 => "apigateway-tls12",
+    SageMakerInterContainerEncryption => "sagemaker-intercontainer-encryption",
+    S3PublicAccessBlock => "s3-public-access-block",
+    ApiGatewayClientCertificate => "apigateway-client-certificate",
+    ApiGatewayWaf => "apigateway-waf",
+    ApiGatewayMethodAuthorization => "apigateway-method-authorization",
+    LambdaPermissionScoped => "lambda-permission-scoped",
+    IamNoWildcardAction => "iam-no-wildcard-action",
+    IamNoWildcardResource => "iam-no-wildcard-resource",
+    IamNoAdminAccess => "iam-no-admin-access",
+    IamNoInlinePolicy => "iam-no-inline-policy",
+    IamRoleSingleService => "iam-role-single-service",
+    IamRolePerJob => "iam-role-per-job",
+    IamTrustScoped => "iam-trust-scoped",
+    S3AccessLogging => "s3-access-logging",
+    ApiGatewayAccessLogging => "apigateway-access-logging",
+    S3EventNotifications => "s3-event-notifications",
+    StepFunctionsLogging => "stepfunctions-logging",
+    LogRetention => "log-retention",
+    S3Replication => "s3-replication",
+    S3ObjectLock => "s3-object-lock",
+    S3Versioning => "s3-versioning",
+    DataStoreRetain => "data-store-retain",
+    SageMakerEndpointAlarm => "sagemaker-endpoint-alarm",
+    AlarmActions => "alarm-actions",
+    SageMakerNetworkIsolation => "sagemaker-network-isolation",
+    SageMakerVpc => "sagemaker-vpc",
+    SageMakerNotebookHardening => "sagemaker-notebook-hardening",
+    LambdaInVpc => "lambda-in-vpc",
+    LambdaResilience => "lambda-resilience",
+    DataClassificationTag => "data-classification-tag",
+    WaiverValid => "waiver-valid",
+}
+
+/// A string that names no control.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown control `{0}`")]
+pub struct UnknownControl(pub String);
+
+impl ControlId {
+    /// This control's catalogue entry.
+    pub fn entry(self) -> &'static Control {
+        &CONTROLS[self as usize]
+    }
+}
+
+impl fmt::Display for ControlId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One auditable control.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Control {
-    /// Stable kebab-case id; waivers and reports refer to it.
+    /// Which control this is.
+    #[serde(skip)]
+    pub key: ControlId,
+    /// Stable kebab-case id (`key.as_str()`); waivers and reports refer to it.
     pub id: &'static str,
     /// The family it belongs to (encryption, transit, access, audit, ...).
     pub family: &'static str,
@@ -40,17 +156,20 @@ pub struct Control {
     pub waivable: bool,
 }
 
-const AT_REST: &[&str] = &["164.312(a)(2)(iv)", "164.312(c)(1)"];
-const TRANSIT: &[&str] = &["164.312(e)(1)", "164.312(e)(2)(ii)"];
-const ACCESS: &[&str] = &["164.312(a)(1)", "164.308(a)(4)(ii)(B)"];
-const AUDIT: &[&str] = &["164.312(b)", "164.308(a)(1)(ii)(D)"];
+pub(crate) const AT_REST: &[&str] = &["164.312(a)(2)(iv)", "164.312(c)(1)"];
+pub(crate) const TRANSIT: &[&str] = &["164.312(e)(1)", "164.312(e)(2)(ii)"];
+pub(crate) const ACCESS: &[&str] = &["164.312(a)(1)", "164.308(a)(4)(ii)(B)"];
+pub(crate) const AUDIT: &[&str] = &["164.312(b)", "164.308(a)(1)(ii)(D)"];
 
-macro_rules! control {
-    ($id:literal, $family:literal, $sev:ident, $waivable:literal, $cfr:expr, $rationale:literal, $check:literal) => {
-        Control {
-            id: $id,
+/// A catalogue entry; the external id is derived from the variant so the two
+/// cannot disagree.
+macro_rules! control_entry {
+    ($key:ident, $family:literal, $sev:ident, $waivable:literal, $cfr:expr, $rationale:literal, $check:literal) => {
+        $crate::audit::catalogue::Control {
+            key: $crate::audit::catalogue::ControlId::$key,
+            id: $crate::audit::catalogue::ControlId::$key.as_str(),
             family: $family,
-            severity: Severity::$sev,
+            severity: $crate::audit::catalogue::Severity::$sev,
             rationale: $rationale,
             check: $check,
             cfr: $cfr,
@@ -58,480 +177,63 @@ macro_rules! control {
         }
     };
 }
+pub(crate) use control_entry;
 
-/// Every control, in report order.
-pub const CONTROLS: &[Control] = &[
-    control!(
-        "s3-kms-encryption",
-        "encryption-at-rest",
-        High,
-        false,
-        AT_REST,
-        "PHI in S3 must be encrypted with a key the organisation controls and can audit.",
-        "AWS::S3::Bucket: BucketEncryption has a rule with SSEAlgorithm aws:kms (or aws:kms:dsse) and a customer-managed KMSMasterKeyID."
-    ),
-    control!(
-        "sagemaker-job-kms-encryption",
-        "encryption-at-rest",
-        High,
-        false,
-        AT_REST,
-        "Training, processing, transform and monitoring jobs write PHI to volumes and S3 outputs that must be encrypted with a customer-managed key.",
-        "AWS::SageMaker::Pipeline PipelineDefinitionBody steps (Processing, Training, Transform): volume and output KmsKeyId set; AWS::SageMaker::MonitoringSchedule and *JobDefinition: VolumeKmsKeyId and output KmsKeyId set."
-    ),
-    control!(
-        "sagemaker-endpoint-kms-encryption",
-        "encryption-at-rest",
-        High,
-        false,
-        AT_REST,
-        "Endpoint instance storage may hold inference payloads and must use a customer-managed key.",
-        "AWS::SageMaker::EndpointConfig: KmsKeyId references a customer-managed key."
-    ),
-    control!(
-        "logs-kms-encryption",
-        "encryption-at-rest",
-        High,
-        false,
-        AT_REST,
-        "Logs can capture PHI (payloads, errors) and must be encrypted with a customer-managed key.",
-        "AWS::Logs::LogGroup: KmsKeyId references a customer-managed key."
-    ),
-    control!(
-        "sns-kms-encryption",
-        "encryption-at-rest",
-        High,
-        false,
-        AT_REST,
-        "Notification messages can carry PHI and must be encrypted at rest with a customer-managed key.",
-        "AWS::SNS::Topic: KmsMasterKeyId references a customer-managed key (not alias/aws/sns)."
-    ),
-    control!(
-        "sqs-kms-encryption",
-        "encryption-at-rest",
-        High,
-        false,
-        AT_REST,
-        "Queued messages can carry PHI and must be encrypted at rest with a customer-managed key.",
-        "AWS::SQS::Queue: KmsMasterKeyId references a customer-managed key (not alias/aws/sqs)."
-    ),
-    control!(
-        "stepfunctions-kms-encryption",
-        "encryption-at-rest",
-        High,
-        false,
-        AT_REST,
-        "State machine execution history holds step inputs and outputs, which may contain PHI.",
-        "AWS::StepFunctions::StateMachine: EncryptionConfiguration Type CUSTOMER_MANAGED_KMS_KEY with a KmsKeyId."
-    ),
-    control!(
-        "glue-kms-encryption",
-        "encryption-at-rest",
-        High,
-        false,
-        AT_REST,
-        "Glue jobs write data, logs and bookmarks that must be encrypted with a customer-managed key.",
-        "AWS::Glue::SecurityConfiguration: S3 SSE-KMS, CloudWatch SSE-KMS and job bookmarks CSE-KMS, each with a KmsKeyArn; AWS::Glue::Job and AWS::Glue::Crawler name a SecurityConfiguration (CrawlerSecurityConfiguration)."
-    ),
-    control!(
-        "lambda-env-kms-encryption",
-        "encryption-at-rest",
-        Medium,
-        true,
-        AT_REST,
-        "Function environment variables can hold configuration secrets and must be encrypted with a customer-managed key.",
-        "AWS::Lambda::Function with Environment variables: KmsKeyArn references a customer-managed key."
-    ),
-    control!(
-        "apigateway-cache-encryption",
-        "encryption-at-rest",
-        High,
-        true,
-        AT_REST,
-        "Cached API responses may hold PHI and must be encrypted at rest.",
-        "AWS::ApiGateway::Stage: CacheClusterEnabled is true and MethodSettings has an entry for \"/*\" \"*\" with CachingEnabled and CacheDataEncrypted true; every MethodSettings entry that enables caching encrypts it."
-    ),
-    control!(
-        "kms-key-rotation",
-        "key-management",
-        Medium,
-        true,
-        &["164.312(a)(2)(iv)"],
-        "Rotating key material limits how much data one key version protects.",
-        "AWS::KMS::Key (symmetric): EnableKeyRotation is true."
-    ),
-    control!(
-        "kms-key-policy-no-wildcard-principal",
-        "key-management",
-        High,
-        true,
-        &["164.312(a)(1)", "164.312(a)(2)(iv)"],
-        "A key policy that lets anyone use the key defeats encryption as an access control.",
-        "AWS::KMS::Key KeyPolicy: no Allow statement with Principal \"*\" or {AWS: \"*\"} unless it has a Condition."
-    ),
-    control!(
-        "s3-tls-only",
-        "transmission-security",
-        High,
-        false,
-        TRANSIT,
-        "PHI must never cross the network unencrypted; S3 accepts plain HTTP unless a policy denies it.",
-        "AWS::S3::Bucket: an AWS::S3::BucketPolicy on the bucket has a Deny for all principals with Condition Bool aws:SecureTransport false, covering the bucket ARN and its objects (ARN/*)."
-    ),
-    control!(
-        "apigateway-tls12",
-        "transmission-security",
-        High,
-        false,
-        TRANSIT,
-        "Clients must negotiate TLS 1.2 or later; older protocol versions have known weaknesses.",
-        "AWS::ApiGateway::RestApi: SecurityPolicy is TLS_1_2 or a SecurityPolicy_TLS12*/TLS13* policy, and EndpointConfiguration Types is REGIONAL or PRIVATE; AWS::ApiGateway::DomainName(V2): SecurityPolicy likewise."
-    ),
-    control!(
-        "sagemaker-intercontainer-encryption",
-        "transmission-security",
-        High,
-        false,
-        TRANSIT,
-        "Distributed training exchanges data between instances; that traffic must be encrypted.",
-        "AWS::SageMaker::Pipeline training steps: EnableInterContainerTrafficEncryption is true; AWS::SageMaker::MonitoringSchedule (inline job) and *JobDefinition: NetworkConfig EnableInterContainerTrafficEncryption is true."
-    ),
-    control!(
-        "s3-public-access-block",
-        "access-control",
-        High,
-        false,
-        ACCESS,
-        "A bucket holding PHI must never become public through an ACL or bucket policy.",
-        "AWS::S3::Bucket: PublicAccessBlockConfiguration has BlockPublicAcls, BlockPublicPolicy, IgnorePublicAcls and RestrictPublicBuckets all true; OwnershipControls ObjectOwnership is BucketOwnerEnforced (ACLs disabled); AccessControl is not PublicRead, PublicReadWrite or AuthenticatedRead."
-    ),
-    control!(
-        "apigateway-client-certificate",
-        "transmission-security",
-        Medium,
-        true,
-        &["164.312(e)(1)", "164.312(d)"],
-        "Back ends must be able to verify that requests come from API Gateway.",
-        "AWS::ApiGateway::Stage: ClientCertificateId is set."
-    ),
-    control!(
-        "apigateway-waf",
-        "access-control",
-        Medium,
-        true,
-        &["164.312(a)(1)", "164.308(a)(1)(ii)(B)"],
-        "A web application firewall filters malicious requests before they reach PHI, and its decisions must be logged.",
-        "AWS::ApiGateway::Stage: an AWS::WAFv2::WebACLAssociation whose ResourceArn names the stage; AWS::WAFv2::WebACL: an AWS::WAFv2::LoggingConfiguration refers to it."
-    ),
-    control!(
-        "apigateway-method-authorization",
-        "access-control",
-        High,
-        true,
-        &["164.312(a)(1)", "164.312(d)"],
-        "Every API call must be made by an authenticated, authorised caller.",
-        "AWS::ApiGateway::Method: AuthorizationType is set and not NONE (AWS_IAM, COGNITO_USER_POOLS or CUSTOM)."
-    ),
-    control!(
-        "lambda-permission-scoped",
-        "access-control",
-        High,
-        true,
-        &["164.312(a)(1)"],
-        "A function must only be invocable by the caller it was built for.",
-        "AWS::Lambda::Permission: Principal is not \"*\", and a service principal is limited by SourceArn or SourceAccount."
-    ),
-    control!(
-        "iam-no-wildcard-action",
-        "access-control",
-        High,
-        true,
-        ACCESS,
-        "Least privilege: a role may only do what its job needs.",
-        "IAM policies (AWS::IAM::Role Policies, AWS::IAM::Policy, AWS::IAM::ManagedPolicy): no Allow with Action \"*\", \"service:*\" or NotAction."
-    ),
-    control!(
-        "iam-no-wildcard-resource",
-        "access-control",
-        Medium,
-        true,
-        ACCESS,
-        "Least privilege: a permission must name the resources it applies to.",
-        "IAM policies: no Allow with Resource \"*\" or NotResource, except for actions that only support \"*\" (see the list in the docs), and those need a Condition."
-    ),
-    control!(
-        "iam-no-admin-access",
-        "access-control",
-        High,
-        true,
-        ACCESS,
-        "No workload role may hold administrator rights.",
-        "AWS::IAM::Role/Group/User ManagedPolicyArns: no AdministratorAccess; no Allow of \"*\" / \"*:*\" on Resource \"*\"."
-    ),
-    control!(
-        "iam-no-inline-policy",
-        "access-control",
-        Low,
-        true,
-        &["164.312(a)(1)", "164.308(a)(4)(ii)(B)"],
-        "Managed policies are versioned and reviewable on their own; inline policies hide in roles.",
-        "AWS::IAM::Role/User/Group: no Policies property (attach AWS::IAM::ManagedPolicy instead); no AWS::IAM::Policy resources."
-    ),
-    control!(
-        "iam-role-single-service",
-        "access-control",
-        Medium,
-        true,
-        ACCESS,
-        "One role per job keeps each job's permissions separate and its activity attributable.",
-        "AWS::IAM::Role AssumeRolePolicyDocument: the Allow statements trust exactly one Service principal."
-    ),
-    control!(
-        "iam-role-per-job",
-        "access-control",
-        Medium,
-        true,
-        &["164.312(a)(1)", "164.308(a)(4)(ii)(B)", "164.312(b)"],
-        "A role shared by two jobs gives each the other's permissions and blurs the audit trail.",
-        "AWS::IAM::Role: referenced as the execution role of at most one job: Lambda Role, state machine, SageMaker model, pipeline and each pipeline step, notebook, monitoring schedule and job definitions, Glue job and crawler, S3 replication."
-    ),
-    control!(
-        "iam-trust-scoped",
-        "access-control",
-        High,
-        true,
-        &["164.312(a)(1)", "164.312(d)"],
-        "A role must only be assumable by the service that runs the job.",
-        "AWS::IAM::Role AssumeRolePolicyDocument: only Service principals; no Principal \"*\", no account root, no other AWS or federated principal, no NotPrincipal."
-    ),
-    control!(
-        "s3-access-logging",
-        "audit-controls",
-        Medium,
-        true,
-        AUDIT,
-        "Object-level access to PHI must leave an audit trail.",
-        "AWS::S3::Bucket: LoggingConfiguration names a DestinationBucketName. The access-log bucket itself fails and must be waived by the spec."
-    ),
-    control!(
-        "apigateway-access-logging",
-        "audit-controls",
-        Medium,
-        true,
-        AUDIT,
-        "Every API request must be recorded with caller identity.",
-        "AWS::ApiGateway::Stage: AccessLogSetting with DestinationArn and Format; MethodSettings for \"/*\" \"*\" with LoggingLevel ERROR or INFO; TracingEnabled true."
-    ),
-    control!(
-        "s3-event-notifications",
-        "audit-controls",
-        Low,
-        true,
-        &["164.312(b)"],
-        "Changes to PHI objects must be observable by monitoring and response tooling.",
-        "AWS::S3::Bucket: NotificationConfiguration sends events (EventBridgeConfiguration EventBridgeEnabled, or a topic, queue or Lambda configuration)."
-    ),
-    control!(
-        "stepfunctions-logging",
-        "audit-controls",
-        Medium,
-        true,
-        AUDIT,
-        "Pipeline orchestration must leave a record of every execution.",
-        "AWS::StepFunctions::StateMachine: LoggingConfiguration Level ALL or ERROR with a CloudWatch Logs log group destination."
-    ),
-    control!(
-        "log-retention",
-        "audit-controls",
-        Medium,
-        true,
-        &["164.312(b)", "164.316(b)(2)(i)"],
-        "Audit records must be kept as long as the organisation's retention policy requires.",
-        "AWS::Logs::LogGroup: RetentionInDays set and at least the spec's log_retention_days."
-    ),
-    control!(
-        "s3-replication",
-        "availability",
-        Medium,
-        true,
-        &["164.308(a)(7)(ii)(A)", "164.312(c)(1)"],
-        "A second copy of PHI in another location is the data backup plan for a lost bucket or region.",
-        "AWS::S3::Bucket: ReplicationConfiguration with a Role and an Enabled rule; for KMS-encrypted buckets the rule replicates SSE-KMS objects (SourceSelectionCriteria) and sets Destination EncryptionConfiguration ReplicaKmsKeyID."
-    ),
-    control!(
-        "s3-object-lock",
-        "integrity",
-        Medium,
-        true,
-        &["164.312(c)(1)", "164.312(c)(2)"],
-        "Write-once retention protects PHI and models from alteration or deletion, even by privileged users.",
-        "AWS::S3::Bucket: ObjectLockEnabled true and ObjectLockConfiguration with ObjectLockEnabled Enabled and a DefaultRetention rule."
-    ),
-    control!(
-        "s3-versioning",
-        "integrity",
-        Medium,
-        true,
-        &["164.312(c)(1)", "164.308(a)(7)"],
-        "Versioning protects PHI against improper alteration or deletion and allows recovery.",
-        "AWS::S3::Bucket: VersioningConfiguration Status Enabled, and a LifecycleConfiguration with an Enabled rule (so old versions are managed, not kept or lost by accident)."
-    ),
-    control!(
-        "data-store-retain",
-        "integrity",
-        High,
-        true,
-        &["164.312(c)(1)", "164.308(a)(7)"],
-        "Deleting or replacing a stack must never destroy PHI, keys or audit logs.",
-        "AWS::S3::Bucket, AWS::KMS::Key, AWS::Logs::LogGroup, AWS::SageMaker::ModelPackageGroup: DeletionPolicy and UpdateReplacePolicy are Retain."
-    ),
-    control!(
-        "sagemaker-endpoint-alarm",
-        "availability",
-        Medium,
-        true,
-        &["164.308(a)(1)(ii)(D)", "164.308(a)(7)"],
-        "Endpoint failures must be noticed and acted upon.",
-        "AWS::SageMaker::Endpoint: an AWS::CloudWatch::Alarm with dimension EndpointName referencing it (GetAtt EndpointName or its literal name)."
-    ),
-    control!(
-        "alarm-actions",
-        "availability",
-        Medium,
-        true,
-        &["164.312(b)", "164.308(a)(1)(ii)(D)"],
-        "An alarm nobody is told about protects nothing.",
-        "AWS::CloudWatch::Alarm: ActionsEnabled is not false, AlarmActions and InsufficientDataActions each have at least one entry."
-    ),
-    control!(
-        "sagemaker-network-isolation",
-        "isolation",
-        High,
-        true,
-        &["164.312(a)(1)", "164.312(e)(1)"],
-        "Containers handling PHI must not be able to send it anywhere on their own.",
-        "AWS::SageMaker::Model EnableNetworkIsolation true; pipeline training steps EnableNetworkIsolation true; processing steps NetworkConfig.EnableNetworkIsolation true."
-    ),
-    control!(
-        "sagemaker-vpc",
-        "isolation",
-        High,
-        true,
-        &["164.312(a)(1)", "164.312(e)(1)"],
-        "Model containers and jobs must run inside the hospital's VPC.",
-        "AWS::SageMaker::Model VpcConfig; pipeline training steps VpcConfig; processing steps NetworkConfig.VpcConfig (each with Subnets and SecurityGroupIds)."
-    ),
-    control!(
-        "sagemaker-notebook-hardening",
-        "isolation",
-        High,
-        true,
-        &["164.312(a)(1)", "164.312(e)(1)"],
-        "Notebooks must not give users root or a direct path to the internet.",
-        "AWS::SageMaker::NotebookInstance: RootAccess Disabled, DirectInternetAccess Disabled, SubnetId set, KmsKeyId set, InstanceMetadataServiceConfiguration MinimumInstanceMetadataServiceVersion 2."
-    ),
-    control!(
-        "lambda-in-vpc",
-        "isolation",
-        Medium,
-        true,
-        &["164.312(a)(1)", "164.312(e)(1)"],
-        "Functions touching PHI must run inside the VPC so their traffic stays private.",
-        "AWS::Lambda::Function: VpcConfig with SubnetIds and SecurityGroupIds."
-    ),
-    control!(
-        "lambda-resilience",
-        "availability",
-        Low,
-        true,
-        &["164.308(a)(7)"],
-        "A function must not drop failed events nor starve others of concurrency.",
-        "AWS::Lambda::Function: DeadLetterConfig TargetArn and ReservedConcurrentExecutions set."
-    ),
-    control!(
-        "data-classification-tag",
-        "governance",
-        Low,
-        true,
-        &["164.308(a)(1)(ii)(A)", "164.310(d)(1)"],
-        "Knowing which resources hold PHI is the basis of risk analysis and media controls.",
-        "Every resource of a taggable type (see the list in the docs) has a tag with key data-classification."
-    ),
-    control!(
-        "waiver-valid",
-        "governance",
-        High,
-        false,
-        &["164.308(a)(1)(ii)(B)", "164.308(a)(8)"],
-        "Accepted risks must be reviewed; an expired waiver no longer excuses a failure.",
-        "Each waiver in the spec is not expired on the audit date."
-    ),
-];
+const COUNT: usize = ControlId::ALL.len();
 
-/// The control with this id.
-pub fn control(id: &str) -> Option<&'static Control> {
-    CONTROLS.iter().find(|c| c.id == id)
+/// Place each family's entries at their control's index, refusing (at
+/// compile time) a control with no entry or with two.
+const fn gather(tables: &[&[Control]]) -> [Control; COUNT] {
+    let mut slots: [Option<Control>; COUNT] = [None; COUNT];
+    let mut t = 0;
+    while t < tables.len() {
+        let mut i = 0;
+        while i < tables[t].len() {
+            let c = tables[t][i];
+            assert!(
+                slots[c.key as usize].is_none(),
+                "a control has two catalogue entries"
+            );
+            slots[c.key as usize] = Some(c);
+            i += 1;
+        }
+        t += 1;
+    }
+    let Some(first) = slots[0] else {
+        panic!("a control has no catalogue entry");
+    };
+    let mut out = [first; COUNT];
+    let mut k = 0;
+    while k < COUNT {
+        let Some(c) = slots[k] else {
+            panic!("a control has no catalogue entry");
+        };
+        out[k] = c;
+        k += 1;
+    }
+    out
 }
 
-/// Resource types that accept `Tags` and are therefore checked by
-/// `data-classification-tag`.
-pub const TAGGABLE_TYPES: &[&str] = &[
-    "AWS::ApiGateway::ApiKey",
-    "AWS::ApiGateway::ClientCertificate",
-    "AWS::ApiGateway::DomainName",
-    "AWS::ApiGateway::DomainNameV2",
-    "AWS::ApiGateway::RestApi",
-    "AWS::ApiGateway::Stage",
-    "AWS::ApiGateway::UsagePlan",
-    "AWS::CloudWatch::Alarm",
-    "AWS::Glue::Crawler",
-    "AWS::Glue::DataQualityRuleset",
-    "AWS::Glue::Job",
-    "AWS::IAM::Role",
-    "AWS::KMS::Key",
-    "AWS::Lambda::Function",
-    "AWS::Logs::LogGroup",
-    "AWS::S3::Bucket",
-    "AWS::SNS::Topic",
-    "AWS::SQS::Queue",
-    "AWS::SageMaker::DataQualityJobDefinition",
-    "AWS::SageMaker::Endpoint",
-    "AWS::SageMaker::EndpointConfig",
-    "AWS::SageMaker::Model",
-    "AWS::SageMaker::ModelBiasJobDefinition",
-    "AWS::SageMaker::ModelExplainabilityJobDefinition",
-    "AWS::SageMaker::ModelPackageGroup",
-    "AWS::SageMaker::ModelQualityJobDefinition",
-    "AWS::SageMaker::MonitoringSchedule",
-    "AWS::SageMaker::NotebookInstance",
-    "AWS::SageMaker::Pipeline",
-    "AWS::StepFunctions::StateMachine",
-    "AWS::WAFv2::WebACL",
-];
+const CATALOGUE: [Control; COUNT] = gather(&[
+    s3::CONTROLS,
+    sagemaker::CONTROLS,
+    logs::CONTROLS,
+    stores::CONTROLS,
+    lambda::CONTROLS,
+    apigateway::CONTROLS,
+    kms::CONTROLS,
+    iam::CONTROLS,
+    governance::CONTROLS,
+    super::waiver::CONTROLS,
+]);
 
-/// IAM actions that do not support resource-level permissions, so their
-/// statements must use `Resource: "*"`; such statements need a `Condition`.
-pub const STAR_ONLY_ACTIONS: &[&str] = &[
-    "cloudwatch:PutMetricData",
-    "ec2:DescribeDhcpOptions",
-    "ec2:DescribeNetworkInterfaces",
-    "ec2:DescribeSecurityGroups",
-    "ec2:DescribeSubnets",
-    "ec2:DescribeVpcs",
-    "ecr:GetAuthorizationToken",
-    "logs:CreateLogDelivery",
-    "logs:DeleteLogDelivery",
-    "logs:DescribeLogGroups",
-    "logs:DescribeResourcePolicies",
-    "logs:GetLogDelivery",
-    "logs:ListLogDeliveries",
-    "logs:PutResourcePolicy",
-    "logs:UpdateLogDelivery",
-    "xray:GetSamplingRules",
-    "xray:GetSamplingTargets",
-    "xray:PutTelemetryRecords",
-    "xray:PutTraceSegments",
-];
+/// Every control, in report order (the order of [`ControlId`]).
+pub const CONTROLS: &[Control] = &CATALOGUE;
+
+/// The control with this external id.
+pub fn control(id: &str) -> Option<&'static Control> {
+    id.parse::<ControlId>().ok().map(ControlId::entry)
+}
 
 /// Controls a waiver may never name: customer-managed encryption at rest of
 /// data stores, TLS in transit and S3 public access.
@@ -670,6 +372,22 @@ mod tests {
             );
         }
         assert!(control("s3-access-logging").is_some_and(|c| c.waivable));
+    }
+
+    #[test]
+    fn ids_parse_back_and_entries_sit_at_their_index() {
+        assert_eq!(CONTROLS.len(), ControlId::ALL.len());
+        for (i, (c, id)) in CONTROLS.iter().zip(ControlId::ALL).enumerate() {
+            assert_eq!(c.key, *id);
+            assert_eq!(*id as usize, i);
+            assert_eq!(c.id, id.as_str());
+            assert_eq!(id.as_str().parse::<ControlId>(), Ok(*id));
+            assert_eq!(id.to_string(), c.id);
+        }
+        assert_eq!(
+            "s3-acces-loging".parse::<ControlId>(),
+            Err(UnknownControl("s3-acces-loging".into()))
+        );
     }
 
     #[test]

@@ -23,14 +23,16 @@ use std::path::PathBuf;
 use sha2::{Digest, Sha256};
 
 pub use catalogue::{
-    CONTROLS, Control, STAR_ONLY_ACTIONS, Severity, TAGGABLE_TYPES, control, controls_markdown,
-    never_waivable,
+    CONTROLS, Control, ControlId, STAR_ONLY_ACTIONS, Severity, TAGGABLE_TYPES, UnknownControl,
+    control, controls_markdown, never_waivable,
 };
 pub use report::{
     ControlResult, ControlStatus, Finding, Format, Report, Status, TemplateSummary, exit_code,
     report_schema,
 };
-pub use waiver::{Waiver, WaiverError, check_waiver, validate_date};
+pub use waiver::{
+    Waiver, WaiverError, check_waiver, design_waivers, validate_date, waived_control,
+};
 
 use crate::yaml::{self, YamlError};
 
@@ -93,13 +95,14 @@ pub fn audit(templates: &[TemplateInput], options: &AuditOptions) -> Result<Repo
         validate_date(today).map_err(AuditError::Today)?;
     }
     let today = options.today.as_deref();
+    let mut rules = Vec::with_capacity(options.waivers.len());
     for (index, w) in options.waivers.iter().enumerate() {
-        check_waiver(w).map_err(|source| AuditError::Waiver {
+        rules.push(waived_control(w).map_err(|source| AuditError::Waiver {
             index,
             rule: w.rule.clone(),
             resource: w.resource.clone(),
             source,
-        })?;
+        })?);
     }
     if templates.is_empty() {
         return Err(AuditError::NoTemplates);
@@ -162,9 +165,7 @@ pub fn audit(templates: &[TemplateInput], options: &AuditOptions) -> Result<Repo
             let mut finding = Finding {
                 control: o.control.to_string(),
                 status: if o.pass { Status::Pass } else { Status::Fail },
-                severity: catalogue::control(o.control)
-                    .map(|c| c.severity)
-                    .unwrap_or(Severity::High),
+                severity: o.control.entry().severity,
                 stack: tpl.stack.to_string(),
                 logical_id: o.logical_id,
                 pointer: o.pointer,
@@ -175,7 +176,14 @@ pub fn audit(templates: &[TemplateInput], options: &AuditOptions) -> Result<Repo
                 waiver: None,
             };
             if !o.pass {
-                apply_waivers(&mut finding, &options.waivers, today, &mut used);
+                apply_waivers(
+                    &mut finding,
+                    o.control,
+                    &options.waivers,
+                    &rules,
+                    today,
+                    &mut used,
+                );
             }
             findings.push(finding);
         }
@@ -194,9 +202,9 @@ pub fn audit(templates: &[TemplateInput], options: &AuditOptions) -> Result<Repo
         };
         let expired = today.is_some_and(|t| w.expired(t));
         findings.push(Finding {
-            control: "waiver-valid".into(),
+            control: ControlId::WaiverValid.to_string(),
             status: if expired { Status::Fail } else { Status::Pass },
-            severity: Severity::High,
+            severity: ControlId::WaiverValid.entry().severity,
             stack,
             logical_id,
             pointer: format!("/compliance/waivers/{i}"),
@@ -284,16 +292,19 @@ fn embedded_location(
     ))
 }
 
-/// Mark a failure as waived by the first unexpired waiver that covers it.
+/// Mark a failure of `control` as waived by the first unexpired waiver that
+/// covers it; `rules` are the waivers' parsed controls.
 fn apply_waivers(
     finding: &mut Finding,
+    control: ControlId,
     waivers: &[Waiver],
+    rules: &[ControlId],
     today: Option<&str>,
     used: &mut [bool],
 ) {
     let mut expired_match = None;
-    for (i, w) in waivers.iter().enumerate() {
-        if w.rule != finding.control || !w.covers(&finding.stack, &finding.logical_id) {
+    for (i, (w, rule)) in waivers.iter().zip(rules).enumerate() {
+        if *rule != control || !w.covers(&finding.stack, &finding.logical_id) {
             continue;
         }
         used[i] = true;

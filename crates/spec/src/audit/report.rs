@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::AuditError;
-use super::catalogue::{CONTROLS, Control, Severity};
+use super::catalogue::{CONTROLS, Control, ControlId, Severity};
 use super::waiver::Waiver;
 
 /// The outcome of one judgement.
@@ -129,11 +129,9 @@ impl std::str::FromStr for Format {
     }
 }
 
+/// Report position of a finding's control; `ControlId` order is report order.
 fn control_index(id: &str) -> usize {
-    CONTROLS
-        .iter()
-        .position(|c| c.id == id)
-        .unwrap_or(usize::MAX)
+    id.parse::<ControlId>().map_or(usize::MAX, |c| c as usize)
 }
 
 /// JSON Schema of the `--format json` report (schema_version 1).
@@ -407,7 +405,7 @@ impl Report {
         let waivers: Vec<&Finding> = self
             .findings
             .iter()
-            .filter(|f| f.control == "waiver-valid")
+            .filter(|f| f.control == ControlId::WaiverValid.as_str())
             .collect();
         if !waivers.is_empty() {
             out.push_str("\n## Waivers\n\n| Control | Resource | Owner | Reason | Expires | Status | Findings waived |\n|---|---|---|---|---|---|---|\n");

@@ -3,7 +3,18 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::catalogue::{CONTROLS, control};
+use super::catalogue::{Control, ControlId, control_entry};
+
+/// Catalogue entry of the control judged on the waivers themselves.
+pub(in crate::audit) const CONTROLS: &[Control] = &[control_entry!(
+    WaiverValid,
+    "governance",
+    High,
+    false,
+    &["164.308(a)(1)(ii)(B)", "164.308(a)(8)"],
+    "Accepted risks must be reviewed; an expired waiver no longer excuses a failure.",
+    "Each waiver in the spec is not expired on the audit date."
+)];
 
 /// An accepted exception to one control for one resource.
 ///
@@ -42,10 +53,16 @@ pub enum WaiverError {
 /// Check one waiver on its own: known and waivable control, valid expiry
 /// date, no empty fields. Expiry against today's date is judged by the audit.
 pub fn check_waiver(waiver: &Waiver) -> Result<(), WaiverError> {
-    let Some(c) = control(&waiver.rule) else {
-        let suggestion = CONTROLS
+    waived_control(waiver).map(|_| ())
+}
+
+/// [`check_waiver`], returning the control the waiver names, so its `rule`
+/// is parsed once.
+pub fn waived_control(waiver: &Waiver) -> Result<ControlId, WaiverError> {
+    let Ok(id) = waiver.rule.parse::<ControlId>() else {
+        let suggestion = ControlId::ALL
             .iter()
-            .map(|c| (strsim::jaro_winkler(&waiver.rule, c.id), c.id))
+            .map(|c| (strsim::jaro_winkler(&waiver.rule, c.as_str()), c.as_str()))
             .filter(|(score, _)| *score >= 0.8)
             .max_by(|a, b| a.0.total_cmp(&b.0))
             .map(|(_, id)| id.to_string());
@@ -54,7 +71,7 @@ pub fn check_waiver(waiver: &Waiver) -> Result<(), WaiverError> {
             suggestion,
         });
     };
-    if !c.waivable {
+    if !id.entry().waivable {
         return Err(WaiverError::NotWaivable {
             rule: waiver.rule.clone(),
         });
@@ -68,7 +85,60 @@ pub fn check_waiver(waiver: &Waiver) -> Result<(), WaiverError> {
             return Err(WaiverError::Empty { field });
         }
     }
-    validate_date(&waiver.expires)
+    validate_date(&waiver.expires)?;
+    Ok(id)
+}
+
+/// Exceptions the design itself requires, stated like any waiver so the
+/// compliance report shows them with their reason: a log sink cannot log to
+/// itself, S3 refuses object-lock retention on server-access-log targets, and
+/// replicas are the copy of last resort. `stack_name` maps a template file
+/// (`data.yaml`) to the stack it deploys as; the recovery stack exists only
+/// with a recovery region.
+pub fn design_waivers(
+    stack_name: impl Fn(&str) -> String,
+    has_recovery_region: bool,
+) -> Vec<Waiver> {
+    let waiver = |stack: &str, rule: ControlId, resource: &str, reason: &str| Waiver {
+        rule: rule.as_str().into(),
+        resource: format!("{}/{resource}", stack_name(stack)),
+        reason: reason.into(),
+        owner: "dxops (by design)".into(),
+        expires: "2099-12-31".into(),
+    };
+    let mut sinks = vec![("data.yaml", "AccessLogsBucket")];
+    let mut replicas = Vec::new();
+    if has_recovery_region {
+        sinks.push(("recovery.yaml", "ReplicaLogsBucket"));
+        replicas = vec![
+            ("recovery.yaml", "ReplicaBucket"),
+            ("recovery.yaml", "ReplicaLogsBucket"),
+        ];
+    }
+    let mut out = Vec::new();
+    for (stack, bucket) in sinks {
+        out.push(waiver(
+            stack,
+            ControlId::S3AccessLogging,
+            bucket,
+            "it is the access-log sink; logging it into itself would loop",
+        ));
+        out.push(waiver(
+            stack,
+            ControlId::S3ObjectLock,
+            bucket,
+            "S3 does not deliver server access logs to buckets with a default object-lock retention",
+        ));
+    }
+    for (stack, bucket) in replicas {
+        out.push(waiver(
+            stack,
+            ControlId::S3Replication,
+            bucket,
+            "it holds the replicas in the recovery region; a copy of the copy adds no recovery point",
+        ));
+    }
+    out
 }
 
 /// Accept exactly `YYYY-MM-DD` naming a real calendar day.
@@ -148,5 +218,17 @@ mod tests {
         assert!(!w.covers("stack", "Bucket2"));
         assert!(!w.expired("2026-12-31"));
         assert!(w.expired("2027-01-01"));
+    }
+
+    #[test]
+    fn design_waivers_are_valid_and_scoped_to_their_stack() {
+        let name = |file: &str| format!("dx-{}", file.trim_end_matches(".yaml"));
+        assert_eq!(design_waivers(name, false).len(), 2);
+        let all = design_waivers(name, true);
+        assert_eq!(all.len(), 6);
+        for w in &all {
+            assert_eq!(check_waiver(w), Ok(()), "{w:?}");
+            assert!(w.resource.starts_with("dx-data/") || w.resource.starts_with("dx-recovery/"));
+        }
     }
 }

@@ -303,50 +303,16 @@ pub fn audit_env<'a>(
         })
         .collect();
     let mut waivers = env.spec.compliance.waivers.clone();
-    waivers.extend(design_waivers(env));
+    waivers.extend(crate::audit::design_waivers(
+        |stack| context::stack_name(env, stack),
+        env.spec.compliance.recovery_region.is_some(),
+    ));
     let options = AuditOptions {
         log_retention_days: env.spec.compliance.log_retention_days,
         waivers,
         today,
     };
     Ok(crate::audit::audit(&templates, &options)?)
-}
-
-/// Exceptions the design itself requires, stated like any waiver so the
-/// compliance report shows them with their reason: a log sink cannot log to
-/// itself, S3 refuses object-lock retention on server-access-log targets, and
-/// replicas are the copy of last resort.
-fn design_waivers(env: &Environment) -> Vec<crate::audit::Waiver> {
-    let waiver = |stack: &str, rule: &str, resource: &str, reason: &str| crate::audit::Waiver {
-        rule: rule.into(),
-        resource: format!("{}/{resource}", context::stack_name(env, stack)),
-        reason: reason.into(),
-        owner: "dxops (by design)".into(),
-        expires: "2099-12-31".into(),
-    };
-    let mut sinks = vec![("data.yaml", "AccessLogsBucket")];
-    let mut replicas = Vec::new();
-    if env.spec.compliance.recovery_region.is_some() {
-        sinks.push(("recovery.yaml", "ReplicaLogsBucket"));
-        replicas = vec![
-            ("recovery.yaml", "ReplicaBucket"),
-            ("recovery.yaml", "ReplicaLogsBucket"),
-        ];
-    }
-    let mut out = Vec::new();
-    for (stack, bucket) in sinks {
-        out.push(waiver(
-            stack,
-            "s3-access-logging",
-            bucket,
-            "it is the access-log sink; logging it into itself would loop",
-        ));
-        out.push(waiver(stack, "s3-object-lock", bucket, "S3 does not deliver server access logs to buckets with a default object-lock retention"));
-    }
-    for (stack, bucket) in replicas {
-        out.push(waiver(stack, "s3-replication", bucket, "it holds the replicas in the recovery region; a copy of the copy adds no recovery point"));
-    }
-    out
 }
 
 fn malformed(

@@ -11,94 +11,82 @@ use miette::{LabeledSpan, NamedSource, SourceCode};
 
 use crate::yaml::Span;
 
-/// Stable diagnostic codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Code {
-    /// The file is not readable YAML.
-    YamlSyntax,
-    /// A key the spec does not know.
-    UnknownKey,
-    /// A required key is absent.
-    MissingKey,
-    /// A value of the wrong type.
-    WrongType,
-    /// A value outside its allowed set or pattern.
-    InvalidValue,
-    /// A number outside its allowed range.
-    OutOfRange,
-    /// `version` is not one this dxops reads.
-    UnsupportedVersion,
-    /// The label column is also listed as a feature.
-    LabelIsFeature,
-    /// An identifier column is also listed as a feature.
-    IdentifierIsFeature,
-    /// Two features, or a feature and an identifier, share a name.
-    DuplicateColumn,
-    /// A quality rule names a column that is not in the data.
-    UnknownColumn,
-    /// A quality rule or feature lacks a field its kind needs, or has one it cannot use.
-    RuleShape,
-    /// An AWS resource name derived from the spec breaks AWS's limits.
-    AwsNameLimit,
-    /// Not an EventBridge `rate()` or `cron()` expression.
-    BadSchedule,
-    /// A gate threshold outside [0, 1].
-    GateOutOfRange,
-    /// An environment override names a key the spec does not have, or one that cannot be overridden.
-    BadOverride,
-    /// A waiver names a control that does not exist.
-    UnknownWaiverRule,
-    /// A waiver names a control that can never be waived.
-    NotWaivable,
-    /// Options that cannot work together.
-    Conflict,
+macro_rules! codes {
+    ($($variant:ident => $id:literal: $meaning:literal,)+) => {
+        /// Stable diagnostic codes.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code {
+            $(#[doc = concat!("`", $id, "`: ", $meaning, ".")] $variant,)+
+        }
+
+        impl Code {
+            /// Every code, in documentation order.
+            pub const ALL: [Code; [$($id),+].len()] = [$(Code::$variant),+];
+
+            /// The stable kebab-case id.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $id,)+
+                }
+            }
+
+            /// One line saying what the code means (the README's table).
+            pub const fn meaning(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $meaning,)+
+                }
+            }
+        }
+
+        impl std::str::FromStr for Code {
+            type Err = UnknownCode;
+
+            fn from_str(s: &str) -> Result<Self, UnknownCode> {
+                match s {
+                    $($id => Ok(Code::$variant),)+
+                    _ => Err(UnknownCode(s.to_string())),
+                }
+            }
+        }
+    };
 }
 
-impl Code {
-    pub const ALL: [Code; 19] = [
-        Code::YamlSyntax,
-        Code::UnknownKey,
-        Code::MissingKey,
-        Code::WrongType,
-        Code::InvalidValue,
-        Code::OutOfRange,
-        Code::UnsupportedVersion,
-        Code::LabelIsFeature,
-        Code::IdentifierIsFeature,
-        Code::DuplicateColumn,
-        Code::UnknownColumn,
-        Code::RuleShape,
-        Code::AwsNameLimit,
-        Code::BadSchedule,
-        Code::GateOutOfRange,
-        Code::BadOverride,
-        Code::UnknownWaiverRule,
-        Code::NotWaivable,
-        Code::Conflict,
-    ];
+// One line per code: variant, stable id, meaning.
+codes! {
+    YamlSyntax => "yaml-syntax": "the file is not readable YAML",
+    UnknownKey => "unknown-key": "a key the spec does not know (with \"did you mean\")",
+    MissingKey => "missing-key": "a required key is absent",
+    WrongType => "wrong-type": "a value of the wrong type",
+    InvalidValue => "invalid-value": "a value outside its allowed set or pattern",
+    OutOfRange => "out-of-range": "a number outside its allowed range",
+    UnsupportedVersion => "unsupported-version": "`version` is not 1",
+    LabelIsFeature => "label-is-feature": "the label column is also a feature",
+    IdentifierIsFeature => "identifier-is-feature": "an identifier column is also a feature (or the label)",
+    DuplicateColumn => "duplicate-column": "a feature is listed twice",
+    UnknownColumn => "unknown-column": "a quality rule names a column that is not in the data",
+    RuleShape => "rule-shape": "a quality rule or feature lacks a field its kind needs, or has one it cannot use",
+    AwsNameLimit => "aws-name-limit": "a derived AWS name (bucket, role, endpoint, stack, ...) breaks AWS's limit",
+    BadSchedule => "bad-schedule": "not an EventBridge `rate()` or six-field `cron()` expression",
+    GateOutOfRange => "gate-out-of-range": "a metric threshold outside [0, 1]",
+    BadOverride => "bad-override": "an environment overrides `version`, `name` or `environments`",
+    UnknownWaiverRule => "unknown-waiver-rule": "a waiver names a control that does not exist",
+    NotWaivable => "not-waivable": "a waiver names a control that can never be waived",
+    Conflict => "conflict": "options that cannot work together (focal loss without boosting, canary on serverless, ...)",
+}
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::YamlSyntax => "yaml-syntax",
-            Code::UnknownKey => "unknown-key",
-            Code::MissingKey => "missing-key",
-            Code::WrongType => "wrong-type",
-            Code::InvalidValue => "invalid-value",
-            Code::OutOfRange => "out-of-range",
-            Code::UnsupportedVersion => "unsupported-version",
-            Code::LabelIsFeature => "label-is-feature",
-            Code::IdentifierIsFeature => "identifier-is-feature",
-            Code::DuplicateColumn => "duplicate-column",
-            Code::UnknownColumn => "unknown-column",
-            Code::RuleShape => "rule-shape",
-            Code::AwsNameLimit => "aws-name-limit",
-            Code::BadSchedule => "bad-schedule",
-            Code::GateOutOfRange => "gate-out-of-range",
-            Code::BadOverride => "bad-override",
-            Code::UnknownWaiverRule => "unknown-waiver-rule",
-            Code::NotWaivable => "not-waivable",
-            Code::Conflict => "conflict",
+/// A string that names no diagnostic code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown diagnostic code `{0}`")]
+pub struct UnknownCode(pub String);
+
+impl Code {
+    /// The README's table of codes (`| code | meaning |`).
+    pub fn markdown_table() -> String {
+        let mut out = String::from("| code | meaning |\n| --- | --- |\n");
+        for c in Code::ALL {
+            out.push_str(&format!("| `{}` | {} |\n", c.as_str(), c.meaning()));
         }
+        out
     }
 }
 
@@ -223,4 +211,35 @@ pub fn did_you_mean<'a>(wrong: &str, known: impl IntoIterator<Item = &'a str>) -
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, k)| format!("did you mean `{k}`?"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_are_unique() {
+        let mut seen = std::collections::BTreeSet::new();
+        for c in Code::ALL {
+            assert!(seen.insert(c.as_str()), "duplicate id {c}");
+            assert_eq!(c.as_str().parse::<Code>(), Ok(c));
+            assert!(!c.meaning().ends_with('.'), "{c}");
+        }
+        assert_eq!(
+            "no-such-code".parse::<Code>(),
+            Err(UnknownCode("no-such-code".into()))
+        );
+    }
+
+    #[test]
+    fn readme_lists_every_code() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .expect("README.md at the workspace root");
+        assert!(
+            readme.contains(&Code::markdown_table()),
+            "README's diagnostics table is out of step with `Code`; it should read:\n{}",
+            Code::markdown_table()
+        );
+    }
 }
