@@ -13,7 +13,8 @@ pub const PROCESSING_ROOT: &str = "/opt/ml/processing";
 
 /// Relative locations, as the pipeline definition names them.
 pub mod paths {
-    /// Processing input: raw records (CSV, JSON, JSON lines), in any sub-folder.
+    /// Processing input: raw records (CSV, JSON, JSON lines) as ingest wrote
+    /// them, in any sub-folder.
     pub const RAW_INPUT: &str = "input/raw";
     /// Processing input: the rendered `process.json`.
     pub const CONFIG_INPUT: &str = "input/config";
@@ -115,6 +116,11 @@ impl Layout {
         self.root
             .join(paths::QUALITY_OUTPUT)
             .join(paths::QUALITY_FILE)
+    }
+
+    /// What the ETL read: files, records, and malformed records by file and line.
+    pub fn ingest_report(&self) -> PathBuf {
+        self.root.join(paths::QUALITY_OUTPUT).join("ingest.json")
     }
 
     /// The model folder: training's output, evaluation's and serving's input.

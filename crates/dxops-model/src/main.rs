@@ -38,7 +38,7 @@ struct Cli {
 enum Command {
     /// Quality rules, de-identification and the stratified split.
     Process {
-        /// Raw CSV to copy into `input/raw/` first (local use).
+        /// Raw records (CSV, JSON, JSON lines) to copy into `input/raw/` first (local use).
         #[arg(long)]
         data: Option<PathBuf>,
         /// `process.json` to copy into `input/config/` first (local use).
@@ -207,7 +207,11 @@ fn copy_into(src: &Path, dir: &Path, name: &str) -> Result<()> {
 
 fn run_process(layout: &Layout, data: Option<PathBuf>, config: Option<PathBuf>) -> Result<()> {
     if let Some(d) = data {
-        copy_into(&d, &layout.raw_input(), "data.csv")?;
+        // Keep the file's name: its extension says how to read it.
+        let name = d
+            .file_name()
+            .map_or("data.csv".into(), |n| n.to_string_lossy().into_owned());
+        copy_into(&d, &layout.raw_input(), &name)?;
     }
     if let Some(c) = config {
         copy_into(
@@ -219,8 +223,13 @@ fn run_process(layout: &Layout, data: Option<PathBuf>, config: Option<PathBuf>) 
     let key = std::env::var(process::DEID_KEY_ENV).ok();
     let p = steps::process(layout, key.as_deref().map(str::as_bytes))?;
     println!(
-        "rows={}; train_rows={}; validation_rows={}; test_rows={};",
-        p.quality.rows, p.train_rows, p.validation_rows, p.test_rows
+        "records={}; skipped_records={}; rows={}; train_rows={}; validation_rows={}; test_rows={};",
+        p.ingest.records,
+        p.ingest.skipped_records,
+        p.quality.rows,
+        p.train_rows,
+        p.validation_rows,
+        p.test_rows
     );
     Ok(())
 }

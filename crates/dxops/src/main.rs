@@ -7,6 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod local;
+
+use dxops_local::registry::ApprovalStatus;
 use dxops_spec::render::{self, Renderer};
 use dxops_spec::spec::{self, Problem, ValidatedSpec};
 
@@ -82,6 +85,50 @@ and log retention) or template files (.yaml, .yml, .json).\n\nExit codes: 0 ever
         #[arg(long)]
         templates: Option<PathBuf>,
     },
+    /// Run the environment's pipeline on this machine: ingest, ETL and quality, process, train,
+    /// evaluate, gates, register, approve, serve, replay, drift, live quality, retraining.
+    #[command(
+        long_about = "Runs every step the rendered pipeline runs on AWS, on this machine, with no AWS \
+account: records land as the ingest Lambda and the IoT rule write them, then the same processing, \
+training and evaluation code the model image runs, in the same SageMaker layout, driven by the \
+rendered files of the environment (data contract, hyperparameters, gates, drift settings). A \
+model that passes the gates goes into the local registry (runs/registry/); the live model is \
+served on 127.0.0.1, the held-out rows are replayed to it, and drift, live quality and the \
+retraining decision are computed. Everything lands under --out/run-NNNN/, with report.html.\n\n\
+Examples:\n  dxops run specs/disease-prediction.yaml\n  dxops run specs/disease-prediction.yaml --env prod --approve \"first model\"\n  \
+dxops run specs/disease-prediction.yaml --data exports/ --format json\n\nExit codes: 0 the pipeline ran \
+(failed gates are a result, shown in the summary); 1 error (invalid spec, unknown environment, missing \
+data, port in use, a step that could not run)."
+    )]
+    Run(local::RunArgs),
+    /// List the runs of `dxops run`, with metric deltas against the previous run.
+    Runs {
+        #[arg(long, default_value = local::DEFAULT_OUT)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t = local::OutputFormat::Human)]
+        format: local::OutputFormat,
+    },
+    /// List the model versions of the local registry, against each group's production version.
+    Models {
+        #[arg(long, default_value = local::DEFAULT_OUT)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t = local::OutputFormat::Human)]
+        format: local::OutputFormat,
+    },
+    /// Approve a registered model version (recorded with who and why).
+    Approve(local::ApproveArgs),
+    /// Reject a registered model version (recorded with who and why).
+    Reject(local::ApproveArgs),
+    /// The model server of `dxops run` (internal: the same server as `dxops-model serve`).
+    #[command(hide = true)]
+    ServeModel {
+        #[arg(long)]
+        ml_root: PathBuf,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        #[arg(long)]
+        port: Option<u16>,
+    },
     /// Print the catalogue of compliance controls (the source of docs/controls.md).
     Controls,
     /// Write a commented starter spec that validates.
@@ -116,7 +163,7 @@ impl From<AuditFormat> for dxops_spec::audit::Format {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     Human,
     Short,
     Json,
@@ -147,6 +194,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             templates,
         } => synth(&specs, &out, check, templates.as_deref()),
         Command::Init { path, force } => init(&path, force),
+        Command::Run(args) => local::run(args),
+        Command::Runs { out, format } => local::runs(&out, format),
+        Command::Models { out, format } => local::models(&out, format),
+        Command::Approve(args) => local::decide(args, ApprovalStatus::Approved),
+        Command::Reject(args) => local::decide(args, ApprovalStatus::Rejected),
+        Command::ServeModel {
+            ml_root,
+            host,
+            port,
+        } => {
+            let options = dxops_ml::serve::ServeOptions::resolve(&ml_root, host, port)?;
+            dxops_ml::serve::run(options)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Controls => {
             print!("{}", dxops_spec::audit::controls_markdown());
             Ok(ExitCode::SUCCESS)
@@ -188,7 +249,7 @@ fn load_all(paths: &[PathBuf], format: Format) -> Result<Option<Vec<ValidatedSpe
     Ok(None)
 }
 
-fn report_problems(problems: &[Problem], format: Format) {
+pub(crate) fn report_problems(problems: &[Problem], format: Format) {
     match format {
         Format::Human => {
             for p in problems {

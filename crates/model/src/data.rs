@@ -42,6 +42,8 @@ pub enum DataError {
     NoRows { path: PathBuf },
     #[error("no CSV file in {dir}")]
     NoCsv { dir: PathBuf },
+    #[error("no readable record under {dir} ({skipped} malformed)")]
+    NoRecords { dir: PathBuf, skipped: usize },
     #[error("{path}: header differs from the first file's header")]
     HeaderMismatch { path: PathBuf },
     #[error("duplicate column `{0}` in the header")]

@@ -1,8 +1,8 @@
 //! The model side of dxops: everything the `dxops-model` image runs, as a
 //! library, so that `dxops run` runs the very same code on one machine.
 //!
-//! The modules follow the flow of data: [`data`] (tables and typed rows) →
-//! [`process`] (quality rules, de-identification, split) → [`preprocess`] and
+//! The modules follow the flow of data: [`ingest`] (records as ingest wrote
+//! them) → [`data`] (tables and typed rows) → [`process`] (quality rules, de-identification, split) → [`preprocess`] and
 //! [`models`] → [`pipeline`] (fit and cross-validation) → [`train`] (final
 //! fit, artifact, evaluation) → [`artifact`] (the versioned model file) →
 //! [`serve`] (the SageMaker inference server) and [`monitor`] (batch drift
@@ -15,6 +15,7 @@ pub mod artifact;
 pub mod baseline;
 pub mod data;
 pub mod drift;
+pub mod ingest;
 pub mod metrics;
 pub mod models;
 pub mod monitor;

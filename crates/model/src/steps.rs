@@ -20,6 +20,7 @@ use dxops_contract::layout::{Layout, SplitName, paths};
 use crate::artifact::{Artifact, ArtifactError, TARBALL_NAME};
 use crate::data::{DataError, Dataset, Table};
 use crate::drift::DriftConfig;
+use crate::ingest::{self, IngestSummary, Ingested};
 use crate::metrics::Metrics;
 use crate::monitor::batch::{self, MonitorError, MonitorReport};
 use crate::pipeline::PipelineError;
@@ -67,6 +68,7 @@ pub enum StepError {
 /// What the processing step produced.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProcessOutcome {
+    pub ingest: IngestSummary,
     pub quality: QualityReport,
     /// Rows in the train, validation and test splits.
     pub train_rows: usize,
@@ -74,12 +76,15 @@ pub struct ProcessOutcome {
     pub test_rows: usize,
 }
 
-/// Quality rules, de-identification and the stratified split: reads the
-/// data contract and the raw records, writes `quality.json` (also when the
-/// rules fail, so the report says why) and the three splits.
+/// ETL, quality rules, de-identification and the stratified split: reads
+/// the data contract and the records as ingest wrote them (any sub-folder
+/// of the raw input), writes `ingest.json` (malformed records by file and
+/// line), `quality.json` (also when the rules fail, so the report says why)
+/// and the three splits.
 pub fn process(layout: &Layout, deid_key: Option<&[u8]>) -> Result<ProcessOutcome, StepError> {
     let contract: DataContract = read_json(&layout.process_config())?;
-    let table = Table::read_dir_or_file(&layout.raw_input())?;
+    let Ingested { table, summary } = ingest::read_records(&layout.raw_input())?;
+    write_json(&layout.ingest_report(), &summary)?;
     match process::process(&table, &contract, deid_key) {
         Ok(p) => {
             write_json(&layout.quality_report(), &p.report)?;
@@ -88,6 +93,7 @@ pub fn process(layout: &Layout, deid_key: Option<&[u8]>) -> Result<ProcessOutcom
             }
             let [train, validation, test] = p.splits.each_ref().map(|t| t.rows.len());
             Ok(ProcessOutcome {
+                ingest: summary,
                 quality: p.report,
                 train_rows: train,
                 validation_rows: validation,
