@@ -147,3 +147,94 @@ fn the_rendered_pipeline_runs_in_the_image_and_its_gates_read_real_values() {
         );
     }
 }
+
+/// Python's `json.dumps` of a flat record, as the rendered ingest Lambda
+/// stores a request body: `{"key": value, ...}` with its separators.
+fn python_json_dumps(headers: &[String], row: &[String]) -> String {
+    let fields: Vec<String> = headers
+        .iter()
+        .zip(row)
+        .map(|(h, v)| {
+            let value = match v.parse::<f64>() {
+                _ if v.is_empty() => "null".to_string(),
+                Ok(x) if x.is_finite() => v.clone(),
+                _ => serde_json::to_string(v).unwrap(),
+            };
+            format!("{}: {value}", serde_json::to_string(h).unwrap())
+        })
+        .collect();
+    format!("{{{}}}", fields.join(", "))
+}
+
+#[test]
+fn the_processing_step_reads_records_as_the_rendered_ingest_writes_them() {
+    let stacks = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .join("stacks/disease-prediction/prod");
+    let ingest = std::fs::read_to_string(stacks.join("ingest.yaml")).unwrap();
+    // The key layouts this test writes are the ones the stack renders.
+    assert!(ingest.contains(r#"key = "incoming/api/%s.json" % uuid.uuid4()"#));
+    assert!(ingest.contains("Body=json.dumps(record).encode()"));
+    assert!(ingest.contains(r#"Key: "incoming/iot/${topic()}/${timestamp()}-${newuuid()}.json""#));
+    let pipeline = std::fs::read_to_string(stacks.join("pipeline.json")).unwrap();
+    assert!(
+        pipeline.contains("/incoming/\""),
+        "the pipeline reads the ingest prefix"
+    );
+    assert!(pipeline.contains("\"LocalPath\": \"/opt/ml/processing/input/raw\""));
+
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("proc/input/raw");
+    let table = dxops_ml::synth::generate(1200, 11, true);
+    for (i, row) in table.rows.iter().enumerate() {
+        let (rel, body) = if i % 4 == 3 {
+            // A device message: the IoT rule stores the published payload as is.
+            (
+                format!(
+                    "iot/devices/{}/vitals/{}-{i:08x}.json",
+                    i % 9,
+                    1_764_547_200_000u64 + i as u64
+                ),
+                python_json_dumps(&table.headers, row),
+            )
+        } else {
+            (
+                format!("api/{:08x}-0000-4000-8000-{i:012x}.json", i * 7919),
+                python_json_dumps(&table.headers, row),
+            )
+        };
+        let path = raw.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, body).unwrap();
+    }
+    // One request body that is not a record: counted, never echoed.
+    std::fs::write(raw.join("api/broken.json"), "{\"age\": XMARKERX").unwrap();
+    model(
+        &[
+            "process",
+            "--ml-root",
+            "proc",
+            "--config",
+            stacks.join("process.json").to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let ingest: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("proc/output/quality/ingest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(ingest["records"], 1200);
+    assert_eq!(ingest["skipped_records"], 1);
+    assert_eq!(ingest["problems"][0]["file"], "api/broken.json");
+    assert!(!ingest.to_string().contains("XMARKERX"));
+    let rows: usize = ["train", "validation", "test"]
+        .iter()
+        .map(|s| {
+            std::fs::read_to_string(dir.path().join(format!("proc/output/{s}/data.csv")))
+                .unwrap()
+                .lines()
+                .count()
+                - 1
+        })
+        .sum();
+    assert_eq!(rows, 1200);
+}

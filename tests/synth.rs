@@ -5,17 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use dxops_spec::render::Renderer;
-
 fn root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
-
-fn example_specs() -> Vec<PathBuf> {
-    vec![
-        root().join("specs/disease-prediction.yaml"),
-        root().join("specs/minimal.yaml"),
-    ]
 }
 
 fn dxops(args: &[&str]) -> std::process::Output {

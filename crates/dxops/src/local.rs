@@ -28,6 +28,9 @@ pub struct RunArgs {
     /// folder of them in any sub-folders (default: the simulated cohort).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Patients in the simulated cohort (without --data).
+    #[arg(long, default_value_t = dxops_local::COHORT_ROWS)]
+    pub rows: usize,
     /// CSV rows (with header) to replay to the served model instead of the
     /// held-out test split, e.g. to see drift.
     #[arg(long)]
@@ -113,6 +116,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         spec_file: args.spec.clone(),
         env: args.env,
         data: args.data,
+        rows: args.rows,
         replay: args.replay,
         out: args.out,
         port: args.port,

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use run::{RunOptions, ServerCommand, run};
+pub use run::{COHORT_ROWS, RunOptions, ServerCommand, run};
 
 /// Why a run could not go on. Messages name files, rows and columns,
 /// never a record's values.

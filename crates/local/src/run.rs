@@ -45,6 +45,8 @@ pub struct RunOptions {
     pub env: Option<String>,
     /// Records as ingest writes them (file or folder); default: the simulated cohort.
     pub data: Option<PathBuf>,
+    /// Rows of the simulated cohort when no `data` is given.
+    pub rows: usize,
     /// Rows (CSV with header) to replay instead of the held-out test split.
     pub replay: Option<PathBuf>,
     /// Where runs and the registry live.
@@ -414,7 +416,7 @@ pub fn run(options: &RunOptions, progress: &mut dyn Progress) -> Result<RunSumma
             Ok(((), format!("records from {}", d.display())))
         }
         None => {
-            let table = cohort_for(&spec, env)?;
+            let table = cohort_for(env, options.rows)?;
             let (api, iot) =
                 crate::cohort::write_as_ingest(&table, &raw, env.spec.training.validation.seed)?;
             Ok((
@@ -790,7 +792,7 @@ pub fn run(options: &RunOptions, progress: &mut dyn Progress) -> Result<RunSumma
 /// The simulated cohort, shaped to the spec: the spec's label and
 /// identifier names, and a clear error when its features are not the
 /// cohort's.
-fn cohort_for(spec: &ValidatedSpec, env: &Environment) -> Result<Table, RunError> {
+fn cohort_for(env: &Environment, rows: usize) -> Result<Table, RunError> {
     let d = &env.spec.data;
     let missing: Vec<&str> = d
         .features
@@ -803,9 +805,8 @@ fn cohort_for(spec: &ValidatedSpec, env: &Environment) -> Result<Table, RunError
             missing: missing.join(", "),
         });
     }
-    let _ = spec;
     let ids = !d.identifiers.is_empty();
-    let mut table = dxops_ml::synth::generate(COHORT_ROWS, env.spec.training.validation.seed, ids);
+    let mut table = dxops_ml::synth::generate(rows, env.spec.training.validation.seed, ids);
     for h in &mut table.headers {
         if h == "diagnosis" {
             *h = d.label.clone();
