@@ -314,3 +314,56 @@ pub fn wait_for(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// SageMaker's payload limit, as the server applies it.
+pub const MAX_BODY: usize = 6 * 1024 * 1024;
+
+/// `[{},{},…]` of at most `bytes` bytes: the cheapest rows to send.
+pub fn empty_objects(bytes: usize) -> Vec<u8> {
+    // `[` + n × `{}` + (n − 1) × `,` + `]` = 3n + 1 bytes.
+    let n = (bytes - 1) / 3;
+    let mut body = Vec::with_capacity(bytes);
+    body.push(b'[');
+    for i in 0..n {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(b"{}");
+    }
+    body.push(b']');
+    assert!(body.len() <= bytes);
+    body
+}
+
+/// A field of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`).
+pub fn proc_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// Reads from `s` until the peer closes or `secs` pass; returns what came
+/// and whether the connection was closed.
+pub fn read_until_closed(s: &mut TcpStream, secs: u64) -> (Vec<u8>, bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => return (out, true),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return (out, true),
+        }
+    }
+    (out, false)
+}

@@ -171,7 +171,20 @@ pub fn render(
     classes: &[String],
     features: &[String],
 ) -> String {
-    let mut out = String::with_capacity(64 + predictions.len() * (48 + 24 * classes.len()));
+    render_bounded(format, predictions, classes, features, usize::MAX).unwrap_or_default()
+}
+
+/// As [`render`], but `None` as soon as the text would exceed `max_bytes`
+/// (rendering stops there rather than building the whole text).
+pub fn render_bounded(
+    format: OutputFormat,
+    predictions: &[Prediction],
+    classes: &[String],
+    features: &[String],
+    max_bytes: usize,
+) -> Option<String> {
+    let estimate = 64 + predictions.len() * (48 + 24 * classes.len());
+    let mut out = String::with_capacity(estimate.min(max_bytes));
     match format {
         OutputFormat::Json => {
             out.push_str("{\"predictions\":[");
@@ -180,6 +193,9 @@ pub fn render(
                     out.push(',');
                 }
                 json_object(&mut out, p, classes, features);
+                if out.len() > max_bytes {
+                    return None;
+                }
             }
             out.push_str("]}");
         }
@@ -187,6 +203,9 @@ pub fn render(
             for p in predictions {
                 json_object(&mut out, p, classes, features);
                 out.push('\n');
+                if out.len() > max_bytes {
+                    return None;
+                }
             }
         }
         OutputFormat::Csv => {
@@ -196,10 +215,13 @@ pub fn render(
                     let _ = write!(out, ",{v}");
                 }
                 let _ = writeln!(out, ",{}", u8::from(!p.out_of_range.is_empty()));
+                if out.len() > max_bytes {
+                    return None;
+                }
             }
         }
     }
-    out
+    (out.len() <= max_bytes).then_some(out)
 }
 
 #[cfg(test)]
@@ -282,6 +304,18 @@ mod tests {
         assert_eq!(json["predictions"][0]["out_of_range"], true);
         assert_eq!(json["predictions"][0]["out_of_range_features"][0], "b");
         assert_eq!(json["predictions"][1]["out_of_range"], false);
+        let full = render(OutputFormat::Json, &p, &classes, &features);
+        assert_eq!(
+            render_bounded(OutputFormat::Json, &p, &classes, &features, full.len()),
+            Some(full.clone())
+        );
+        for f in [
+            OutputFormat::Json,
+            OutputFormat::JsonLines,
+            OutputFormat::Csv,
+        ] {
+            assert_eq!(render_bounded(f, &p, &classes, &features, 20), None);
+        }
         let lines = render(OutputFormat::JsonLines, &p, &classes, &features);
         assert_eq!(lines.lines().count(), 2);
         assert_eq!(
