@@ -93,6 +93,38 @@ pub fn ml_root() -> &'static Path {
     })
 }
 
+/// An ML root with a model trained on the even WDBC rows plus a text
+/// feature `site` (last column; `north`, `south` or `east`).
+pub fn categorical_ml_root(dir: &Path) -> PathBuf {
+    let (train, _) = split_data();
+    let mut csv = String::new();
+    for (i, l) in train.lines().enumerate() {
+        let site = if i == 0 {
+            "site"
+        } else {
+            ["north", "south", "east"][i % 3]
+        };
+        csv.push_str(&format!("{l},{site}\n"));
+    }
+    let root = dir.join("categorical-ml");
+    std::fs::create_dir_all(&root).unwrap();
+    let data = root.join("train.csv");
+    std::fs::write(&data, csv).unwrap();
+    let out = Command::new(BIN)
+        .args(["train", "--label", "label", "--data"])
+        .arg(&data)
+        .arg("--ml-root")
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "training failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    root
+}
+
 /// Shifted copy: every numeric cell × 1.5 + 1.
 pub fn shifted(rows: &[Vec<String>]) -> Vec<Vec<String>> {
     rows.iter()
@@ -141,9 +173,19 @@ fn pump(
 
 impl Server {
     pub fn start(env: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(BIN);
+        Server::start_at(ml_root(), env)
+    }
+
+    /// The server of the model under `root`.
+    pub fn start_at(root: &Path, env: &[(&str, &str)]) -> Server {
+        Server::spawn(Command::new(BIN), root, env)
+    }
+
+    /// The server run by `cmd` (the binary or a wrapper such as `prlimit`
+    /// whose arguments end with the binary).
+    pub fn spawn(mut cmd: Command, root: &Path, env: &[(&str, &str)]) -> Server {
         cmd.args(["serve", "--host", "127.0.0.1", "--port", "0", "--ml-root"])
-            .arg(ml_root())
+            .arg(root)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .env_remove("SAGEMAKER_BIND_TO_PORT")
