@@ -820,3 +820,69 @@ fn marker_strings_never_come_back() {
     assert!(out.contains("\"method\":\"other\""), "{out}");
     assert!(!out.contains(M), "marker in the logs:\n{out}");
 }
+
+#[test]
+fn ten_worst_case_requests_under_a_4_gib_address_space() {
+    // Five 6 MiB bodies of two million empty objects (refused at the row
+    // limit) and five 6 MB CSV bodies of 100,000 rows (scored), all at once,
+    // with the server's address space capped at 4 GiB: all are answered,
+    // `/ping` stays up, and the peak RSS is printed for the README.
+    if std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("prlimit not installed; skipped");
+        return;
+    }
+    let mut cmd = std::process::Command::new("prlimit");
+    cmd.args(["--as=4294967296", BIN]);
+    let s = Server::spawn(cmd, ml_root(), &[("DXOPS_REQUEST_TIMEOUT", "300")]);
+    let width = data().header.len();
+    let csv = format!("{}\n", vec!["1"; width].join(",")).repeat(dxops_ml::wire::MAX_ROWS);
+    assert!(csv.len() <= MAX_BODY);
+    let bodies = [
+        std::sync::Arc::new(empty_objects(MAX_BODY)),
+        std::sync::Arc::new(csv.into_bytes()),
+    ];
+    let start = std::time::Instant::now();
+    let workers: Vec<_> = (0..10)
+        .map(|i| {
+            let (addr, body) = (s.addr, bodies[i % 2].clone());
+            let ct = if i % 2 == 0 {
+                "application/json"
+            } else {
+                "text/csv"
+            };
+            std::thread::spawn(move || {
+                let h = [("Content-Type", ct), ("Accept", "text/csv")];
+                (i, request(addr, "POST", "/invocations", &h, &body))
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let ping_start = std::time::Instant::now();
+    assert_eq!(s.ping(), 200, "no /ping under load");
+    let ping = ping_start.elapsed();
+    for w in workers {
+        let (i, r) = w.join().unwrap();
+        let want = if i % 2 == 0 { 413 } else { 200 };
+        assert_eq!(
+            r.status,
+            want,
+            "request {i}: {}",
+            &r.text()[..r.text().len().min(200)]
+        );
+    }
+    let took = start.elapsed();
+    assert_eq!(s.ping(), 200);
+    let peak = peak_mib(&s);
+    eprintln!(
+        "ten worst-case requests: {took:?}, /ping under load {ping:?}, peak RSS (VmHWM) {peak} MiB"
+    );
+    assert!(
+        ping < std::time::Duration::from_secs(2),
+        "/ping took {ping:?}"
+    );
+    assert!(peak < 1024, "peak RSS {peak} MiB");
+}
