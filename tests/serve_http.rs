@@ -801,7 +801,6 @@ fn marker_strings_never_come_back() {
         send("POST", "/invocations", &lines_ct, body);
         send("POST", "/invocations", &csv_ct, body);
     }
-    drop(send);
     assert!(responses.iter().any(|r| r.status == 200));
     assert!(responses.iter().any(|r| r.status == 400));
     let prom = s.request("GET", "/metrics", &[], b"").text();

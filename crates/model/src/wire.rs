@@ -1071,12 +1071,12 @@ mod tests {
         let too_many = Err(InputError::TooManyRows { limit: 3 });
         let csv4 = "1,F,1\n".repeat(4);
         assert_eq!(s.parse(csv4.as_bytes(), InputFormat::Csv), too_many);
-        let json3 = format!("[{}]", vec!["{}"; 3].join(","));
+        let json3 = format!("[{}]", ["{}"; 3].join(","));
         assert_eq!(
             s.parse(json3.as_bytes(), InputFormat::Json).unwrap().len(),
             3
         );
-        let json4 = format!("{{\"instances\": [{}]}}", vec!["{}"; 4].join(","));
+        let json4 = format!("{{\"instances\": [{}]}}", ["{}"; 4].join(","));
         assert_eq!(s.parse(json4.as_bytes(), InputFormat::Json), too_many);
         let lines4 = "{}\n".repeat(4);
         assert_eq!(s.parse(lines4.as_bytes(), InputFormat::JsonLines), too_many);

@@ -489,12 +489,12 @@ fn handle_batch(
     bytes: &[u8],
     format: InputFormat,
     out: OutputFormat,
-) -> Result<Scored, Response> {
+) -> Result<Scored, Box<Response>> {
     let rows = state
         .schema
         .parse(bytes, format)
-        .map_err(|e| input_error(&e))?;
-    let predictions = score(state, &rows).map_err(|e| predict_error(&e))?;
+        .map_err(|e| Box::new(input_error(&e)))?;
+    let predictions = score(state, &rows).map_err(|e| Box::new(predict_error(&e)))?;
     let text = output::render_bounded(
         out,
         &predictions,
@@ -503,14 +503,14 @@ fn handle_batch(
         MAX_RESPONSE_BYTES,
     )
     .ok_or_else(|| {
-        error_response(
+        Box::new(error_response(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
                 "the response would exceed {MAX_RESPONSE_BYTES} bytes; send fewer rows per request"
             ),
             None,
             None,
-        )
+        ))
     })?;
     Ok(Scored {
         text,
@@ -625,17 +625,17 @@ async fn invoke(state: Arc<AppState>, headers: HeaderMap, body: Body) -> Respons
         });
         match work.await {
             Ok(r) => r,
-            Err(_) => Err(error_response(
+            Err(_) => Err(Box::new(error_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "scoring failed".into(),
                 None,
                 None,
-            )),
+            ))),
         }
     };
     let scored = match result {
         Ok(s) => s,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     state.metrics.record_predictions(&scored.classes);
     state.window.push(&scored.window);
