@@ -855,7 +855,11 @@ fn ten_worst_case_requests_under_a_4_gib_address_space() {
             };
             std::thread::spawn(move || {
                 let h = [("Content-Type", ct), ("Accept", "text/csv")];
-                (i, request(addr, "POST", "/invocations", &h, &body))
+                // Scoring slots serialise the five scored bodies.
+                (
+                    i,
+                    request_within(addr, "POST", "/invocations", &h, &body, 240),
+                )
             })
         })
         .collect();

@@ -8,9 +8,10 @@
 //! CloudWatch EMF (see [`metrics`]).
 //!
 //! Bounds, so that no client can exhaust memory or hold the server open:
-//! a body is at most [`MAX_PAYLOAD_BYTES`] and [`wire::MAX_ROWS`] rows; at
-//! most [`ServeOptions::max_inflight`] invocations are read, parsed and
-//! scored at once (others wait, within the request timeout); at most
+//! a body is at most [`MAX_PAYLOAD_BYTES`] and [`wire::MAX_ROWS`] rows, a
+//! response at most [`MAX_RESPONSE_BYTES`]; at most [`MAX_READING`] bodies
+//! are held and [`ServeOptions::max_inflight`] invocations parsed and scored
+//! at once (others wait, within the request timeout); at most
 //! [`MAX_CONNECTIONS`] connections are open; headers (and the wait for the
 //! next request on a kept-alive connection), bodies and whole invocations
 //! have timeouts; after SIGTERM open connections get a deadline. The drift
@@ -70,9 +71,12 @@ pub const ENV_SHUTDOWN_DEADLINE: &str = "DXOPS_SHUTDOWN_DEADLINE";
 pub const DEFAULT_WINDOW_BYTES: usize = 16 * 1024 * 1024;
 /// Open connections beyond this wait in the listen backlog.
 pub const MAX_CONNECTIONS: usize = 512;
-/// Most invocations handled at once: each may hold a 6 MiB body, up to
-/// 100,000 parsed rows and their response, and scoring is CPU-bound anyway.
+/// Most invocations parsed and scored at once: each may hold up to 100,000
+/// parsed rows and their response, and scoring is CPU-bound anyway.
 pub const MAX_INFLIGHT: usize = 4;
+/// Most request bodies read or held at once (6 MiB each). More than the
+/// scoring slots, so that a few slow senders do not stall everyone.
+pub const MAX_READING: usize = 16;
 /// hyper's read buffer per connection (request line and headers must fit).
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 /// Bodies up to this size are parsed and scored on the async worker;
@@ -363,7 +367,9 @@ struct AppState {
     window: Window,
     next_id: AtomicU64,
     id_prefix: String,
-    /// Slots for invocations being read, parsed and scored.
+    /// Slots for bodies being read or waiting to be scored.
+    reading: Arc<Semaphore>,
+    /// Slots for invocations being parsed and scored.
     inflight: Arc<Semaphore>,
     body_timeout: Duration,
     request_timeout: Duration,
@@ -571,10 +577,11 @@ async fn invoke(state: Arc<AppState>, headers: HeaderMap, body: Body) -> Respons
     if declared.is_some_and(|n| n > MAX_PAYLOAD_BYTES as u64) {
         return too_large();
     }
-    // The slot is taken before the body is read, so waiting requests hold
-    // no body in memory; it travels with the work and is released when
-    // scoring ends, even if the client has gone.
-    let Ok(permit) = state.inflight.clone().acquire_owned().await else {
+    // A reading slot is taken before the body is read and held to the end,
+    // so at most MAX_READING bodies are in memory; waiting requests hold
+    // none. Slots travel with the work and are released when scoring ends,
+    // even if the client has gone.
+    let Ok(reading) = state.reading.clone().acquire_owned().await else {
         return error_response(
             StatusCode::SERVICE_UNAVAILABLE,
             "the server is shutting down".into(),
@@ -612,6 +619,15 @@ async fn invoke(state: Arc<AppState>, headers: HeaderMap, body: Body) -> Respons
             ));
         }
     };
+    let Ok(scoring) = state.inflight.clone().acquire_owned().await else {
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down".into(),
+            None,
+            None,
+        );
+    };
+    let permit = (reading, scoring);
     let result = if bytes.len() <= INLINE_BYTES {
         let r = handle_batch(&state, &bytes, format, out);
         drop(permit);
@@ -913,6 +929,7 @@ pub fn run(opts: ServeOptions) -> Result<(), ServeError> {
         window,
         next_id: AtomicU64::new(0),
         id_prefix: format!("{:x}", now_ms()),
+        reading: Arc::new(Semaphore::new(MAX_READING)),
         inflight: Arc::new(Semaphore::new(opts.max_inflight)),
         body_timeout: opts.body_timeout,
         request_timeout: opts.request_timeout,
