@@ -889,3 +889,23 @@ fn ten_worst_case_requests_under_a_4_gib_address_space() {
     );
     assert!(peak < 1024, "peak RSS {peak} MiB");
 }
+
+#[test]
+fn an_invocation_over_the_request_timeout_is_503() {
+    use std::io::Write;
+    // The body timeout (30 s) would come later: the request timeout (1 s)
+    // covers the whole invocation.
+    let s = Server::start(&[("DXOPS_REQUEST_TIMEOUT", "1")]);
+    let mut c = std::net::TcpStream::connect(s.addr).unwrap();
+    c.write_all(
+        b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\nContent-Length: 100\r\n\r\n1,",
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    let (got, closed) = read_until_closed(&mut c, 10);
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(closed);
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(s.ping(), 200);
+}
