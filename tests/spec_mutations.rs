@@ -88,11 +88,7 @@ fn mutated_specs_never_panic_the_loader() {
 fn empty_and_multi_document_files_are_problems_at_the_start() {
     for text in ["", "# only a comment\n", "a: 1\n---\nb: 2\n"] {
         let problems = dxops_spec::spec::load("odd.yaml", text).unwrap_err();
-        assert_eq!(
-            problems[0].code,
-            dxops_spec::spec::Code::YamlSyntax,
-            "{text:?}"
-        );
+        assert_eq!(problems[0].code, dxops_spec::spec::Code::YamlSyntax, "{text:?}");
         assert_eq!((problems[0].span.line, problems[0].span.col), (1, 1));
     }
 }
