@@ -15,7 +15,7 @@ fn capture_line(content_type: &str, data: &str, encoding: &str, i: usize) -> Str
             "endpointOutput": {
                 "observedContentType": "text/csv; charset=utf-8",
                 "mode": "OUTPUT",
-                "data": "B,0.9,0.1,0\n",
+                "data": "0,0.9,0.1,0\n",
                 "encoding": "CSV"
             }
         },
@@ -100,7 +100,8 @@ fn fresh_capture_exits_0_shifted_exits_2() {
     assert_eq!(report["drift"]["dataset_drift"], false);
     assert!(report["drift"]["drift_share"].as_f64().unwrap() < 0.2);
     assert_eq!(report["capture_files"], 2);
-    assert_eq!(report["predicted_class_distribution"]["B"]["current"], 1.0);
+    assert_eq!(report["predicted_class_distribution"]["0"]["current"], 1.0);
+    assert_eq!(report["unknown_predicted_labels"], 0);
     let features = report["drift"]["features"].as_array().unwrap();
     assert_eq!(features.len(), data().header.len());
     assert!(
@@ -190,4 +191,93 @@ fn errors_exit_1() {
         &["--method", "nonsense"],
     );
     assert_eq!(code, 1);
+}
+
+#[test]
+fn capture_fields_never_reach_the_report() {
+    // Capture files hold client payloads: a marker in any of their fields
+    // must not appear in the report or the monitor's output.
+    const M: &str = "XMARKERX";
+    let tmp = tempfile::tempdir().unwrap();
+    let cap = tmp.path().join("cap");
+    write_capture(&cap, &data().fresh[..120]);
+    let width = data().header.len();
+    let numbers = vec!["1"; width - 1].join(",");
+    let with_output = |input: serde_json::Value, output: serde_json::Value| {
+        serde_json::json!({
+            "captureData": {"endpointInput": input, "endpointOutput": output},
+            "eventMetadata": {"eventId": M, "customAttributes": M},
+            M: M,
+        })
+        .to_string()
+    };
+    let csv_out = |label: &str| serde_json::json!({"observedContentType": "text/csv", "mode": "OUTPUT", "data": format!("{label},0.5,0.5,0\n"), "encoding": "CSV"});
+    let good_input = serde_json::json!({"observedContentType": "text/csv", "mode": "INPUT", "data": data().fresh[0].join(","), "encoding": "CSV"});
+    let lines = [
+        capture_line("text/csv", &data().fresh[0].join(","), M, 1),
+        capture_line(
+            M,
+            &base64::engine::general_purpose::STANDARD.encode(data().fresh[0].join(",")),
+            "BASE64",
+            2,
+        ),
+        capture_line(
+            "application/json",
+            &format!("{{\"instances\":[{{\"{M}\":1}}]}}"),
+            "JSON",
+            3,
+        ),
+        capture_line(
+            "application/json",
+            &format!("[[\"{M}\",{numbers}]]"),
+            "JSON",
+            4,
+        ),
+        capture_line("text/csv", &format!("{M},{numbers}"), "CSV", 5),
+        capture_line("text/csv", &format!("%{M}"), "BASE64", 6),
+        format!("{{\"{M}\": [{M}"),
+        format!("{{\"captureData\": {{\"{M}\": 1}}}}"),
+        // Scored, but the captured responses carry labels that are not
+        // classes of the model.
+        with_output(good_input.clone(), csv_out(M)),
+        with_output(
+            good_input,
+            serde_json::json!({"observedContentType": "application/json", "mode": "OUTPUT",
+                "data": format!("{{\"predictions\":[{{\"predicted_label\":\"{M}\"}}]}}"), "encoding": "JSON"}),
+        ),
+    ];
+    std::fs::write(
+        cap.join("endpoint/AllTraffic/2026/11/29/10/10-20-000-m.jsonl"),
+        lines.join("\n") + "\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("report.json");
+    let o = Command::new(BIN)
+        .args(["monitor", "--ml-root"])
+        .arg(ml_root())
+        .arg("--capture")
+        .arg(&cap)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(o.status.code(), Some(0), "{report}");
+    assert_eq!(report["records"], 130);
+    assert_eq!(report["drift"]["rows"], 122);
+    assert_eq!(report["skipped_records"], 8, "{report}");
+    assert_eq!(report["skipped_by_reason"]["encoding"], 1, "{report}");
+    assert_eq!(report["skipped_by_reason"]["content_type"], 1, "{report}");
+    assert_eq!(report["skipped_by_reason"]["payload"], 3, "{report}");
+    assert_eq!(report["skipped_by_reason"]["base64"], 1, "{report}");
+    assert_eq!(report["skipped_by_reason"]["not_capture"], 2, "{report}");
+    assert_eq!(report["unknown_predicted_labels"], 2, "{report}");
+    assert!(!text.contains(M), "marker in the report:\n{text}");
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!output.contains(M), "marker in the output:\n{output}");
 }

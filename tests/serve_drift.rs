@@ -140,3 +140,81 @@ fn bad_drift_configuration_fails_at_start() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown drift method"));
 }
+
+fn prom_value(prom: &str, name: &str) -> Option<u64> {
+    prom.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn categorical_values_do_not_accumulate_in_the_drift_window() {
+    // Each request carries rows whose text feature is a unique 256 KiB
+    // string. The window keeps 1,000 rows; storing those strings held
+    // ~100 MB after 100 requests and grew until the process aborted.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = categorical_ml_root(tmp.path());
+    let s = Server::start_at(
+        &root,
+        &[
+            ("DXOPS_METRICS_INTERVAL", "0.3"),
+            ("DXOPS_DRIFT_MIN_ROWS", "50"),
+        ],
+    );
+    let rows = &data().fresh;
+    let warm: String = rows[..4].iter().map(|r| r.join(",") + ",north\n").collect();
+    assert_eq!(
+        s.post("text/csv", "application/json", warm.as_bytes())
+            .status,
+        200
+    );
+    let before = proc_kib(s.child.id(), "VmRSS").unwrap();
+    let big = "XMARKERX".repeat(32 * 1024);
+    for i in 0..100 {
+        let body: String = rows[..4]
+            .iter()
+            .enumerate()
+            .map(|(j, r)| format!("{},{big}{i}-{j}\n", r.join(",")))
+            .collect();
+        let r = s.post("text/csv", "application/json", body.as_bytes());
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let after = proc_kib(s.child.id(), "VmRSS").unwrap();
+    let grown_mib = after.saturating_sub(before) / 1024;
+    assert!(grown_mib < 40, "RSS grew by {grown_mib} MiB");
+    let prom = s.request("GET", "/metrics", &[], b"").text();
+    assert_eq!(prom_value(&prom, "dxops_drift_window_held_rows"), Some(404));
+    let width = data().header.len() as u64 + 1;
+    let bytes = prom_value(&prom, "dxops_drift_window_bytes").unwrap();
+    assert!(bytes <= 2 * 1000 * width * 16, "window holds {bytes} bytes");
+    // Every value unknown to the baseline counts as one "other" category,
+    // which drifts; no value of it reaches the metrics.
+    assert!(wait_for(15, || window_rows(&s) == Some(404)));
+    let prom = s.request("GET", "/metrics", &[], b"").text();
+    assert!(
+        prom.contains("feature=\"site\",method=\"chi_squared\"} 1"),
+        "{prom}"
+    );
+    assert!(!prom.contains("XMARKERX"));
+}
+
+#[test]
+fn window_byte_budget_lowers_its_row_capacity() {
+    // 31 features × 16-byte cells: 4,960 bytes hold 10 rows.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = categorical_ml_root(tmp.path());
+    let s = Server::start_at(&root, &[("DXOPS_DRIFT_WINDOW_BYTES", "4960")]);
+    let body: String = data().fresh[..25]
+        .iter()
+        .map(|r| r.join(",") + ",east\n")
+        .collect();
+    assert_eq!(
+        s.post("text/csv", "application/json", body.as_bytes())
+            .status,
+        200
+    );
+    let prom = s.request("GET", "/metrics", &[], b"").text();
+    assert_eq!(prom_value(&prom, "dxops_drift_window_held_rows"), Some(10));
+    assert!(prom_value(&prom, "dxops_drift_window_bytes").unwrap() <= 2 * 4960);
+}

@@ -212,7 +212,7 @@ fn malformed_payloads_are_4xx_and_server_stays_healthy() {
             nested.into_bytes(),
             400,
             Some(1),
-            None,
+            Some(data().header[0].as_str()),
         ),
         (
             "truncated JSON",
@@ -244,7 +244,23 @@ fn malformed_payloads_are_4xx_and_server_stays_healthy() {
             b"{\"instances\": [{\"no_such_feature\": 1}]}".to_vec(),
             400,
             Some(1),
-            Some("no_such_feature"),
+            None,
+        ),
+        (
+            "one row more than the limit",
+            "application/json",
+            format!("[{}]", vec!["{}"; dxops_ml::wire::MAX_ROWS + 1].join(",")).into_bytes(),
+            413,
+            None,
+            None,
+        ),
+        (
+            "two million empty objects",
+            "application/json",
+            empty_objects(MAX_BODY),
+            413,
+            None,
+            None,
         ),
         (
             "JSON nested value",
@@ -288,7 +304,7 @@ fn malformed_payloads_are_4xx_and_server_stays_healthy() {
     );
     let prom = s.request("GET", "/metrics", &[], b"").text();
     assert!(
-        prom.contains("dxops_errors_total{endpoint=\"local\",class=\"4xx\"} 15"),
+        prom.contains("dxops_errors_total{endpoint=\"local\",class=\"4xx\"} 17"),
         "{prom}"
     );
     assert!(prom.contains("dxops_errors_total{endpoint=\"local\",class=\"5xx\"} 0"));
@@ -524,4 +540,372 @@ fn port_from_sagemaker_environment() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(up, "no /ping on SAGEMAKER_BIND_TO_PORT");
+}
+
+/// `/proc/<pid>/status` VmHWM of the server, in MiB.
+fn peak_mib(s: &Server) -> u64 {
+    proc_kib(s.child.id(), "VmHWM").unwrap_or(0) / 1024
+}
+
+#[test]
+fn millions_of_empty_objects_are_refused_quickly_and_cheaply() {
+    // 6 MiB of `{},` is two million instances; it used to take 32 s and
+    // 1.3 GB per request, and three at once killed the server.
+    let s = Server::start(&[]);
+    let body = std::sync::Arc::new(empty_objects(MAX_BODY));
+    let start = std::time::Instant::now();
+    let workers: Vec<_> = (0..3)
+        .map(|_| {
+            let (addr, body) = (s.addr, body.clone());
+            std::thread::spawn(move || {
+                let h = [("Content-Type", "application/json")];
+                request(addr, "POST", "/invocations", &h, &body)
+            })
+        })
+        .collect();
+    for w in workers {
+        let r = w.join().unwrap();
+        assert_eq!(r.status, 413, "{}", r.text());
+        assert!(r.body.len() < 512, "{}", r.text());
+        assert!(
+            r.json()["error"].as_str().unwrap().contains("100000 rows"),
+            "{}",
+            r.text()
+        );
+    }
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(s.ping(), 200);
+    let peak = peak_mib(&s);
+    assert!(peak < 512, "peak RSS {peak} MiB");
+}
+
+#[test]
+fn response_size_is_bounded() {
+    // 60,000 rows whose values mostly lie outside the training range: each
+    // row's JSON names most of the 30 features, ~36 MB in all, over the
+    // 32 MiB cap.
+    let s = Server::start(&[]);
+    let width = data().header.len();
+    let row = format!("{}\n", vec!["1"; width].join(","));
+    let body = row.repeat(60_000);
+    assert!(body.len() <= MAX_BODY);
+    let r = s.post("text/csv", "application/json", body.as_bytes());
+    assert_eq!(r.status, 413, "{}", &r.text()[..r.text().len().min(300)]);
+    assert!(r.text().contains("response would exceed"), "{}", r.text());
+    // The same rows as CSV fit.
+    let r = s.post("text/csv", "text/csv", row.repeat(1000).as_bytes());
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text().lines().count(), 1000);
+}
+
+#[test]
+fn accept_q_values_are_honoured() {
+    let s = Server::start(&[]);
+    let csv = csv_body(&first_rows(1));
+    for none in ["*/*;q=0", "application/json;q=0", "text/csv;q=0, */*;q=0"] {
+        let r = s.post("text/csv", none, csv.as_bytes());
+        assert_eq!(r.status, 406, "{none}: {}", r.text());
+    }
+    let r = s.post("text/csv", "application/json;q=0, text/csv", csv.as_bytes());
+    assert_eq!(
+        (r.status, r.header("content-type")),
+        (200, Some("text/csv"))
+    );
+    let r = s.post(
+        "text/csv",
+        "text/csv;q=0.2, application/jsonlines;q=0.9",
+        csv.as_bytes(),
+    );
+    assert_eq!(r.header("content-type"), Some("application/jsonlines"));
+}
+
+#[test]
+fn idle_and_half_sent_connections_are_closed() {
+    use std::io::Write;
+    let s = Server::start(&[("DXOPS_HEADER_TIMEOUT", "1"), ("DXOPS_BODY_TIMEOUT", "1")]);
+    let connect = || std::net::TcpStream::connect(s.addr).unwrap();
+    // Nothing sent at all.
+    let mut idle = connect();
+    // Half a request line and headers.
+    let mut half_head = connect();
+    half_head
+        .write_all(b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty")
+        .unwrap();
+    // Whole headers, a tenth of the declared body.
+    let mut half_body = connect();
+    half_body
+        .write_all(
+            b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\nContent-Length: 100\r\n\r\n1,2,3,4,5,",
+        )
+        .unwrap();
+    // One full request, then silence on the kept-alive connection.
+    let mut kept = connect();
+    kept.write_all(b"GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let start = std::time::Instant::now();
+    for (name, c) in [
+        ("idle", &mut idle),
+        ("half-sent headers", &mut half_head),
+        ("half-sent body", &mut half_body),
+        ("kept alive", &mut kept),
+    ] {
+        let (got, closed) = read_until_closed(c, 10);
+        assert!(closed, "{name}: still open after 10 s");
+        let text = String::from_utf8_lossy(&got);
+        match name {
+            "half-sent body" => assert!(text.starts_with("HTTP/1.1 408"), "{name}: {text}"),
+            "kept alive" => assert!(text.starts_with("HTTP/1.1 200"), "{name}: {text}"),
+            _ => {}
+        }
+    }
+    assert!(start.elapsed() < std::time::Duration::from_secs(8));
+    assert_eq!(s.ping(), 200);
+}
+
+#[test]
+fn sigterm_with_half_sent_requests_exits_within_the_deadline() {
+    use std::io::Write;
+    // Default header and body timeouts (10 s, 30 s) are longer than the
+    // 2 s shutdown deadline, so only the deadline can end these.
+    let mut s = Server::start(&[("DXOPS_SHUTDOWN_DEADLINE", "2")]);
+    let mut half_head = std::net::TcpStream::connect(s.addr).unwrap();
+    half_head
+        .write_all(b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .unwrap();
+    let mut half_body = std::net::TcpStream::connect(s.addr).unwrap();
+    half_body
+        .write_all(
+            b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\nContent-Length: 100\r\n\r\n1,",
+        )
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let start = std::time::Instant::now();
+    let status = s.terminate();
+    let took = start.elapsed();
+    assert_eq!(status.code(), Some(0), "{}", s.output());
+    assert!(
+        took < std::time::Duration::from_secs(6),
+        "exit took {took:?}"
+    );
+    assert!(
+        s.output().contains("\"event\":\"stopped\""),
+        "{}",
+        s.output()
+    );
+}
+
+#[test]
+fn marker_strings_never_come_back() {
+    // A marker sent through every client-controlled input must reach no log
+    // line, no metric and no response (status line, headers or body).
+    const M: &str = "XMARKERX";
+    let mut s = Server::start(&[
+        ("DXOPS_METRICS_INTERVAL", "0.2"),
+        ("DXOPS_DRIFT_MIN_ROWS", "1"),
+    ]);
+    let width = data().header.len();
+    let good = csv_body(&first_rows(1));
+    let csv_ct = [("Content-Type", "text/csv")];
+    let json_ct = [("Content-Type", "application/json")];
+    let lines_ct = [("Content-Type", "application/jsonlines")];
+    let marker_path = format!("/{M}");
+    let query_path = format!("/invocations?{M}={M}");
+    let ct_param = format!("text/csv; charset={M}");
+    let accept_param = format!("text/csv;{M}={M}");
+    let numbers = vec!["1"; width - 1].join(",");
+    let bodies: Vec<(String, Vec<u8>)> = vec![
+        (
+            "text in a numeric column".into(),
+            format!("{M},{numbers}\n").into_bytes(),
+        ),
+        ("wrong width".into(), format!("{M}\n").into_bytes()),
+        (
+            "JSON value".into(),
+            format!("[[\"{M}\",{numbers}]]").into_bytes(),
+        ),
+        (
+            "JSON key".into(),
+            format!("{{\"instances\":[{{\"{M}\":1}}]}}").into_bytes(),
+        ),
+        (
+            "JSON top key".into(),
+            format!("{{\"{M}\":[[1]]}}").into_bytes(),
+        ),
+        (
+            "JSON features + key".into(),
+            format!("[{{\"features\":[{numbers},1],\"{M}\":1}}]").into_bytes(),
+        ),
+        (
+            "JSON nested".into(),
+            format!("[[{{\"{M}\":\"{M}\"}},{numbers}]]").into_bytes(),
+        ),
+        ("malformed JSON".into(), format!("[[{M}").into_bytes()),
+        ("JSON string".into(), format!("\"{M}\"").into_bytes()),
+    ];
+    let mut responses = Vec::new();
+    let mut send = |method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]| {
+        responses.push(s.request(method, path, headers, body));
+    };
+    send(M, "/ping", &[], b"");
+    send(M, "/invocations", &csv_ct, good.as_bytes());
+    send(M, &marker_path, &[], b"");
+    send("GET", &marker_path, &[], b"");
+    send("POST", &query_path, &csv_ct, good.as_bytes());
+    send("GET", &format!("/ping?{M}"), &[], b"");
+    send(
+        "POST",
+        "/invocations",
+        &[("Content-Type", M)],
+        good.as_bytes(),
+    );
+    send(
+        "POST",
+        "/invocations",
+        &[("Content-Type", &ct_param)],
+        good.as_bytes(),
+    );
+    send(
+        "POST",
+        "/invocations",
+        &[("Content-Type", "text/csv"), ("Accept", M)],
+        good.as_bytes(),
+    );
+    send(
+        "POST",
+        "/invocations",
+        &[("Content-Type", "text/csv"), ("Accept", &accept_param)],
+        good.as_bytes(),
+    );
+    send(
+        "POST",
+        "/invocations",
+        &[
+            ("Content-Type", "text/csv"),
+            ("X-Marker", M),
+            ("User-Agent", M),
+        ],
+        good.as_bytes(),
+    );
+    send(
+        "POST",
+        "/invocations",
+        &[("Content-Type", "text/csv"), ("Content-Length", M)],
+        good.as_bytes(),
+    );
+    for (_, body) in &bodies {
+        send("POST", "/invocations", &json_ct, body);
+        send("POST", "/invocations", &lines_ct, body);
+        send("POST", "/invocations", &csv_ct, body);
+    }
+    assert!(responses.iter().any(|r| r.status == 200));
+    assert!(responses.iter().any(|r| r.status == 400));
+    let prom = s.request("GET", "/metrics", &[], b"").text();
+    assert!(wait_for(10, || s
+        .stdout
+        .lock()
+        .unwrap()
+        .contains("\"DriftShare\"")));
+    assert_eq!(s.terminate().code(), Some(0));
+    for r in &responses {
+        let all = format!("{:?}{}", r.headers, r.text());
+        assert!(!all.contains(M), "marker in a response: {} {all}", r.status);
+    }
+    assert!(!prom.contains(M), "marker in /metrics");
+    let out = s.output();
+    assert!(out.contains("\"method\":\"other\""), "{out}");
+    assert!(!out.contains(M), "marker in the logs:\n{out}");
+}
+
+#[test]
+fn ten_worst_case_requests_under_a_4_gib_address_space() {
+    // Five 6 MiB bodies of two million empty objects (refused at the row
+    // limit) and five 6 MB CSV bodies of 100,000 rows (scored), all at once,
+    // with the server's address space capped at 4 GiB: all are answered,
+    // `/ping` stays up, and the peak RSS is printed for the README.
+    if std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("prlimit not installed; skipped");
+        return;
+    }
+    let mut cmd = std::process::Command::new("prlimit");
+    cmd.args(["--as=4294967296", BIN]);
+    let s = Server::spawn(cmd, ml_root(), &[("DXOPS_REQUEST_TIMEOUT", "300")]);
+    let width = data().header.len();
+    let csv = format!("{}\n", vec!["1"; width].join(",")).repeat(dxops_ml::wire::MAX_ROWS);
+    assert!(csv.len() <= MAX_BODY);
+    let bodies = [
+        std::sync::Arc::new(empty_objects(MAX_BODY)),
+        std::sync::Arc::new(csv.into_bytes()),
+    ];
+    let start = std::time::Instant::now();
+    let workers: Vec<_> = (0..10)
+        .map(|i| {
+            let (addr, body) = (s.addr, bodies[i % 2].clone());
+            let ct = if i % 2 == 0 {
+                "application/json"
+            } else {
+                "text/csv"
+            };
+            std::thread::spawn(move || {
+                let h = [("Content-Type", ct), ("Accept", "text/csv")];
+                // Scoring slots serialise the five scored bodies.
+                (
+                    i,
+                    request_within(addr, "POST", "/invocations", &h, &body, 240),
+                )
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let ping_start = std::time::Instant::now();
+    assert_eq!(s.ping(), 200, "no /ping under load");
+    let ping = ping_start.elapsed();
+    for w in workers {
+        let (i, r) = w.join().unwrap();
+        let want = if i % 2 == 0 { 413 } else { 200 };
+        assert_eq!(
+            r.status,
+            want,
+            "request {i}: {}",
+            &r.text()[..r.text().len().min(200)]
+        );
+    }
+    let took = start.elapsed();
+    assert_eq!(s.ping(), 200);
+    let peak = peak_mib(&s);
+    eprintln!(
+        "ten worst-case requests: {took:?}, /ping under load {ping:?}, peak RSS (VmHWM) {peak} MiB"
+    );
+    assert!(
+        ping < std::time::Duration::from_secs(2),
+        "/ping took {ping:?}"
+    );
+    assert!(peak < 1024, "peak RSS {peak} MiB");
+}
+
+#[test]
+fn an_invocation_over_the_request_timeout_is_503() {
+    use std::io::Write;
+    // The body timeout (30 s) would come later: the request timeout (1 s)
+    // covers the whole invocation.
+    let s = Server::start(&[("DXOPS_REQUEST_TIMEOUT", "1")]);
+    let mut c = std::net::TcpStream::connect(s.addr).unwrap();
+    c.write_all(
+        b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\nContent-Length: 100\r\n\r\n1,",
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    let (got, closed) = read_until_closed(&mut c, 10);
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(closed);
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(s.ping(), 200);
 }

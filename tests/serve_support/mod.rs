@@ -93,6 +93,38 @@ pub fn ml_root() -> &'static Path {
     })
 }
 
+/// An ML root with a model trained on the even WDBC rows plus a text
+/// feature `site` (last column; `north`, `south` or `east`).
+pub fn categorical_ml_root(dir: &Path) -> PathBuf {
+    let (train, _) = split_data();
+    let mut csv = String::new();
+    for (i, l) in train.lines().enumerate() {
+        let site = if i == 0 {
+            "site"
+        } else {
+            ["north", "south", "east"][i % 3]
+        };
+        csv.push_str(&format!("{l},{site}\n"));
+    }
+    let root = dir.join("categorical-ml");
+    std::fs::create_dir_all(&root).unwrap();
+    let data = root.join("train.csv");
+    std::fs::write(&data, csv).unwrap();
+    let out = Command::new(BIN)
+        .args(["train", "--label", "label", "--data"])
+        .arg(&data)
+        .arg("--ml-root")
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "training failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    root
+}
+
 /// Shifted copy: every numeric cell × 1.5 + 1.
 pub fn shifted(rows: &[Vec<String>]) -> Vec<Vec<String>> {
     rows.iter()
@@ -141,9 +173,19 @@ fn pump(
 
 impl Server {
     pub fn start(env: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(BIN);
+        Server::start_at(ml_root(), env)
+    }
+
+    /// The server of the model under `root`.
+    pub fn start_at(root: &Path, env: &[(&str, &str)]) -> Server {
+        Server::spawn(Command::new(BIN), root, env)
+    }
+
+    /// The server run by `cmd` (the binary or a wrapper such as `prlimit`
+    /// whose arguments end with the binary).
+    pub fn spawn(mut cmd: Command, root: &Path, env: &[(&str, &str)]) -> Server {
         cmd.args(["serve", "--host", "127.0.0.1", "--port", "0", "--ml-root"])
-            .arg(ml_root())
+            .arg(root)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .env_remove("SAGEMAKER_BIND_TO_PORT")
@@ -263,8 +305,20 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Response {
+    request_within(addr, method, path, headers, body, 30)
+}
+
+/// As [`request`], waiting up to `secs` for the response.
+pub fn request_within(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    secs: u64,
+) -> Response {
     let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(secs))).unwrap();
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -313,4 +367,57 @@ pub fn wait_for(secs: u64, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(100));
     }
     false
+}
+
+/// SageMaker's payload limit, as the server applies it.
+pub const MAX_BODY: usize = 6 * 1024 * 1024;
+
+/// `[{},{},…]` of at most `bytes` bytes: the cheapest rows to send.
+pub fn empty_objects(bytes: usize) -> Vec<u8> {
+    // `[` + n × `{}` + (n − 1) × `,` + `]` = 3n + 1 bytes.
+    let n = (bytes - 1) / 3;
+    let mut body = Vec::with_capacity(bytes);
+    body.push(b'[');
+    for i in 0..n {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(b"{}");
+    }
+    body.push(b']');
+    assert!(body.len() <= bytes);
+    body
+}
+
+/// A field of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`).
+pub fn proc_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// Reads from `s` until the peer closes or `secs` pass; returns what came
+/// and whether the connection was closed.
+pub fn read_until_closed(s: &mut TcpStream, secs: u64) -> (Vec<u8>, bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => return (out, true),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return (out, true),
+        }
+    }
+    (out, false)
 }

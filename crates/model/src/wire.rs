@@ -7,15 +7,28 @@
 //! per line). Empty cells, `null`, `NA`, `N/A`, `NULL` and `?` are missing
 //! values. `NaN` and infinities are rejected.
 //!
-//! Errors name the row (1-based) and the column, never the offending value:
-//! payloads are patient data.
+//! A payload holds at most [`MAX_ROWS`] rows; parsing stops at the first row
+//! beyond it. JSON is parsed as a stream straight into rows, so no document
+//! tree is built: memory is the rows themselves, whatever the payload shape.
+//!
+//! Errors name the row (1-based) and the column, never the offending value
+//! nor a client-supplied key: payloads are patient data.
 
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::fmt;
 
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use thiserror::Error;
 
 use crate::data::RawValue;
 use dxops_contract::data::FeatureType;
+
+/// Most rows one payload may hold. A 6 MB CSV of one-digit cells holds at
+/// most a few hundred thousand rows of a realistic model; rows cost
+/// `width × 32` bytes each once parsed, so this caps a request's rows at
+/// about 100 MB for a 30-feature model.
+pub const MAX_ROWS: usize = 100_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputFormat {
@@ -49,6 +62,8 @@ impl InputFormat {
 pub enum InputError {
     #[error("empty payload: no rows")]
     Empty,
+    #[error("the payload holds more than {limit} rows; send it in smaller batches")]
+    TooManyRows { limit: usize },
     #[error("row {row}: not valid UTF-8")]
     InvalidUtf8 { row: usize },
     #[error("row {row}: malformed CSV")]
@@ -65,8 +80,10 @@ pub enum InputError {
     NonFinite { row: usize, column: String },
     #[error("row {row}, column `{column}`: nested arrays or objects are not feature values")]
     NotScalar { row: usize, column: String },
-    #[error("row {row}, column `{column}`: unknown feature")]
-    UnknownFeature { row: usize, column: String },
+    /// `field` is the key's 1-based position in the object: the key itself
+    /// is client text and is never repeated back.
+    #[error("row {row}: key number {field} of the object is not a feature of the model")]
+    UnknownFeature { row: usize, field: usize },
     #[error("row {row}: malformed JSON at line {line}, column {col}")]
     Json { row: usize, line: usize, col: usize },
     #[error("row {row}: an instance must be a list of values or an object keyed by feature name")]
@@ -88,17 +105,16 @@ impl InputError {
             | InputError::UnknownFeature { row, .. }
             | InputError::Json { row, .. }
             | InputError::BadInstance { row } => Some(*row),
-            InputError::Empty | InputError::BadShape => None,
+            InputError::Empty | InputError::TooManyRows { .. } | InputError::BadShape => None,
         }
     }
 
-    /// Feature the error is in, if any.
+    /// Feature the error is in, if any (always one of the model's names).
     pub fn column(&self) -> Option<&str> {
         match self {
             InputError::NotNumeric { column, .. }
             | InputError::NonFinite { column, .. }
-            | InputError::NotScalar { column, .. }
-            | InputError::UnknownFeature { column, .. } => Some(column),
+            | InputError::NotScalar { column, .. } => Some(column),
             _ => None,
         }
     }
@@ -110,6 +126,7 @@ pub struct Schema {
     names: Vec<String>,
     types: Vec<FeatureType>,
     index: HashMap<String, usize>,
+    max_rows: usize,
 }
 
 fn is_missing_cell(cell: &str) -> bool {
@@ -127,7 +144,18 @@ impl Schema {
             names: names.to_vec(),
             types: types.to_vec(),
             index,
+            max_rows: MAX_ROWS,
         }
+    }
+
+    /// The same schema with another row limit (at least 1).
+    pub fn with_max_rows(mut self, max_rows: usize) -> Schema {
+        self.max_rows = max_rows.max(1);
+        self
+    }
+
+    pub fn max_rows(&self) -> usize {
+        self.max_rows
     }
 
     pub fn width(&self) -> usize {
@@ -136,6 +164,10 @@ impl Schema {
 
     pub fn names(&self) -> &[String] {
         &self.names
+    }
+
+    pub fn types(&self) -> &[FeatureType] {
+        &self.types
     }
 
     /// One text cell of column `col` (0-based) in row `row` (1-based).
@@ -155,103 +187,42 @@ impl Schema {
                         column: self.names[col].clone(),
                     })?,
                 };
-                if v.is_finite() {
-                    Ok(RawValue::Number(v))
-                } else {
-                    Err(InputError::NonFinite {
-                        row,
-                        column: self.names[col].clone(),
-                    })
-                }
+                self.number(v, row, col)
             }
         }
     }
 
-    fn json_value(
+    fn number(&self, v: f64, row: usize, col: usize) -> Result<RawValue, InputError> {
+        if v.is_finite() {
+            Ok(RawValue::Number(v))
+        } else {
+            Err(InputError::NonFinite {
+                row,
+                column: self.names[col].clone(),
+            })
+        }
+    }
+
+    /// A JSON number; `text` is how it reads as a category.
+    fn json_number(
         &self,
-        v: &serde_json::Value,
+        x: f64,
+        text: impl FnOnce() -> String,
         row: usize,
         col: usize,
     ) -> Result<RawValue, InputError> {
-        use serde_json::Value;
-        match v {
-            Value::Null => Ok(RawValue::Missing),
-            Value::Bool(b) => match self.types[col] {
-                FeatureType::Categorical => Ok(RawValue::Text(b.to_string())),
-                _ => Ok(RawValue::Number(if *b { 1.0 } else { 0.0 })),
-            },
-            Value::Number(n) => {
-                let x = n.as_f64().ok_or_else(|| InputError::NotNumeric {
-                    row,
-                    column: self.names[col].clone(),
-                })?;
-                if !x.is_finite() {
-                    return Err(InputError::NonFinite {
-                        row,
-                        column: self.names[col].clone(),
-                    });
-                }
-                match self.types[col] {
-                    FeatureType::Categorical => Ok(RawValue::Text(n.to_string())),
-                    _ => Ok(RawValue::Number(x)),
-                }
-            }
-            Value::String(s) => self.cell(s, row, col),
-            Value::Array(_) | Value::Object(_) => Err(InputError::NotScalar {
-                row,
-                column: self.names[col].clone(),
-            }),
+        let v = self.number(x, row, col)?;
+        match self.types[col] {
+            FeatureType::Categorical => Ok(RawValue::Text(text())),
+            _ => Ok(v),
         }
     }
 
-    fn json_instance(
-        &self,
-        v: &serde_json::Value,
-        row: usize,
-    ) -> Result<Vec<RawValue>, InputError> {
-        use serde_json::Value;
-        match v {
-            Value::Array(values) => self.json_list(values, row),
-            Value::Object(map) => {
-                if map.len() == 1
-                    && let Some(Value::Array(values)) = map.get("features")
-                    && !self.index.contains_key("features")
-                {
-                    return self.json_list(values, row);
-                }
-                let mut out = vec![RawValue::Missing; self.width()];
-                for (k, v) in map {
-                    let Some(&col) = self.index.get(k.as_str()) else {
-                        return Err(InputError::UnknownFeature {
-                            row,
-                            column: k.clone(),
-                        });
-                    };
-                    out[col] = self.json_value(v, row, col)?;
-                }
-                Ok(out)
-            }
-            _ => Err(InputError::BadInstance { row }),
+    fn json_bool(&self, b: bool, col: usize) -> RawValue {
+        match self.types[col] {
+            FeatureType::Categorical => RawValue::Text(b.to_string()),
+            _ => RawValue::Number(if b { 1.0 } else { 0.0 }),
         }
-    }
-
-    fn json_list(
-        &self,
-        values: &[serde_json::Value],
-        row: usize,
-    ) -> Result<Vec<RawValue>, InputError> {
-        if values.len() != self.width() {
-            return Err(InputError::WrongWidth {
-                row,
-                got: values.len(),
-                expected: self.width(),
-            });
-        }
-        values
-            .iter()
-            .enumerate()
-            .map(|(col, v)| self.json_value(v, row, col))
-            .collect()
     }
 
     /// Parses a whole payload.
@@ -269,6 +240,12 @@ impl Schema {
             return Err(InputError::Empty);
         }
         Ok(rows)
+    }
+
+    fn too_many(&self) -> InputError {
+        InputError::TooManyRows {
+            limit: self.max_rows,
+        }
     }
 
     fn parse_csv(&self, body: &[u8]) -> Result<Vec<Vec<RawValue>>, InputError> {
@@ -289,6 +266,9 @@ impl Schema {
             if record.len() == 1 && record[0].iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
+            if rows.len() == self.max_rows {
+                return Err(self.too_many());
+            }
             if record.len() != self.width() {
                 return Err(InputError::WrongWidth {
                     row,
@@ -308,29 +288,16 @@ impl Schema {
     }
 
     fn parse_json(&self, body: &[u8]) -> Result<Vec<Vec<RawValue>>, InputError> {
-        use serde_json::Value;
-        let value: Value = serde_json::from_slice(body).map_err(|e| InputError::Json {
-            row: 1,
-            line: e.line(),
-            col: e.column(),
-        })?;
-        let instances = match &value {
-            Value::Array(items) => items,
-            Value::Object(map) => match map.get("instances") {
-                Some(Value::Array(items)) => items,
-                _ => return Err(InputError::BadShape),
-            },
-            _ => return Err(InputError::BadShape),
-        };
-        // A flat list of scalars is one row.
-        if !instances.is_empty() && instances.iter().all(|v| !v.is_array() && !v.is_object()) {
-            return Ok(vec![self.json_list(instances, 1)?]);
+        let ctx = Ctx::new(self);
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let parsed = Document(&ctx)
+            .deserialize(&mut de)
+            .and_then(|rows| de.end().map(|()| rows));
+        match parsed {
+            Ok(Some(rows)) => Ok(rows),
+            Ok(None) => Err(InputError::BadShape),
+            Err(e) => Err(ctx.error(&e, e.line())),
         }
-        instances
-            .iter()
-            .enumerate()
-            .map(|(i, v)| self.json_instance(v, i + 1))
-            .collect()
     }
 
     fn parse_json_lines(&self, body: &[u8]) -> Result<Vec<Vec<RawValue>>, InputError> {
@@ -339,16 +306,541 @@ impl Schema {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
+            if rows.len() == self.max_rows {
+                return Err(self.too_many());
+            }
             let row = rows.len() + 1;
-            let value: serde_json::Value =
-                serde_json::from_slice(line).map_err(|e| InputError::Json {
-                    row,
-                    line: i + 1,
-                    col: e.column(),
-                })?;
-            rows.push(self.json_instance(&value, row)?);
+            let ctx = Ctx::new(self);
+            ctx.row.set(row);
+            let mut de = serde_json::Deserializer::from_slice(line);
+            let parsed = Instance { ctx: &ctx, row }
+                .deserialize(&mut de)
+                .and_then(|r| de.end().map(|()| r));
+            match parsed {
+                Ok(r) => rows.push(r),
+                Err(e) => return Err(ctx.error(&e, i + 1)),
+            }
         }
         Ok(rows)
+    }
+}
+
+/// Shared state of one streaming JSON parse. Our own errors travel through
+/// serde as an opaque custom error; the typed error waits here.
+struct Ctx<'s> {
+    schema: &'s Schema,
+    failure: RefCell<Option<InputError>>,
+    /// Row being parsed, for syntax errors.
+    row: Cell<usize>,
+}
+
+impl<'s> Ctx<'s> {
+    fn new(schema: &'s Schema) -> Ctx<'s> {
+        Ctx {
+            schema,
+            failure: RefCell::new(None),
+            row: Cell::new(1),
+        }
+    }
+
+    fn fail<E: de::Error>(&self, e: InputError) -> E {
+        *self.failure.borrow_mut() = Some(e);
+        E::custom("invalid input")
+    }
+
+    fn error(&self, e: &serde_json::Error, line: usize) -> InputError {
+        self.failure
+            .borrow_mut()
+            .take()
+            .unwrap_or(InputError::Json {
+                row: self.row.get(),
+                line,
+                col: e.column(),
+            })
+    }
+}
+
+/// The whole document: `None` when it is neither a list nor an object with
+/// an `instances` list.
+struct Document<'c, 's>(&'c Ctx<'s>);
+
+impl<'de> DeserializeSeed<'de> for Document<'_, '_> {
+    type Value = Option<Vec<Vec<RawValue>>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+/// Implements the scalar `visit_*` methods of a visitor as "not the shape
+/// we want" (`Ok(None)`), leaving lists and objects to the visitor.
+macro_rules! scalars_are_none {
+    () => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    };
+}
+
+impl<'de> Visitor<'de> for Document<'_, '_> {
+    type Value = Option<Vec<Vec<RawValue>>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of instances or an object with `instances`")
+    }
+    scalars_are_none!();
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        instances(self.0, seq).map(Some)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        // As with a parsed object, the last `instances` key wins.
+        let mut found = None;
+        while let Some(is_instances) = map.next_key_seed(KeyIs("instances"))? {
+            if is_instances {
+                found = Some(map.next_value_seed(InstancesValue(self.0))?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found.flatten())
+    }
+}
+
+/// The value of `instances`: `None` unless it is a list.
+struct InstancesValue<'c, 's>(&'c Ctx<'s>);
+
+impl<'de> DeserializeSeed<'de> for InstancesValue<'_, '_> {
+    type Value = Option<Vec<Vec<RawValue>>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for InstancesValue<'_, '_> {
+    type Value = Option<Vec<Vec<RawValue>>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of instances")
+    }
+    scalars_are_none!();
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        instances(self.0, seq).map(Some)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+}
+
+/// Whether an object key equals a fixed name, without keeping the key.
+struct KeyIs(&'static str);
+
+impl<'de> DeserializeSeed<'de> for KeyIs {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIs {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+        Ok(v == self.0)
+    }
+}
+
+/// An object key resolved against the schema, without keeping the key.
+enum Key {
+    Feature(usize),
+    /// `features`, when the model has no feature of that name.
+    Features,
+    Unknown,
+}
+
+struct KeySeed<'c, 's>(&'c Ctx<'s>);
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_, '_> {
+    type Value = Key;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_, '_> {
+    type Value = Key;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a feature name")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+        Ok(match self.0.schema.index.get(v) {
+            Some(&col) => Key::Feature(col),
+            None if v == "features" => Key::Features,
+            None => Key::Unknown,
+        })
+    }
+}
+
+/// One element of the top-level list: a scalar (of a flat one-row list) or
+/// a whole instance.
+enum Element {
+    /// The value converted for column `index` (when within the width).
+    Scalar(Option<Result<RawValue, InputError>>),
+    Row(Vec<RawValue>),
+}
+
+struct ElementSeed<'c, 's> {
+    ctx: &'c Ctx<'s>,
+    /// 0-based position in the list: the row of an instance, the column of
+    /// a scalar.
+    index: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for ElementSeed<'_, '_> {
+    type Value = Element;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Element, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl ElementSeed<'_, '_> {
+    fn scalar(&self, f: impl FnOnce(&Schema, usize) -> Result<RawValue, InputError>) -> Element {
+        let s = self.ctx.schema;
+        Element::Scalar((self.index < s.width()).then(|| f(s, self.index)))
+    }
+}
+
+impl<'de> Visitor<'de> for ElementSeed<'_, '_> {
+    type Value = Element;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an instance or a value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Element, E> {
+        Ok(self.scalar(|s, col| Ok(s.json_bool(v, col))))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Element, E> {
+        Ok(self.scalar(|s, col| s.json_number(v as f64, || v.to_string(), 1, col)))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Element, E> {
+        Ok(self.scalar(|s, col| s.json_number(v as f64, || v.to_string(), 1, col)))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Element, E> {
+        Ok(self.scalar(|s, col| s.json_number(v, || float_text(v), 1, col)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Element, E> {
+        Ok(self.scalar(|s, col| s.cell(v, 1, col)))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Element, E> {
+        Ok(self.scalar(|_, _| Ok(RawValue::Missing)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Element, A::Error> {
+        let row = self.index + 1;
+        values(self.ctx, seq, row).map(Element::Row)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Element, A::Error> {
+        let row = self.index + 1;
+        object(self.ctx, map, row).map(Element::Row)
+    }
+}
+
+/// How a JSON float reads as a category (as `serde_json` prints it).
+fn float_text(v: f64) -> String {
+    serde_json::Number::from_f64(v)
+        .map(|n| n.to_string())
+        .unwrap_or_default()
+}
+
+/// The top-level list: instances, or a flat list of scalars that is one row.
+fn instances<'de, A: SeqAccess<'de>>(
+    ctx: &Ctx<'_>,
+    mut seq: A,
+) -> Result<Vec<Vec<RawValue>>, A::Error> {
+    let schema = ctx.schema;
+    let mut rows = Vec::new();
+    let mut flat: Option<(Vec<RawValue>, Option<InputError>)> = None;
+    let mut count = 0;
+    loop {
+        if flat.is_none() {
+            if rows.len() == schema.max_rows {
+                // One more instance would be over the limit; a closing
+                // bracket is fine.
+                return match seq.next_element::<IgnoredAny>()? {
+                    None => Ok(rows),
+                    Some(_) => Err(ctx.fail(schema.too_many())),
+                };
+            }
+            ctx.row.set(count + 1);
+        }
+        let Some(e) = seq.next_element_seed(ElementSeed { ctx, index: count })? else {
+            break;
+        };
+        count += 1;
+        match (e, &mut flat) {
+            (Element::Scalar(v), Some((cells, first_err))) => {
+                if let Some(v) = v {
+                    match v {
+                        Ok(v) => cells.push(v),
+                        Err(e) => {
+                            first_err.get_or_insert(e);
+                            cells.push(RawValue::Missing);
+                        }
+                    }
+                }
+            }
+            (Element::Scalar(v), None) if count == 1 => {
+                let mut cells = Vec::with_capacity(schema.width());
+                let mut first_err = None;
+                match v {
+                    Some(Ok(v)) => cells.push(v),
+                    Some(Err(e)) => {
+                        first_err = Some(e);
+                        cells.push(RawValue::Missing);
+                    }
+                    None => {}
+                }
+                flat = Some((cells, first_err));
+            }
+            (Element::Scalar(_), None) => {
+                return Err(ctx.fail(InputError::BadInstance { row: count }));
+            }
+            (Element::Row(_), Some(_)) => return Err(ctx.fail(InputError::BadInstance { row: 1 })),
+            (Element::Row(r), None) => rows.push(r),
+        }
+    }
+    match flat {
+        Some((_, _)) if count != schema.width() => Err(ctx.fail(InputError::WrongWidth {
+            row: 1,
+            got: count,
+            expected: schema.width(),
+        })),
+        Some((_, Some(e))) => Err(ctx.fail(e)),
+        Some((cells, None)) => Ok(vec![cells]),
+        None => Ok(rows),
+    }
+}
+
+/// One instance on its own (a JSON-lines line).
+struct Instance<'c, 's> {
+    ctx: &'c Ctx<'s>,
+    row: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for Instance<'_, '_> {
+    type Value = Vec<RawValue>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Instance<'_, '_> {
+    type Value = Vec<RawValue>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an instance")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Err(self.ctx.fail(InputError::BadInstance { row: self.row }))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Err(self.ctx.fail(InputError::BadInstance { row: self.row }))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Err(self.ctx.fail(InputError::BadInstance { row: self.row }))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Err(self.ctx.fail(InputError::BadInstance { row: self.row }))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Err(self.ctx.fail(InputError::BadInstance { row: self.row }))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Err(self.ctx.fail(InputError::BadInstance { row: self.row }))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        values(self.ctx, seq, self.row)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        object(self.ctx, map, self.row)
+    }
+}
+
+/// One feature value, converted as it is read. A value that does not
+/// convert is `Ok(Err(..))`, so a list can still be counted to its end (the
+/// width is reported first, as for CSV); a nested list or object stops the
+/// parse, as the rest of it cannot be skipped.
+struct ValueSeed<'c, 's> {
+    ctx: &'c Ctx<'s>,
+    row: usize,
+    col: usize,
+}
+
+type Converted = Result<RawValue, InputError>;
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_, '_> {
+    type Value = Converted;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Converted, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl ValueSeed<'_, '_> {
+    fn not_scalar<E: de::Error>(&self) -> E {
+        self.ctx.fail(InputError::NotScalar {
+            row: self.row,
+            column: self.ctx.schema.names[self.col].clone(),
+        })
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
+    type Value = Converted;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a feature value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Converted, E> {
+        Ok(Ok(self.ctx.schema.json_bool(v, self.col)))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Converted, E> {
+        let s = self.ctx.schema;
+        Ok(s.json_number(v as f64, || v.to_string(), self.row, self.col))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Converted, E> {
+        let s = self.ctx.schema;
+        Ok(s.json_number(v as f64, || v.to_string(), self.row, self.col))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Converted, E> {
+        let s = self.ctx.schema;
+        Ok(s.json_number(v, || float_text(v), self.row, self.col))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Converted, E> {
+        Ok(self.ctx.schema.cell(v, self.row, self.col))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Converted, E> {
+        Ok(Ok(RawValue::Missing))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Converted, A::Error> {
+        Err(self.not_scalar())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Converted, A::Error> {
+        Err(self.not_scalar())
+    }
+}
+
+/// A list of values in feature order; values past the width are counted,
+/// not kept.
+fn values<'de, A: SeqAccess<'de>>(
+    ctx: &Ctx<'_>,
+    mut seq: A,
+    row: usize,
+) -> Result<Vec<RawValue>, A::Error> {
+    let width = ctx.schema.width();
+    let mut out = Vec::with_capacity(width);
+    let mut first_err = None;
+    let mut count = 0;
+    loop {
+        if count < width {
+            match seq.next_element_seed(ValueSeed {
+                ctx,
+                row,
+                col: count,
+            })? {
+                Some(Ok(v)) => out.push(v),
+                Some(Err(e)) => {
+                    first_err.get_or_insert(e);
+                    out.push(RawValue::Missing);
+                }
+                None => break,
+            }
+        } else if seq.next_element::<IgnoredAny>()?.is_none() {
+            break;
+        }
+        count += 1;
+    }
+    if count != width {
+        return Err(ctx.fail(InputError::WrongWidth {
+            row,
+            got: count,
+            expected: width,
+        }));
+    }
+    match first_err {
+        Some(e) => Err(ctx.fail(e)),
+        None => Ok(out),
+    }
+}
+
+/// An object keyed by feature name, or `{"features": [...]}`.
+fn object<'de, A: MapAccess<'de>>(
+    ctx: &Ctx<'_>,
+    mut map: A,
+    row: usize,
+) -> Result<Vec<RawValue>, A::Error> {
+    let mut out = vec![RawValue::Missing; ctx.schema.width()];
+    let mut field = 0;
+    while let Some(key) = map.next_key_seed(KeySeed(ctx))? {
+        field += 1;
+        match key {
+            Key::Feature(col) => {
+                out[col] = map
+                    .next_value_seed(ValueSeed { ctx, row, col })?
+                    .map_err(|e| ctx.fail(e))?;
+            }
+            Key::Features if field == 1 => {
+                let list = map.next_value_seed(FeaturesValue { ctx, row })?;
+                // Only a lone `features` list is the list form.
+                match (list, map.next_key_seed(KeySeed(ctx))?) {
+                    (Some(values), None) => return Ok(values),
+                    (Some(_), Some(_)) | (None, _) => {
+                        return Err(ctx.fail(InputError::UnknownFeature { row, field: 1 }));
+                    }
+                }
+            }
+            Key::Features | Key::Unknown => {
+                return Err(ctx.fail(InputError::UnknownFeature { row, field }));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The value of `features`: the row when it is a list, else `None`.
+struct FeaturesValue<'c, 's> {
+    ctx: &'c Ctx<'s>,
+    row: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for FeaturesValue<'_, '_> {
+    type Value = Option<Vec<RawValue>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FeaturesValue<'_, '_> {
+    type Value = Option<Vec<RawValue>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of values")
+    }
+    scalars_are_none!();
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        values(self.ctx, seq, self.row).map(Some)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
     }
 }
 
@@ -482,11 +974,66 @@ mod tests {
         assert_eq!(partial[0][1], RawValue::Missing);
         assert_eq!(
             s.parse(br#"[{"age": 54, "weight": 3}]"#, InputFormat::Json),
-            Err(InputError::UnknownFeature {
+            Err(InputError::UnknownFeature { row: 1, field: 2 })
+        );
+        // The supplied key is never part of the message.
+        let e = s
+            .parse(br#"[{"age": 54, "XMARKERX": 3}]"#, InputFormat::Json)
+            .unwrap_err();
+        assert!(!e.to_string().contains("XMARKERX"), "{e}");
+        assert_eq!(
+            s.parse(
+                br#"[{"features": [1, "F", 1], "age": 2}]"#,
+                InputFormat::Json
+            ),
+            Err(InputError::UnknownFeature { row: 1, field: 1 })
+        );
+        assert_eq!(
+            s.parse(
+                br#"{"other": [[1]], "instances": [[1, "F", 1]]}"#,
+                InputFormat::Json
+            )
+            .unwrap()
+            .len(),
+            1
+        );
+        assert_eq!(
+            s.parse(br#"{"instances": 3}"#, InputFormat::Json),
+            Err(InputError::BadShape)
+        );
+        assert_eq!(
+            s.parse(br#"5"#, InputFormat::Json),
+            Err(InputError::BadShape)
+        );
+        assert_eq!(
+            s.parse(br#"[1, "F"]"#, InputFormat::Json),
+            Err(InputError::WrongWidth {
                 row: 1,
-                column: "weight".into()
+                got: 2,
+                expected: 3
             })
         );
+        assert_eq!(
+            s.parse(br#"[[1, "F", 1], 3]"#, InputFormat::Json),
+            Err(InputError::BadInstance { row: 2 })
+        );
+        // Width is reported before a bad value, as for CSV.
+        assert_eq!(
+            s.parse(br#"[["x", "F", 1, 4]]"#, InputFormat::Json),
+            Err(InputError::WrongWidth {
+                row: 1,
+                got: 4,
+                expected: 3
+            })
+        );
+        assert_eq!(
+            s.parse(br#"[[1, 2.5, 1]]"#, InputFormat::Json).unwrap()[0][1],
+            RawValue::Text("2.5".into())
+        );
+        assert!(matches!(
+            s.parse(br#"[[1, "F", 1]] x"#, InputFormat::Json),
+            Err(InputError::Json { .. })
+        ));
         assert_eq!(
             s.parse(br#"[[1, "F", 1], [1, {"x": 1}, 1]]"#, InputFormat::Json),
             Err(InputError::NotScalar {
@@ -503,11 +1050,70 @@ mod tests {
             s.parse(br#"[[1,"#, InputFormat::Json),
             Err(InputError::Json { .. })
         ));
+        // Deep nesting is refused without deep recursion.
         let deep = "[".repeat(100_000);
+        assert!(matches!(
+            s.parse(deep.as_bytes(), InputFormat::Json),
+            Err(InputError::NotScalar { row: 1, .. })
+        ));
+        let deep = format!("{{\"x\":{}", "{\"x\":".repeat(100_000));
         assert!(matches!(
             s.parse(deep.as_bytes(), InputFormat::Json),
             Err(InputError::Json { .. })
         ));
+    }
+
+    #[test]
+    fn row_limit_in_every_format() {
+        let s = schema().with_max_rows(3);
+        let csv3 = "1,F,1\n".repeat(3);
+        assert_eq!(s.parse(csv3.as_bytes(), InputFormat::Csv).unwrap().len(), 3);
+        let too_many = Err(InputError::TooManyRows { limit: 3 });
+        let csv4 = "1,F,1\n".repeat(4);
+        assert_eq!(s.parse(csv4.as_bytes(), InputFormat::Csv), too_many);
+        let json3 = format!("[{}]", ["{}"; 3].join(","));
+        assert_eq!(
+            s.parse(json3.as_bytes(), InputFormat::Json).unwrap().len(),
+            3
+        );
+        let json4 = format!("{{\"instances\": [{}]}}", ["{}"; 4].join(","));
+        assert_eq!(s.parse(json4.as_bytes(), InputFormat::Json), too_many);
+        let lines4 = "{}\n".repeat(4);
+        assert_eq!(s.parse(lines4.as_bytes(), InputFormat::JsonLines), too_many);
+    }
+
+    #[test]
+    fn millions_of_empty_objects_stop_at_the_limit() {
+        // 6 MiB of `{},`: two million instances. Parsing must stop at the
+        // limit rather than build every row (which took 1.3 GB).
+        let s = schema();
+        let n = 6 * 1024 * 1024 / 3;
+        let mut body = Vec::with_capacity(n * 3 + 2);
+        body.push(b'[');
+        for i in 0..n {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(b"{}");
+        }
+        body.push(b']');
+        let start = std::time::Instant::now();
+        assert_eq!(
+            s.parse(&body, InputFormat::Json),
+            Err(InputError::TooManyRows { limit: MAX_ROWS })
+        );
+        assert!(start.elapsed() < std::time::Duration::from_secs(20));
+        // A flat list of millions of scalars is one (wrong-width) row, counted
+        // without keeping the values.
+        let flat = format!("[{}]", vec!["1"; 2_000_000].join(","));
+        assert_eq!(
+            s.parse(flat.as_bytes(), InputFormat::Json),
+            Err(InputError::WrongWidth {
+                row: 1,
+                got: 2_000_000,
+                expected: 3
+            })
+        );
     }
 
     #[test]

@@ -45,10 +45,17 @@ pub struct MonitorReport {
     pub capture_files: usize,
     pub records: usize,
     pub skipped_records: usize,
+    /// Skipped records per fixed reason (`not_capture`, `encoding`,
+    /// `base64`, `content_type`, `payload`).
+    pub skipped_by_reason: BTreeMap<&'static str, usize>,
     pub skipped: Vec<SkippedRecord>,
     pub drift: DriftReport,
-    /// Share of captured predictions per class, next to the training baseline.
+    /// Share of captured predictions per class of the model, next to the
+    /// training baseline.
     pub predicted_class_distribution: BTreeMap<String, ClassShare>,
+    /// Captured predictions whose label is not a class of the model: only
+    /// counted, as the label is capture content.
+    pub unknown_predicted_labels: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -89,20 +96,29 @@ pub fn run(
             )
         })
         .collect();
+    for class in artifact.classes() {
+        classes.entry(class.clone()).or_insert(ClassShare {
+            current: 0.0,
+            baseline: 0.0,
+        });
+    }
+    let mut unknown_predicted_labels = 0;
     for (k, n) in &c.predicted {
-        classes
-            .entry(k.clone())
-            .or_insert(ClassShare {
-                current: 0.0,
-                baseline: 0.0,
-            })
-            .current = *n as f64 / total as f64;
+        match classes.get_mut(k) {
+            Some(share) => share.current = *n as f64 / total as f64,
+            None => unknown_predicted_labels += n,
+        }
+    }
+    let mut skipped_by_reason = BTreeMap::new();
+    for (_, _, e) in &c.skipped {
+        *skipped_by_reason.entry(e.reason()).or_insert(0) += 1;
     }
     let report = MonitorReport {
         model_sha256: artifact.checksum().to_string(),
         capture_files: c.files,
         records: c.records,
         skipped_records: c.skipped.len(),
+        skipped_by_reason,
         skipped: c
             .skipped
             .iter()
@@ -115,6 +131,7 @@ pub fn run(
             .collect(),
         drift,
         predicted_class_distribution: classes,
+        unknown_predicted_labels,
     };
     let write = |source| MonitorError::Write {
         path: out.to_path_buf(),

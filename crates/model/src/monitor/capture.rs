@@ -24,19 +24,33 @@ pub enum CaptureError {
     NoFiles(PathBuf),
 }
 
-/// Why one capture record was skipped (never quotes the payload).
+/// Why one capture record was skipped. Messages are fixed text: capture
+/// files hold client payloads, so no field of theirs is quoted.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum RecordError {
     #[error("not a data-capture record: {0}")]
-    NotCapture(String),
-    #[error("unsupported encoding `{0}`")]
-    Encoding(String),
+    NotCapture(&'static str),
+    #[error("unsupported encoding (expected CSV, JSON or BASE64)")]
+    Encoding,
     #[error("base64 data does not decode")]
     Base64,
-    #[error("unsupported content type `{0}`")]
-    ContentType(String),
+    #[error("unsupported or missing content type")]
+    ContentType,
     #[error("payload: {0}")]
     Payload(#[from] InputError),
+}
+
+impl RecordError {
+    /// A fixed category, for counting skips by reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            RecordError::NotCapture(_) => "not_capture",
+            RecordError::Encoding => "encoding",
+            RecordError::Base64 => "base64",
+            RecordError::ContentType => "content_type",
+            RecordError::Payload(_) => "payload",
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,7 +88,7 @@ impl Payload {
             "BASE64" => base64::engine::general_purpose::STANDARD
                 .decode(self.data.trim())
                 .map_err(|_| RecordError::Base64)?,
-            _ => return Err(RecordError::Encoding(encoding)),
+            _ => return Err(RecordError::Encoding),
         };
         let format = match self.observed_content_type.as_deref() {
             Some(ct) => InputFormat::from_content_type(ct),
@@ -140,17 +154,14 @@ pub fn parse_record(
     line: &str,
     schema: &Schema,
 ) -> Result<(Vec<Vec<RawValue>>, Vec<String>), RecordError> {
-    let record: Record = serde_json::from_str(line).map_err(|e| {
-        RecordError::NotCapture(format!("{} at column {}", e.classify_name(), e.column()))
-    })?;
+    let record: Record =
+        serde_json::from_str(line).map_err(|e| RecordError::NotCapture(e.classify_name()))?;
     let input = record
         .capture_data
         .endpoint_input
-        .ok_or_else(|| RecordError::NotCapture("no endpointInput".into()))?;
+        .ok_or(RecordError::NotCapture("no endpointInput"))?;
     let (bytes, format) = input.decode()?;
-    let format = format.ok_or_else(|| {
-        RecordError::ContentType(input.observed_content_type.clone().unwrap_or_default())
-    })?;
+    let format = format.ok_or(RecordError::ContentType)?;
     let rows = schema.parse(&bytes, format)?;
     let labels = match &record.capture_data.endpoint_output {
         Some(o) => o
@@ -220,7 +231,7 @@ pub fn read_captures(path: &Path, schema: &Schema) -> Result<Captured, CaptureEr
             }
             c.records += 1;
             let parsed = std::str::from_utf8(line)
-                .map_err(|_| RecordError::NotCapture("not UTF-8".into()))
+                .map_err(|_| RecordError::NotCapture("not UTF-8"))
                 .and_then(|l| parse_record(l, schema));
             match parsed {
                 Ok((rows, labels)) => {
