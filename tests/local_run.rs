@@ -58,8 +58,18 @@ fn shifted_replay(run_dir: &Path, to: &Path) -> PathBuf {
         .map(|h| {
             matches!(
                 *h,
-                "age" | "bmi" | "systolic_bp" | "diastolic_bp" | "heart_rate" | "temperature"
-                    | "glucose" | "hba1c" | "creatinine" | "crp" | "wbc" | "hemoglobin"
+                "age"
+                    | "bmi"
+                    | "systolic_bp"
+                    | "diastolic_bp"
+                    | "heart_rate"
+                    | "temperature"
+                    | "glucose"
+                    | "hba1c"
+                    | "creatinine"
+                    | "crp"
+                    | "wbc"
+                    | "hemoglobin"
             )
         })
         .collect();

@@ -6,7 +6,7 @@
 //! - [`data`]: the data contract (`process.json`) and training choices;
 //! - [`hyperparameters`]: the training step's hyperparameters, as strings
 //!   and typed, with their defaults and ranges;
-//! - [`evaluation`]: `evaluation.json`;
+//! - [`evaluation`]: the evaluation report (`evaluation.json`);
 //! - [`gates`]: the condition step, derived from and checked against one list;
 //! - [`drift`]: the drift statistic named by the spec and used by the server;
 //! - [`manifest`]: the stacks of an environment in deployment order;

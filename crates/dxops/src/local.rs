@@ -260,8 +260,8 @@ pub fn runs(out: &Path, format: OutputFormat) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<9} {:<22} {:<8} {:>8} {:>7} {:>7} {:<24} {}",
-        "run", "spec", "env", "macro-F1", "Δ prev", "worst", "registered", "retrain"
+        "{:<9} {:<22} {:<8} {:>8} {:>7} {:>7} {:<24} retrain",
+        "run", "spec", "env", "macro-F1", "Δ prev", "worst", "registered"
     );
     let mut previous: Option<f64> = None;
     for r in &runs {
@@ -321,8 +321,8 @@ pub fn models(out: &Path, format: OutputFormat) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<30} {:>4} {:<22} {:>8} {:>8} {:>7} {}",
-        "group", "ver", "status", "macro-F1", "Δ prod", "worst", "last decision"
+        "{:<30} {:>4} {:<22} {:>8} {:>8} {:>7} last decision",
+        "group", "ver", "status", "macro-F1", "Δ prod", "worst"
     );
     for (p, prod) in &all {
         let delta = prod.map_or(String::new(), |(v, f)| {
