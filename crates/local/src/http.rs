@@ -13,6 +13,8 @@ pub struct Client {
 
 pub struct Response {
     pub status: u16,
+    /// The server's `x-request-id`: the inference id feedback refers to.
+    pub request_id: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -78,6 +80,7 @@ impl Client {
             .ok_or_else(|| std::io::Error::other("malformed status line"))?;
         let mut length = 0usize;
         let mut close = false;
+        let mut request_id = None;
         loop {
             line.clear();
             s.read_line(&mut line)?;
@@ -91,6 +94,8 @@ impl Client {
                     length = v.parse().map_err(|_| std::io::Error::other("bad length"))?;
                 } else if k.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close") {
                     close = true;
+                } else if k.eq_ignore_ascii_case("x-request-id") {
+                    request_id = Some(v.to_string());
                 }
             }
         }
@@ -99,6 +104,10 @@ impl Client {
         if close {
             self.stream = None;
         }
-        Ok(Response { status, body })
+        Ok(Response {
+            status,
+            request_id,
+            body,
+        })
     }
 }

@@ -115,6 +115,8 @@ pub struct LiveQuality {
     pub worst_class: String,
     /// `monitoring.quality.min_macro_f1`, when the spec sets one.
     pub floor: Option<f64>,
+    /// `LiveMacroF1` as the server reports it (Prometheus, after `/feedback`).
+    pub server_macro_f1: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -739,9 +741,11 @@ pub fn run(options: &RunOptions, progress: &mut dyn Progress) -> Result<RunSumma
         Some(labelled) => Some(steps.run("live quality", || {
             let q = live_quality(labelled, floor);
             let detail = format!(
-                "LiveMacroF1 {:.3} over {} labelled rows{}",
+                "LiveMacroF1 {:.3} over {} labelled rows (server: {}){}",
                 q.macro_f1,
                 q.rows,
+                q.server_macro_f1
+                    .map_or("not reported".into(), |v| format!("{v:.3}")),
                 floor.map_or(String::new(), |f| format!(" (floor {f})"))
             );
             Ok((q, detail))
@@ -904,6 +908,7 @@ struct Labelled {
     classes: Vec<String>,
     y: Vec<usize>,
     probabilities: Vec<Vec<f64>>,
+    server_macro_f1: Option<f64>,
 }
 
 struct Replayed {
@@ -943,6 +948,7 @@ fn replay(
     let label_column = table.column_index(label);
     let mut capture = String::new();
     let mut ground_truth = String::new();
+    let mut feedback = String::new();
     let mut latencies = Vec::new();
     let mut errors = 0;
     let mut y = Vec::new();
@@ -965,7 +971,10 @@ fn replay(
             continue;
         }
         let text = String::from_utf8_lossy(&response.body).into_owned();
-        let inference_id = format!("replay-{batch_no:06}");
+        let inference_id = response
+            .request_id
+            .clone()
+            .unwrap_or_else(|| format!("replay-{batch_no:06}"));
         capture.push_str(
             &serde_json::json!({
                 "captureData": {
@@ -1002,11 +1011,41 @@ fn replay(
                 .to_string(),
             );
             ground_truth.push('\n');
+            feedback.push_str(
+                &serde_json::json!({"inference_id": inference_id, "row": k, "label": &classes[class]})
+                    .to_string(),
+            );
+            feedback.push('\n');
             y.push(class);
             probabilities.push(probs);
         }
     }
     crate::write_text(&layout.root().join("capture/replay.jsonl"), &capture)?;
+    // The labels go back to the server too, which reports LiveMacroF1.
+    let mut server_macro_f1 = None;
+    if !feedback.is_empty() {
+        let r = server
+            .client
+            .request(
+                "POST",
+                "/feedback",
+                "application/jsonlines",
+                feedback.as_bytes(),
+            )
+            .map_err(|e| RunError::Replay(e.to_string()))?;
+        if r.status != 200 {
+            return Err(RunError::Replay(format!("/feedback answered {}", r.status)));
+        }
+        let m = server
+            .client
+            .request("GET", "/metrics", "text/plain", b"")
+            .map_err(|e| RunError::Replay(e.to_string()))?;
+        server_macro_f1 = String::from_utf8_lossy(&m.body)
+            .lines()
+            .find(|l| l.starts_with("dxops_live_macro_f1{"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok());
+    }
     if label_column.is_some() {
         crate::write_text(
             &layout.root().join("ground-truth/labels.jsonl"),
@@ -1029,6 +1068,7 @@ fn replay(
             classes,
             y,
             probabilities,
+            server_macro_f1,
         }),
     })
 }
@@ -1049,6 +1089,7 @@ fn live_quality(l: &Labelled, floor: Option<f64>) -> LiveQuality {
         worst_class_recall: m.worst_class_recall,
         worst_class: m.worst_class,
         floor,
+        server_macro_f1: l.server_macro_f1,
     }
 }
 

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Value, json};
 
+use super::feedback::Live;
 use crate::drift::DriftReport;
 
 pub const ENV_NAMESPACE: &str = "DXOPS_METRICS_NAMESPACE";
@@ -61,6 +62,7 @@ pub struct Metrics {
     latency_sum_ns: AtomicU64,
     interval: Mutex<Interval>,
     drift: Mutex<Option<DriftReport>>,
+    live: Mutex<Option<Live>>,
 }
 
 fn escape_label(s: &str) -> String {
@@ -93,6 +95,7 @@ impl Metrics {
                 last_classes: vec![0; k],
             }),
             drift: Mutex::new(None),
+            live: Mutex::new(None),
             classes,
         }
     }
@@ -159,6 +162,17 @@ impl Metrics {
         if let Ok(mut d) = self.drift.lock() {
             *d = Some(report);
         }
+    }
+
+    /// Live quality from fed-back labels (see `serve::feedback`).
+    pub fn set_live(&self, live: Option<Live>) {
+        if let Ok(mut l) = self.live.lock() {
+            *l = live;
+        }
+    }
+
+    pub fn live(&self) -> Option<Live> {
+        self.live.lock().ok().and_then(|l| *l)
     }
 
     pub fn drift(&self) -> Option<DriftReport> {
@@ -246,6 +260,11 @@ impl Metrics {
         }
         if let Some(d) = &drift {
             main.push(("DriftShare", "None", json!(d.drift_share)));
+        }
+        if let Some(l) = self.live() {
+            main.push(("LiveMacroF1", "None", json!(l.macro_f1)));
+            main.push(("LiveWorstClassRecall", "None", json!(l.worst_class_recall)));
+            main.push(("LiveLabelledRows", "Count", json!(l.labelled_rows)));
         }
         let mut lines = vec![self.emf_document(timestamp_ms, &["Endpoint"], &main, &[])];
         for (i, class) in self.classes.iter().enumerate() {
@@ -342,6 +361,23 @@ impl Metrics {
             "dxops_latency_seconds_count{{endpoint=\"{ep}\"}} {}",
             self.latency_count.load(Ordering::Relaxed)
         );
+        if let Some(l) = self.live() {
+            let _ = writeln!(
+                s,
+                "# HELP dxops_live_macro_f1 Macro-F1 of served predictions against fed-back labels.\n# TYPE dxops_live_macro_f1 gauge\ndxops_live_macro_f1{{endpoint=\"{ep}\"}} {}",
+                l.macro_f1
+            );
+            let _ = writeln!(
+                s,
+                "# HELP dxops_live_worst_class_recall Lowest per-class recall against fed-back labels.\n# TYPE dxops_live_worst_class_recall gauge\ndxops_live_worst_class_recall{{endpoint=\"{ep}\"}} {}",
+                l.worst_class_recall
+            );
+            let _ = writeln!(
+                s,
+                "# HELP dxops_live_labelled_rows Labelled rows the live metrics cover.\n# TYPE dxops_live_labelled_rows gauge\ndxops_live_labelled_rows{{endpoint=\"{ep}\"}} {}",
+                l.labelled_rows
+            );
+        }
         if let Some(d) = self.drift() {
             let _ = writeln!(
                 s,
@@ -391,6 +427,27 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn live_quality_reaches_emf_and_prometheus_under_the_alarm_s_name() {
+        let m = Metrics::new("dxops".into(), "ep".into(), vec!["a".into(), "b".into()]);
+        assert!(!m.emf_lines(1).join("\n").contains("LiveMacroF1"));
+        assert!(!m.prometheus().contains("dxops_live_macro_f1"));
+        m.set_live(Some(Live {
+            macro_f1: 0.75,
+            worst_class_recall: 0.5,
+            labelled_rows: 8,
+        }));
+        let emf: Value = serde_json::from_str(&m.emf_lines(2)[0]).unwrap();
+        assert_eq!(emf["LiveMacroF1"], 0.75);
+        assert_eq!(emf["LiveWorstClassRecall"], 0.5);
+        let names = emf["_aws"]["CloudWatchMetrics"][0]["Metrics"].to_string();
+        assert!(names.contains("\"LiveMacroF1\""), "{names}");
+        assert!(
+            m.prometheus()
+                .contains("dxops_live_macro_f1{endpoint=\"ep\"} 0.75")
+        );
+    }
 
     #[test]
     fn emf_deltas_and_names() {

@@ -19,6 +19,7 @@
 //!
 //! [`wire::MAX_ROWS`]: crate::wire::MAX_ROWS
 
+pub mod feedback;
 pub mod metrics;
 pub mod output;
 
@@ -361,6 +362,7 @@ impl Window {
 
 struct AppState {
     artifact: Artifact,
+    feedback: feedback::Feedback,
     schema: Schema,
     ranges: Vec<Option<(f64, f64)>>,
     metrics: Metrics,
@@ -374,6 +376,11 @@ struct AppState {
     body_timeout: Duration,
     request_timeout: Duration,
 }
+
+/// The request id the log middleware gives a request; invocations answer
+/// with it as their inference id, which feedback refers to.
+#[derive(Clone)]
+struct InferenceId(String);
 
 /// Rows scored by a request, passed from the handler to the log middleware.
 #[derive(Clone, Copy)]
@@ -528,11 +535,12 @@ fn handle_batch(
 
 async fn invocations(
     State(state): State<Arc<AppState>>,
+    axum::Extension(InferenceId(id)): axum::Extension<InferenceId>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let limit = state.request_timeout;
-    match tokio::time::timeout(limit, invoke(state, headers, body)).await {
+    match tokio::time::timeout(limit, invoke(state, id, headers, body)).await {
         Ok(r) => r,
         Err(_) => closing(error_response(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -546,7 +554,7 @@ async fn invocations(
     }
 }
 
-async fn invoke(state: Arc<AppState>, headers: HeaderMap, body: Body) -> Response {
+async fn invoke(state: Arc<AppState>, id: String, headers: HeaderMap, body: Body) -> Response {
     let header_str = |h| headers.get(h).and_then(|v: &HeaderValue| v.to_str().ok());
     let Some(format) = header_str(header::CONTENT_TYPE).and_then(InputFormat::from_content_type)
     else {
@@ -654,10 +662,45 @@ async fn invoke(state: Arc<AppState>, headers: HeaderMap, body: Body) -> Respons
         Err(resp) => return *resp,
     };
     state.metrics.record_predictions(&scored.classes);
+    state.feedback.predicted(&id, &scored.classes);
     state.window.push(&scored.window);
     let mut resp = ([(header::CONTENT_TYPE, out.content_type())], scored.text).into_response();
     resp.extensions_mut().insert(RowsScored(scored.rows));
     resp
+}
+
+/// `POST /feedback`: confirmed labels for served rows (see [`feedback`]).
+async fn feedback_handler(State(state): State<Arc<AppState>>, body: Body) -> Response {
+    let read = axum::body::to_bytes(body, MAX_PAYLOAD_BYTES);
+    let bytes = match tokio::time::timeout(state.body_timeout, read).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
+            return closing(error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("feedback is read up to {MAX_PAYLOAD_BYTES} bytes per request"),
+                None,
+                None,
+            ));
+        }
+        Err(_) => {
+            return closing(error_response(
+                StatusCode::REQUEST_TIMEOUT,
+                "the feedback body did not arrive in time".into(),
+                None,
+                None,
+            ));
+        }
+    };
+    let st = state.clone();
+    let joined = tokio::task::spawn_blocking(move || {
+        let j = st.feedback.join(&bytes);
+        st.metrics.set_live(st.feedback.live());
+        j
+    })
+    .await
+    .unwrap_or_default();
+    let body = serde_json::to_string(&joined).unwrap_or_default();
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 async fn ping() -> Response {
@@ -720,18 +763,20 @@ fn method_name(m: &Method) -> &'static str {
 }
 
 /// Logs each request (never its content) and counts `/invocations` metrics.
-async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+async fn observe(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     let start = Instant::now();
     let id = format!(
         "{}-{:08x}",
         state.id_prefix,
         state.next_id.fetch_add(1, Ordering::Relaxed)
     );
+    req.extensions_mut().insert(InferenceId(id.clone()));
     // Only known routes are logged by name; anything else (which could carry
     // data in its path) is logged as "other".
     let route: &'static str = match req.uri().path() {
         "/ping" => "/ping",
         "/invocations" => "/invocations",
+        "/feedback" => "/feedback",
         "/metrics" => "/metrics",
         "/execution-parameters" => "/execution-parameters",
         _ => "other",
@@ -824,6 +869,7 @@ fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/ping", get(ping))
         .route("/invocations", post(invocations))
+        .route("/feedback", post(feedback_handler))
         .route("/metrics", get(prometheus))
         .route("/execution-parameters", get(execution_parameters))
         .fallback(not_found)
@@ -923,6 +969,7 @@ pub fn run(opts: ServeOptions) -> Result<(), ServeError> {
         "load_ms": started.elapsed().as_secs_f64() * 1e3,
     }));
     let state = Arc::new(AppState {
+        feedback: feedback::Feedback::new(artifact.classes().to_vec()),
         schema,
         ranges,
         metrics,
