@@ -899,7 +899,7 @@ mod tests {
             },
             "Outputs": {"O": {"Value": {"Fn::Sub": ["${A}", {"A": "b"}]}}},
         });
-        let (text, doc) = to_document(&v);
+        let (text, doc) = to_document(v.clone());
         assert_eq!(text, to_string(&v));
         let doc = doc.expect("nothing here needs a re-read");
         let parsed = parse(&text).unwrap();
@@ -913,11 +913,11 @@ mod tests {
             "trail \nx",
             "tab\tin\nx",
         ] {
-            assert!(to_document(&json!({"k": s})).1.is_none(), "{s:?}");
+            assert!(to_document(json!({"k": s})).1.is_none(), "{s:?}");
         }
-        assert!(to_document(&json!({"k": u64::MAX})).1.is_none());
+        assert!(to_document(json!({"k": u64::MAX})).1.is_none());
         assert_eq!(
-            to_document(&json!("x")).1.unwrap().locations,
+            to_document(json!("x")).1.unwrap().locations,
             parse("x\n").unwrap().locations
         );
     }
