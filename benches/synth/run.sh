@@ -21,7 +21,9 @@
 # DXOPS_REV=<git revision> (benchmark that commit instead of the working tree:
 # it is extracted with `git archive` into out/src-<rev> and built with its own
 # target folder out/target; the CDK app then reads that commit's rendered
-# pipeline.json / ASL / DQDL too).
+# pipeline.json / ASL / DQDL too), DXOPS_ONLY=1 (time the two dxops commands
+# alone: no Node.js, no CDK app; the summary then gives each command's CPU,
+# user + sys, from hyperfine's JSON).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -29,6 +31,7 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 APP="$HERE/cdk-app"
 OUT="$HERE/out"
 CDK_RUNS="${CDK_RUNS:-10}"
+DXOPS_ONLY="${DXOPS_ONLY:-0}"
 RSS_RUNS="${RSS_RUNS:-3}"
 if [ -n "${DXOPS_REV:-}" ]; then
   rev="$(git -C "$ROOT" rev-parse --short "$DXOPS_REV^{commit}")"
@@ -58,23 +61,27 @@ say() { printf '\n== %s\n' "$*" >&2; }
 apt_pkgs=()
 command -v hyperfine >/dev/null 2>&1 || apt_pkgs+=(hyperfine)
 [ -x /usr/bin/time ] || apt_pkgs+=(time)
-command -v node >/dev/null 2>&1 || apt_pkgs+=(nodejs)
-command -v npm >/dev/null 2>&1 || apt_pkgs+=(npm)
+if [ "$DXOPS_ONLY" != 1 ]; then
+  command -v node >/dev/null 2>&1 || apt_pkgs+=(nodejs)
+  command -v npm >/dev/null 2>&1 || apt_pkgs+=(npm)
+fi
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   say "apt-get install ${apt_pkgs[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_pkgs[@]}" >/dev/null
 fi
-node_major="$(node -p 'process.versions.node.split(".")[0]')"
-if [ "$node_major" -lt 20 ]; then
-  echo "warning: aws-cdk-lib needs Node.js >= 20, found $(node --version)" >&2
-fi
+if [ "$DXOPS_ONLY" != 1 ]; then
+  node_major="$(node -p 'process.versions.node.split(".")[0]')"
+  if [ "$node_major" -lt 20 ]; then
+    echo "warning: aws-cdk-lib needs Node.js >= 20, found $(node --version)" >&2
+  fi
 
-# npm ci only when node_modules is missing or older than the lock file.
-if [ ! -d "$APP/node_modules/aws-cdk-lib" ] || [ "$APP/package-lock.json" -nt "$APP/node_modules/.package-lock.json" ]; then
-  say "npm ci (benches/synth/cdk-app)"
-  (cd "$APP" && npm ci --no-audit --no-fund --loglevel=error)
+  # npm ci only when node_modules is missing or older than the lock file.
+  if [ ! -d "$APP/node_modules/aws-cdk-lib" ] || [ "$APP/package-lock.json" -nt "$APP/node_modules/.package-lock.json" ]; then
+    say "npm ci (benches/synth/cdk-app)"
+    (cd "$APP" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
 fi
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
@@ -102,6 +109,10 @@ cmds=(
   "$CDK_BIN synth --quiet --no-notices --output $TMP/cdk.out"
   "env CDK_OUTDIR=$TMP/node.out node app.js"
 )
+if [ "$DXOPS_ONLY" = 1 ]; then
+  names=("${names[@]:0:2}")
+  cmds=("${cmds[@]:0:2}")
+fi
 
 # ------------------------------------------------ one synth of each, counted
 say "checking outputs and counting resources"
@@ -112,7 +123,7 @@ for i in "${!cmds[@]}"; do
     echo "error: '${names[$i]}' failed:" >&2; tail -n 30 "$TMP/check.log" >&2; exit 1
   fi
 done
-node "$HERE/report.js" count "$TMP/dxops-out" "$TMP/cdk.out" > "$OUT/counts.tsv"
+[ "$DXOPS_ONLY" = 1 ] || node "$HERE/report.js" count "$TMP/dxops-out" "$TMP/cdk.out" > "$OUT/counts.tsv"
 
 # ---------------------------------------------------------------- wall + CPU
 say "hyperfine (warmup 2, at least $CDK_RUNS runs each)"
@@ -136,6 +147,24 @@ for i in "${!cmds[@]}"; do
 done
 
 # -------------------------------------------------------------------- report
+if [ "$DXOPS_ONLY" = 1 ]; then
+  {
+    echo "machine: nproc=$(nproc), $(uname -sm), load average $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+    echo "dxops source: $SRC_DESC; $("$DXOPS" --version 2>/dev/null || echo dxops), hyperfine $(hyperfine --version | cut -d' ' -f2)"
+    echo
+    echo "| command | wall mean | CPU user+sys (mean) | peak RSS |"
+    echo "|---|--:|--:|--:|"
+    # hyperfine's JSON has one key per line: pick each result's mean, user, system.
+    awk -F': ' -v rss="$OUT/rss.tsv" '
+      BEGIN { while ((getline line < rss) > 0) { split(line, f, "\t"); kb[f[1]] = f[2] } }
+      /"command":/ { cmd = $2; gsub(/[",]/, "", cmd) }
+      /"mean":/    { mean = $2 + 0 }
+      /"user":/    { user = $2 + 0 }
+      /"system":/  { printf "| %s | %.1f ms | %.1f ms | %.1f MiB |\n", cmd, mean * 1000, (user + $2) * 1000, kb[cmd] / 1024 }
+    ' "$OUT/hyperfine.json"
+  } | tee "$OUT/summary.md"
+  exit 0
+fi
 {
   echo "machine: nproc=$(nproc), $(uname -sm), load average $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (other work shares the cores: CPU time is the steadier figure)"
   echo "dxops source: $SRC_DESC"

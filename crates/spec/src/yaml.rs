@@ -177,7 +177,165 @@ pub fn parse(text: &str) -> Result<Document, YamlError> {
 /// Like [`parse`], without the table of locations (errors still carry one):
 /// for text dxops wrote itself and only reads back.
 pub fn parse_value(text: &str) -> Result<Value, YamlError> {
-    load(text, None)
+    // Rendered templates are plain YAML: build the value straight from the
+    // parser's events, without saphyr's node tree. Anything the direct path
+    // does not handle (anchors, errors, several documents) takes the full
+    // path, so results and error messages are exactly `parse`'s.
+    let mut direct = Direct::default();
+    let ok = saphyr_parser::Parser::new_from_str(text)
+        .load(&mut direct, true)
+        .is_ok();
+    match direct.finish() {
+        Some(value) if ok => Ok(value),
+        _ => load(text, None),
+    }
+}
+
+/// Builds a value from parser events, as [`Converter`] would from saphyr's
+/// tree; gives up (`failed`) on whatever it does not mirror exactly.
+#[derive(Default)]
+struct Direct {
+    stack: Vec<Frame>,
+    root: Option<Value>,
+    documents: usize,
+    failed: bool,
+}
+
+type CowTag<'a> = Option<std::borrow::Cow<'a, saphyr_parser::Tag>>;
+
+enum Frame {
+    Seq(Vec<Value>, Option<saphyr_parser::Tag>),
+    /// The mapping so far, and the key waiting for its value.
+    Map(
+        Map<String, Value>,
+        Option<String>,
+        Option<saphyr_parser::Tag>,
+    ),
+}
+
+impl Direct {
+    fn finish(self) -> Option<Value> {
+        (!self.failed && self.documents == 1 && self.stack.is_empty())
+            .then_some(self.root)
+            .flatten()
+    }
+
+    /// A tag the result keeps (saphyr drops core-schema tags on collections).
+    fn own_tag(tag: CowTag<'_>) -> Option<saphyr_parser::Tag> {
+        tag.filter(|t| !t.is_yaml_core_schema())
+            .map(std::borrow::Cow::into_owned)
+    }
+
+    fn tagged(&mut self, tag: Option<saphyr_parser::Tag>, value: Value) -> Option<Value> {
+        match tag {
+            None => Some(value),
+            Some(t) => cloudformation_tag(&t.handle, &t.suffix, value).ok(),
+        }
+    }
+
+    /// Place a finished value in its parent, or make it the document.
+    fn place(&mut self, value: Value) {
+        match self.stack.last_mut() {
+            Some(Frame::Seq(items, _)) => items.push(value),
+            Some(Frame::Map(map, key, _)) => match key.take() {
+                // A duplicate key is an error, or not, by saphyr's own equality.
+                Some(k) if !map.contains_key(&k) => {
+                    map.insert(k, value);
+                }
+                _ => self.failed = true,
+            },
+            None if self.root.is_none() => self.root = Some(value),
+            None => self.failed = true,
+        }
+    }
+
+    fn scalar(
+        &mut self,
+        v: std::borrow::Cow<'_, str>,
+        style: saphyr_parser::ScalarStyle,
+        tag: CowTag<'_>,
+    ) {
+        let wants_key = matches!(self.stack.last(), Some(Frame::Map(_, None, _)));
+        let custom = tag.as_ref().is_some_and(|t| !t.is_yaml_core_schema());
+        let Some(scalar) =
+            Scalar::parse_from_cow_and_metadata(v, style, if custom { None } else { tag.as_ref() })
+        else {
+            self.failed = true;
+            return;
+        };
+        if wants_key {
+            let key = match (&scalar, custom) {
+                (_, true) => None,
+                (Scalar::String(s), _) => Some(s.to_string()),
+                (Scalar::Integer(i), _) => Some(i.to_string()),
+                (Scalar::Boolean(b), _) => Some(b.to_string()),
+                (Scalar::FloatingPoint(f), _) => Some(f.to_string()),
+                (Scalar::Null, _) => Some("null".into()),
+            };
+            match (key, self.stack.last_mut()) {
+                (Some(k), Some(Frame::Map(_, slot, _))) => *slot = Some(k),
+                _ => self.failed = true,
+            }
+            return;
+        }
+        let value = scalar_to_json(&scalar)
+            .ok()
+            .and_then(|value| self.tagged(Direct::own_tag(tag), value));
+        match value {
+            Some(value) => self.place(value),
+            None => self.failed = true,
+        }
+    }
+}
+
+impl<'input> saphyr_parser::EventReceiver<'input> for Direct {
+    fn on_event(&mut self, ev: saphyr_parser::Event<'input>) {
+        use saphyr_parser::Event;
+        if self.failed {
+            return;
+        }
+        if matches!(self.stack.last(), Some(Frame::Map(_, None, _)))
+            && matches!(ev, Event::SequenceStart(..) | Event::MappingStart(..))
+        {
+            // A collection as a key: saphyr's tree, then an error.
+            self.failed = true;
+            return;
+        }
+        match ev {
+            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart(_) => {}
+            Event::DocumentEnd => self.documents += 1,
+            Event::Alias(_) => self.failed = true,
+            Event::Scalar(_, _, anchor, _)
+            | Event::SequenceStart(anchor, _)
+            | Event::MappingStart(anchor, _)
+                if anchor > 0 =>
+            {
+                self.failed = true
+            }
+            Event::Scalar(v, style, _, tag) => self.scalar(v, style, tag),
+            Event::SequenceStart(_, tag) => self
+                .stack
+                .push(Frame::Seq(Vec::new(), Direct::own_tag(tag))),
+            Event::MappingStart(_, tag) => {
+                self.stack
+                    .push(Frame::Map(Map::new(), None, Direct::own_tag(tag)))
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (value, tag) = match self.stack.pop() {
+                    Some(Frame::Seq(items, tag)) => (Value::Array(items), tag),
+                    Some(Frame::Map(map, None, tag)) => (Value::Object(map), tag),
+                    _ => {
+                        self.failed = true;
+                        return;
+                    }
+                };
+                match self.tagged(tag, value) {
+                    Some(value) => self.place(value),
+                    None => self.failed = true,
+                }
+            }
+        }
+    }
 }
 
 fn load(
@@ -336,88 +494,286 @@ fn cloudformation_tag(handle: &str, suffix: &str, inner: Value) -> Result<Value,
 /// files: two-space indent, block collections, keys in the value's order,
 /// strings quoted only when a plain scalar would read back differently.
 pub fn to_string(value: &Value) -> String {
-    let mut out = String::new();
-    match value {
-        Value::Object(m) if !m.is_empty() => write_map(&mut out, m, 0),
-        Value::Array(a) if !a.is_empty() => write_seq(&mut out, a, 0),
-        scalar => {
-            out.push_str(&scalar_text(scalar));
-            out.push('\n');
+    let mut w = Writer::new(false);
+    w.value(value);
+    w.out
+}
+
+/// Like [`to_string`], plus the [`Document`] that [`parse`] would read back
+/// from the text, so a caller that needs both skips the parse. `None` when
+/// the value holds something whose reading back the writer does not vouch
+/// for (a multi-line string a literal block would not keep as is, say):
+/// parse the text then.
+pub fn to_document(value: Value) -> (String, Option<Document>) {
+    let mut w = Writer::new(true);
+    w.value(&value);
+    let doc = w.locations.map(|locations| Document { value, locations });
+    (w.out, doc)
+}
+
+/// The canonical writer; when tracking, it records each node's location as
+/// the parser would report it (1-based line, char column, byte offset, length
+/// trimmed of trailing space).
+struct Writer {
+    out: String,
+    /// Locations so far; `None` when not tracking or no longer vouched for.
+    locations: Option<BTreeMap<String, Location>>,
+    /// JSON pointer of the node being written (kept only when tracking).
+    pointer: String,
+    /// Bytes of `out` already scanned for line starts.
+    scanned: usize,
+    line: usize,
+    line_start: usize,
+}
+
+impl Writer {
+    fn new(track: bool) -> Self {
+        Writer {
+            out: String::with_capacity(16 * 1024),
+            locations: track.then(BTreeMap::new),
+            pointer: String::new(),
+            scanned: 0,
+            line: 1,
+            line_start: 0,
         }
     }
-    out
-}
 
-fn indent(out: &mut String, n: usize) {
-    out.extend(std::iter::repeat_n(' ', n));
-}
-
-fn write_map(out: &mut String, map: &Map<String, Value>, depth: usize) {
-    for (i, (k, v)) in map.iter().enumerate() {
-        // A blank line between sections and between their entries (resources, outputs) eases review.
-        if i > 0 && depth <= 2 && out.ends_with('\n') && !out.ends_with(":\n") {
-            out.push('\n');
-        }
-        if i > 0 || depth == 0 {
-            indent(out, depth);
-        }
-        out.push_str(&quote_if_needed(k));
-        out.push(':');
-        write_child(out, v, depth);
+    fn tracking(&self) -> bool {
+        self.locations.is_some()
     }
-}
 
-fn write_seq(out: &mut String, seq: &[Value], depth: usize) {
-    for (i, v) in seq.iter().enumerate() {
-        if i > 0 || depth == 0 {
-            indent(out, depth);
+    /// Stop vouching for locations (the text itself is still canonical).
+    fn give_up(&mut self) {
+        self.locations = None;
+    }
+
+    /// The position of the end of `out`, where a node is about to start.
+    /// Calls come in increasing order, so line counting is incremental.
+    fn here(&mut self) -> Span {
+        let offset = self.out.len();
+        let fresh = &self.out.as_bytes()[self.scanned..];
+        if let Some(last) = fresh.iter().rposition(|b| *b == b'\n') {
+            self.line += fresh.iter().filter(|b| **b == b'\n').count();
+            self.line_start = self.scanned + last + 1;
         }
-        out.push_str("- ");
-        match v {
-            // A mapping item starts on the dash's line and continues two deeper.
-            Value::Object(m) if !m.is_empty() => write_map(out, m, depth + 2),
+        self.scanned = offset;
+        let line = &self.out[self.line_start..];
+        let col = if line.is_ascii() {
+            line.len()
+        } else {
+            line.chars().count()
+        };
+        Span {
+            offset,
+            len: 0,
+            line: self.line,
+            col: col + 1,
+        }
+    }
+
+    /// Record the node at the current pointer, started at `span`, ending at the end of `out`.
+    fn record(&mut self, key: Option<Span>, mut span: Span) {
+        let Some(locations) = self.locations.as_mut() else {
+            return;
+        };
+        let text = self.out[span.offset..].trim_end();
+        // The parser's span of an empty flow collection ends at its closing bracket.
+        span.len = if text == "{}" || text == "[]" {
+            1
+        } else {
+            text.len()
+        };
+        locations.insert(self.pointer.clone(), Location { key, value: span });
+    }
+
+    /// Descend into `token`; returns the pointer length to come back to.
+    fn enter(&mut self, token: &str) -> usize {
+        let back = self.pointer.len();
+        if self.tracking() {
+            self.pointer.push('/');
+            if token.contains(['~', '/']) {
+                self.pointer.push_str(&escape_pointer(token));
+            } else {
+                self.pointer.push_str(token);
+            }
+        }
+        back
+    }
+
+    fn indent(&mut self, n: usize) {
+        self.out.extend(std::iter::repeat_n(' ', n));
+    }
+
+    fn value(&mut self, value: &Value) {
+        let start = self.here();
+        match value {
+            Value::Object(m) if !m.is_empty() => self.map(m, 0),
             Value::Array(a) if !a.is_empty() => {
-                out.push('\n');
-                indent(out, depth + 2);
-                write_seq(out, a, depth + 2)
+                // Templates are mappings; a top-level sequence is not modelled.
+                self.give_up();
+                self.seq(a, 0)
             }
             scalar => {
-                out.push_str(&scalar_text(scalar));
-                out.push('\n');
+                self.scalar(scalar);
+                self.out.push('\n');
             }
+        }
+        self.record(None, start);
+    }
+
+    fn map(&mut self, map: &Map<String, Value>, depth: usize) {
+        for (i, (k, v)) in map.iter().enumerate() {
+            // A blank line between sections and between their entries (resources, outputs) eases review.
+            if i > 0 && depth <= 2 && self.out.ends_with('\n') && !self.out.ends_with(":\n") {
+                self.out.push('\n');
+            }
+            if i > 0 || depth == 0 {
+                self.indent(depth);
+            }
+            let key_start = self.tracking().then(|| self.here());
+            write_quoted(&mut self.out, k);
+            let key = key_start.map(|s| Span {
+                len: self.out.len() - s.offset,
+                ..s
+            });
+            self.out.push(':');
+            let back = self.enter(k);
+            self.child(v, depth, key);
+            self.pointer.truncate(back);
+        }
+    }
+
+    fn seq(&mut self, seq: &[Value], depth: usize) {
+        for (i, v) in seq.iter().enumerate() {
+            if i > 0 || depth == 0 {
+                self.indent(depth);
+            }
+            self.out.push_str("- ");
+            let back = if self.tracking() {
+                self.enter(&i.to_string())
+            } else {
+                self.pointer.len()
+            };
+            match v {
+                // A mapping item starts on the dash's line and continues two deeper.
+                Value::Object(m) if !m.is_empty() => {
+                    let start = self.here();
+                    self.map(m, depth + 2);
+                    self.record(None, start);
+                }
+                Value::Array(a) if !a.is_empty() => {
+                    self.out.push('\n');
+                    self.indent(depth + 2);
+                    let start = self.here();
+                    self.seq(a, depth + 2);
+                    self.record(None, start);
+                }
+                scalar => {
+                    let start = self.here();
+                    self.scalar(scalar);
+                    self.record(None, start);
+                    self.out.push('\n');
+                }
+            }
+            self.pointer.truncate(back);
+        }
+    }
+
+    fn child(&mut self, v: &Value, depth: usize, key: Option<Span>) {
+        match v {
+            Value::Object(m) if !m.is_empty() => {
+                self.out.push('\n');
+                self.indent(depth + 2);
+                let start = self.here();
+                self.map(m, depth + 2);
+                self.record(key, start);
+            }
+            Value::Array(a) if !a.is_empty() => {
+                self.out.push('\n');
+                self.indent(depth);
+                // The parser starts a block sequence under a key at its first
+                // item, past the dash; where a nested first sequence would put
+                // it is not worth modelling.
+                let dash = self.here();
+                if matches!(&a[0], Value::Array(inner) if !inner.is_empty()) {
+                    self.give_up();
+                }
+                let start = Span {
+                    offset: dash.offset + 2,
+                    col: dash.col + 2,
+                    ..dash
+                };
+                self.seq(a, depth);
+                self.record(key, start);
+            }
+            Value::String(s) if s.contains('\n') => {
+                if self.tracking() && !literal_reads_back(s) {
+                    self.give_up();
+                }
+                // Literal block keeps multi-line text (scripts, policies) readable in diffs.
+                self.out
+                    .push_str(if s.ends_with('\n') { " |\n" } else { " |-\n" });
+                let mut start = None;
+                for line in s.trim_end_matches('\n').split('\n') {
+                    if !line.is_empty() {
+                        self.indent(depth + 2);
+                        if start.is_none() && self.tracking() {
+                            start = Some(self.here());
+                        }
+                        self.out.push_str(line);
+                    }
+                    self.out.push('\n');
+                }
+                match start {
+                    Some(start) => self.record(key, start),
+                    None => self.give_up(),
+                }
+            }
+            scalar => {
+                self.out.push(' ');
+                let start = self.here();
+                self.scalar(scalar);
+                self.record(key, start);
+                self.out.push('\n');
+            }
+        }
+    }
+
+    fn scalar(&mut self, v: &Value) {
+        match v {
+            Value::String(s) => write_quoted(&mut self.out, s),
+            Value::Number(n) if n.is_u64() && !n.is_i64() => {
+                // Beyond i64 the parser reads a float, not this number.
+                self.give_up();
+                self.out.push_str(&n.to_string());
+            }
+            other => self.out.push_str(&scalar_text(other)),
         }
     }
 }
 
-fn write_child(out: &mut String, v: &Value, depth: usize) {
-    match v {
-        Value::Object(m) if !m.is_empty() => {
-            out.push('\n');
-            indent(out, depth + 2);
-            write_map(out, m, depth + 2);
-        }
-        Value::Array(a) if !a.is_empty() => {
-            out.push('\n');
-            indent(out, depth);
-            write_seq(out, a, depth);
-        }
-        Value::String(s) if s.contains('\n') => {
-            // Literal block keeps multi-line text (scripts, policies) readable in diffs.
-            out.push_str(if s.ends_with('\n') { " |\n" } else { " |-\n" });
-            for line in s.trim_end_matches('\n').split('\n') {
-                if !line.is_empty() {
-                    indent(out, depth + 2);
-                    out.push_str(line);
-                }
-                out.push('\n');
-            }
-        }
-        scalar => {
-            out.push(' ');
-            out.push_str(&scalar_text(scalar));
-            out.push('\n');
-        }
+/// [`quote_if_needed`], appended to `out`.
+fn write_quoted(out: &mut String, s: &str) {
+    if plain_safe(s) {
+        out.push_str(s);
+    } else {
+        out.push_str(&serde_json::to_string(s).expect("a string always serializes"));
     }
+}
+
+/// Whether a literal block (`|` / `|-`, indentation detected from the first
+/// line) reads back as exactly `s`: no leading blank or indented first line,
+/// no trailing or whitespace-only lines, at most one final newline, no tabs or
+/// other control characters.
+fn literal_reads_back(s: &str) -> bool {
+    let body = s.strip_suffix('\n').unwrap_or(s);
+    !body.is_empty()
+        && !body.ends_with('\n')
+        && !body.starts_with([' ', '\n'])
+        && !body.chars().any(|c| c != '\n' && c.is_control())
+        && body
+            .split('\n')
+            .all(|line| line.is_empty() || !line.ends_with(' '))
 }
 
 fn scalar_text(v: &Value) -> String {
@@ -433,22 +789,37 @@ fn scalar_text(v: &Value) -> String {
 
 /// Plain when the text would read back as the same string, double-quoted otherwise.
 fn quote_if_needed(s: &str) -> String {
-    let plain_safe = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-./:()*$@,+=<> ".contains(c))
-        && !s.starts_with(|c: char| "-:?,[]{}#&*!|>'\"%@` ".contains(c))
-        && !s.ends_with([' ', ':'])
-        && !s.contains(": ")
-        && !s.contains(" #")
-        && !looks_like_non_string(s);
-    if plain_safe {
+    if plain_safe(s) {
         s.to_string()
     } else {
         serde_json::to_string(s).expect("a string always serializes")
     }
 }
 
+/// Whether `s` reads back as the same string when written plain.
+fn plain_safe(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:()*$@,+=<> ".contains(c))
+        && !s.starts_with(|c: char| "-:?,[]{}#&*!|>'\"%@` ".contains(c))
+        && !s.ends_with([' ', ':'])
+        && !s.contains(": ")
+        && !s.contains(" #")
+        && !looks_like_non_string(s)
+}
+
 fn looks_like_non_string(s: &str) -> bool {
+    // Only short words are special, and a float (Rust reads `inf`, `NaN`,
+    // `+1`, `.5`) starts with one of a few characters: skip the work otherwise.
+    let first = s.as_bytes().first().copied().unwrap_or(b' ');
+    if s.len() > 5
+        && !matches!(
+            first,
+            b'0'..=b'9' | b'+' | b'-' | b'.' | b'i' | b'I' | b'n' | b'N'
+        )
+    {
+        return false;
+    }
     let lower = s.to_ascii_lowercase();
     matches!(
         lower.as_str(),
@@ -516,5 +887,38 @@ mod tests {
         });
         let text = to_string(&v);
         assert_eq!(parse(&text).unwrap().value, v, "emitted:\n{text}");
+    }
+
+    #[test]
+    fn written_locations_match_parsed_ones() {
+        let v = json!({
+            "Resources": {
+                "A": {"Type": "T", "Properties": {"List": ["x", {"k": "v", "n": 1}, [1, [2]], {}, []],
+                      "Script": "line one\n  indented\n\nlast\n", "NoEnd": "a\nb", "q": "a: b", "e": {}}},
+                "weird key: x": {"Type": "T"},
+            },
+            "Outputs": {"O": {"Value": {"Fn::Sub": ["${A}", {"A": "b"}]}}},
+        });
+        let (text, doc) = to_document(v.clone());
+        assert_eq!(text, to_string(&v));
+        let doc = doc.expect("nothing here needs a re-read");
+        let parsed = parse(&text).unwrap();
+        assert_eq!(doc.value, parsed.value);
+        assert_eq!(doc.locations, parsed.locations, "emitted:\n{text}");
+        // Text a literal block would not keep: the writer does not vouch for it.
+        for s in [
+            "  lead\nx",
+            "\nfirst empty",
+            "two\n\n",
+            "trail \nx",
+            "tab\tin\nx",
+        ] {
+            assert!(to_document(json!({"k": s})).1.is_none(), "{s:?}");
+        }
+        assert!(to_document(json!({"k": u64::MAX})).1.is_none());
+        assert_eq!(
+            to_document(json!("x")).1.unwrap().locations,
+            parse("x\n").unwrap().locations
+        );
     }
 }

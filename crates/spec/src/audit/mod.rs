@@ -91,6 +91,28 @@ pub enum AuditError {
 
 /// Judge every template against every control.
 pub fn audit(templates: &[TemplateInput], options: &AuditOptions) -> Result<Report, AuditError> {
+    let templates: Vec<(&TemplateInput, Option<&yaml::Document>)> =
+        templates.iter().map(|t| (t, None)).collect();
+    judge(&templates, options)
+}
+
+/// Like [`audit`], for templates whose text the caller has already read:
+/// each given document must be what [`yaml::parse`] reads from the
+/// template's text (the renderer has it from writing that text); a template
+/// without one is parsed here. The report is the same as [`audit`]'s.
+pub fn audit_parsed(
+    templates: &[(TemplateInput, Option<yaml::Document>)],
+    options: &AuditOptions,
+) -> Result<Report, AuditError> {
+    let templates: Vec<(&TemplateInput, Option<&yaml::Document>)> =
+        templates.iter().map(|(t, d)| (t, d.as_ref())).collect();
+    judge(&templates, options)
+}
+
+fn judge(
+    templates: &[(&TemplateInput, Option<&yaml::Document>)],
+    options: &AuditOptions,
+) -> Result<Report, AuditError> {
     if let Some(today) = &options.today {
         validate_date(today).map_err(AuditError::Today)?;
     }
@@ -109,15 +131,21 @@ pub fn audit(templates: &[TemplateInput], options: &AuditOptions) -> Result<Repo
     }
     let mut seen = BTreeSet::new();
     let mut parsed = Vec::new();
-    for t in templates {
+    for (t, given) in templates {
+        let (t, given) = (*t, *given);
         if !seen.insert(t.stack.as_str()) {
             return Err(AuditError::DuplicateStack(t.stack.clone()));
         }
-        let doc = yaml::parse(&t.text).map_err(|source| AuditError::Parse {
-            stack: t.stack.clone(),
-            path: t.path.clone(),
-            source,
-        })?;
+        let doc = match given {
+            Some(doc) => std::borrow::Cow::Borrowed(doc),
+            None => std::borrow::Cow::Owned(yaml::parse(&t.text).map_err(|source| {
+                AuditError::Parse {
+                    stack: t.stack.clone(),
+                    path: t.path.clone(),
+                    source,
+                }
+            })?),
+        };
         let not = |reason: &str| AuditError::NotATemplate {
             stack: t.stack.clone(),
             reason: reason.to_string(),
