@@ -48,7 +48,8 @@ impl Svg {
 
     /// Plot x of a value in [0, 1].
     fn x(&self, v: f64) -> f64 {
-        self.left + v.clamp(0.0, 1.0) * (self.w - self.left - 10.0)
+        // Room on the right for a value label beside the longest bar.
+        self.left + v.clamp(0.0, 1.0) * (self.w - self.left - 40.0)
     }
 
     /// Plot y of a value in [0, 1].
@@ -97,7 +98,8 @@ fn confusion_matrix(classes: &[String], m: &[Vec<usize>]) -> String {
     let cell = 34.0;
     let left = 150.0;
     let top = 20.0;
-    let w = left + cell * n as f64 + 10.0;
+    // Rotated column labels run right of the last column.
+    let w = left + cell * n as f64 + 130.0;
     let h = top + cell * n as f64 + 130.0;
     let mut svg = Svg::new(
         w,
