@@ -16,7 +16,7 @@ use dxops_contract::hyperparameters::Hyperparameters;
 use dxops_contract::layout::{self, Layout, paths};
 use dxops_ml::data::{Dataset, Table};
 use dxops_ml::drift::DriftConfig;
-use dxops_ml::metrics::{Metrics, metric_lines};
+use dxops_ml::metrics::{metric_lines, summary_lines};
 use dxops_ml::{parallel, pipeline, process, serve, steps, synth};
 
 #[derive(Parser)]
@@ -287,17 +287,14 @@ fn run_evaluate(
     }
     let ev = steps::evaluate(layout, model.as_deref(), production.as_deref())?;
     let m = &ev.metrics;
-    let view = Metrics {
-        accuracy: m.accuracy,
-        macro_f1: m.macro_f1,
-        balanced_accuracy: m.balanced_accuracy,
-        roc_auc: m.roc_auc,
-        worst_class_recall: m.worst_class_recall,
-        worst_class: m.worst_class.clone(),
-        per_class: Vec::new(),
-        confusion_matrix: Vec::new(),
-    };
-    print!("{}", metric_lines("test_", &view));
+    let values = [
+        m.accuracy,
+        m.macro_f1,
+        m.balanced_accuracy,
+        m.roc_auc,
+        m.worst_class_recall,
+    ];
+    print!("{}", summary_lines("test_", values));
     println!("test_macro_f1_drop={:.6};", m.macro_f1_drop);
     Ok(())
 }

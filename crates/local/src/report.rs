@@ -191,15 +191,11 @@ fn class_bars(title: &str, classes: &[String], series: &[(&str, Vec<Option<f64>>
     svg.finish()
 }
 
-fn roc(curves: &crate::run::Curves) -> String {
-    let mut svg = Svg::new(
-        460.0,
-        380.0,
-        50.0,
-        40.0,
-        "ROC curves, one class against the rest",
-    );
-    svg.unit_axes("false positive rate", "true positive rate");
+/// A unit square chart with the diagonal a chance or perfectly calibrated
+/// model would follow.
+fn diagonal_chart(title: &str, x_label: &str, y_label: &str) -> Svg {
+    let mut svg = Svg::new(460.0, 380.0, 50.0, 40.0, title);
+    svg.unit_axes(x_label, y_label);
     let _ = write!(
         svg.out,
         r##"<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#bbb" stroke-dasharray="4"/>"##,
@@ -207,6 +203,15 @@ fn roc(curves: &crate::run::Curves) -> String {
         svg.y(0.0),
         svg.x(1.0),
         svg.y(1.0)
+    );
+    svg
+}
+
+fn roc(curves: &crate::run::Curves) -> String {
+    let mut svg = diagonal_chart(
+        "ROC curves, one class against the rest",
+        "false positive rate",
+        "true positive rate",
     );
     for (k, c) in curves.roc.iter().enumerate() {
         let points: Vec<String> = c
@@ -229,21 +234,10 @@ fn roc(curves: &crate::run::Curves) -> String {
 }
 
 fn calibration(curves: &crate::run::Curves) -> String {
-    let mut svg = Svg::new(
-        460.0,
-        380.0,
-        50.0,
-        40.0,
+    let mut svg = diagonal_chart(
         "Reliability of the top-class probability",
-    );
-    svg.unit_axes("predicted probability", "observed accuracy");
-    let _ = write!(
-        svg.out,
-        r##"<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#bbb" stroke-dasharray="4"/>"##,
-        svg.x(0.0),
-        svg.y(0.0),
-        svg.x(1.0),
-        svg.y(1.0)
+        "predicted probability",
+        "observed accuracy",
     );
     let points: Vec<String> = curves
         .calibration

@@ -136,10 +136,33 @@ pub fn compute(y: &[usize], proba: &[Vec<f64>], classes: &[String]) -> Metrics {
 
 /// Metric lines a SageMaker metric-definition regex can catch, e.g. `macro_f1=0.9712;`.
 pub fn metric_lines(prefix: &str, m: &Metrics) -> String {
-    format!(
-        "{prefix}accuracy={:.6};\n{prefix}macro_f1={:.6};\n{prefix}balanced_accuracy={:.6};\n{prefix}roc_auc={:.6};\n{prefix}worst_class_recall={:.6};\n",
-        m.accuracy, m.macro_f1, m.balanced_accuracy, m.roc_auc, m.worst_class_recall
+    summary_lines(
+        prefix,
+        [
+            m.accuracy,
+            m.macro_f1,
+            m.balanced_accuracy,
+            m.roc_auc,
+            m.worst_class_recall,
+        ],
     )
+}
+
+/// [`metric_lines`] from the five summary values, in the order
+/// accuracy, macro-F1, balanced accuracy, ROC AUC, worst-class recall.
+pub fn summary_lines(prefix: &str, values: [f64; 5]) -> String {
+    let names = [
+        "accuracy",
+        "macro_f1",
+        "balanced_accuracy",
+        "roc_auc",
+        "worst_class_recall",
+    ];
+    names
+        .iter()
+        .zip(values)
+        .map(|(n, v)| format!("{prefix}{n}={v:.6};\n"))
+        .collect()
 }
 
 #[cfg(test)]
