@@ -181,6 +181,26 @@ fn nonneg_f64(key: &str, value: &str) -> Result<f64, HyperparameterError> {
     Ok(v)
 }
 
+/// An integer in `min..=max`: every size that drives work has a ceiling,
+/// so no value can make training allocate or loop without end.
+fn within(
+    key: &str,
+    value: &str,
+    min: usize,
+    max: usize,
+    reason: &'static str,
+) -> Result<usize, HyperparameterError> {
+    let v = at_least(key, value, min, reason)?;
+    if v > max {
+        return Err(HyperparameterError::OutOfRange {
+            key: key.to_string(),
+            value: value.to_string(),
+            reason,
+        });
+    }
+    Ok(v)
+}
+
 fn at_least(
     key: &str,
     value: &str,
@@ -258,35 +278,31 @@ impl Hyperparameters {
                 "algorithm" => hp.algorithm = parse_algorithm(value)?,
                 "imbalance" => hp.imbalance = parse_imbalance(value)?,
                 "smote_k_neighbors" => {
-                    hp.smote_k_neighbors = at_least(key, value, 1, "must be at least 1")?
+                    hp.smote_k_neighbors = within(key, value, 1, 100, "must be from 1 to 100")?
                 }
                 "focal_gamma" => hp.focal_gamma = nonneg_f64(key, value)?,
-                "folds" => hp.folds = at_least(key, value, 2, "must be at least 2")?,
+                "folds" => hp.folds = within(key, value, 2, 20, "must be from 2 to 20")?,
                 "seed" => hp.seed = parse(key, value, "a non-negative integer")?,
                 "rare_class_max_samples" => {
                     hp.rare_class_max_samples = parse(key, value, "a non-negative integer")?
                 }
-                "n_trees" => hp.n_trees = at_least(key, value, 1, "must be at least 1")?,
+                "n_trees" => hp.n_trees = within(key, value, 1, 5000, "must be from 1 to 5000")?,
                 "learning_rate" => hp.learning_rate = positive_f64(key, value)?,
-                "max_depth" => hp.max_depth = at_least(key, value, 1, "must be at least 1")?,
+                "max_depth" => hp.max_depth = within(key, value, 1, 16, "must be from 1 to 16")?,
                 "min_child_weight" => hp.min_child_weight = nonneg_f64(key, value)?,
                 "l2" => hp.l2 = nonneg_f64(key, value)?,
-                "max_bins" => {
-                    hp.max_bins = at_least(key, value, 2, "must be at least 2")?;
-                    if hp.max_bins > 256 {
-                        return Err(HyperparameterError::OutOfRange {
-                            key: key.clone(),
-                            value: value.clone(),
-                            reason: "must be at most 256",
-                        });
-                    }
+                "max_bins" => hp.max_bins = within(key, value, 2, 256, "must be from 2 to 256")?,
+                "rf_n_trees" => {
+                    hp.rf_n_trees = within(key, value, 1, 2000, "must be from 1 to 2000")?
                 }
-                "rf_n_trees" => hp.rf_n_trees = at_least(key, value, 1, "must be at least 1")?,
-                "rf_max_depth" => hp.rf_max_depth = parse(key, value, "a non-negative integer")?,
+                "rf_max_depth" => {
+                    hp.rf_max_depth = within(key, value, 0, 64, "must be from 0 (unlimited) to 64")?
+                }
                 "logreg_c" => hp.logreg_c = positive_f64(key, value)?,
                 "warm_start_strength" => hp.warm_start_strength = nonneg_f64(key, value)?,
                 "balance_folds" => {
-                    hp.balance_folds = parse(key, value, "a non-negative integer")?;
+                    hp.balance_folds =
+                        within(key, value, 0, 20, "must be 0 (off) or from 2 to 20")?;
                     if hp.balance_folds == 1 {
                         return Err(HyperparameterError::OutOfRange {
                             key: key.clone(),
@@ -347,6 +363,33 @@ fn fmt_f64(v: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn sizes_that_drive_work_have_a_ceiling() {
+        for (key, value) in [
+            ("rf_n_trees", "100000000"),
+            ("n_trees", "1000000000"),
+            ("max_depth", "40"),
+            ("folds", "1000"),
+            ("smote_k_neighbors", "100000"),
+            ("rf_max_depth", "1000"),
+            ("balance_folds", "500"),
+            ("max_bins", "257"),
+        ] {
+            let map = BTreeMap::from([(key.to_string(), value.to_string())]);
+            let e = Hyperparameters::from_strings(&map).unwrap_err();
+            assert!(
+                matches!(e, HyperparameterError::OutOfRange { .. }),
+                "{key}={value}: {e}"
+            );
+        }
+        let ok = BTreeMap::from([
+            ("n_trees".to_string(), "5000".to_string()),
+            ("rf_n_trees".to_string(), "2000".to_string()),
+        ]);
+        assert!(Hyperparameters::from_strings(&ok).is_ok());
+    }
+
     use super::*;
 
     #[test]
