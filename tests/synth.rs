@@ -343,3 +343,43 @@ fn the_serving_stack_configures_the_server_it_deploys() {
     assert_eq!(drift["Dimensions"][0]["Name"], "Endpoint");
     assert_eq!(drift["Dimensions"][0]["Value"], env[ENV_ENDPOINT]);
 }
+
+#[test]
+fn synth_never_writes_or_deletes_through_a_link_out_of_the_output_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("keep.txt"), "not dxops's").unwrap();
+    let out = dir.path().join("stacks");
+    std::fs::create_dir_all(&out).unwrap();
+    std::os::unix::fs::symlink(&outside, out.join("heart-disease")).unwrap();
+    for args in [
+        vec![
+            "synth",
+            "specs/minimal.yaml",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        vec![
+            "synth",
+            "--check",
+            "specs/minimal.yaml",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    ] {
+        let o = dxops(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.contains("is a symbolic link"), "{stderr}");
+    }
+    assert!(
+        outside.join("keep.txt").is_file(),
+        "a file outside --out was deleted"
+    );
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        1,
+        "synth wrote outside --out"
+    );
+}

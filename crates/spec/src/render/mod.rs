@@ -101,6 +101,10 @@ pub enum RenderError {
     },
     #[error("compliance audit of the rendered templates: {0}")]
     Audit(#[from] crate::audit::AuditError),
+    #[error(
+        "{path} is a symbolic link; synth writes only inside the output folder (remove the link or pick another --out)"
+    )]
+    Link { path: PathBuf },
     #[error("cannot access {path}: {source}")]
     Io {
         path: PathBuf,

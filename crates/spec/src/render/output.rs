@@ -27,6 +27,25 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RenderError + '_ {
     }
 }
 
+/// Refuses a symbolic link anywhere on the way to a rendered file: writing
+/// or removing through one would touch files outside the output folder.
+fn refuse_links(files: &[RenderedFile], out: &Path) -> Result<(), RenderError> {
+    let mut checked = BTreeSet::new();
+    for file in files {
+        let mut path = out.to_path_buf();
+        for component in file.path.components() {
+            path.push(component);
+            if !checked.insert(path.clone()) {
+                continue;
+            }
+            if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(RenderError::Link { path });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Files under `out/<spec name>/` that no longer belong to the rendering.
 fn leftovers(files: &[RenderedFile], out: &Path) -> Result<Vec<PathBuf>, RenderError> {
     let rendered: BTreeSet<PathBuf> = files.iter().map(|f| out.join(&f.path)).collect();
@@ -39,8 +58,13 @@ fn leftovers(files: &[RenderedFile], out: &Path) -> Result<Vec<PathBuf>, RenderE
     let mut pending: Vec<PathBuf> = roots.into_iter().filter(|r| r.is_dir()).collect();
     while let Some(dir) = pending.pop() {
         for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
-            let path = entry.map_err(io(&dir))?.path();
-            if path.is_dir() {
+            let entry = entry.map_err(io(&dir))?;
+            let path = entry.path();
+            let kind = entry.file_type().map_err(io(&path))?;
+            if kind.is_symlink() {
+                return Err(RenderError::Link { path });
+            }
+            if kind.is_dir() {
                 pending.push(path);
             } else if !rendered.contains(&path) {
                 stale.push(path);
@@ -55,6 +79,7 @@ fn leftovers(files: &[RenderedFile], out: &Path) -> Result<Vec<PathBuf>, RenderE
 /// files of the same specs that are no longer rendered (a dropped
 /// environment, say). Returns how many files the rendering has.
 pub fn write(files: &[RenderedFile], out: &Path) -> Result<usize, RenderError> {
+    refuse_links(files, out)?;
     for path in leftovers(files, out)? {
         std::fs::remove_file(&path).map_err(io(&path))?;
     }
@@ -73,6 +98,7 @@ pub fn write(files: &[RenderedFile], out: &Path) -> Result<usize, RenderError> {
 
 /// Every rendered file that differs from the file on disk, with a unified diff.
 pub fn compare(files: &[RenderedFile], out: &Path) -> Result<Vec<Stale>, RenderError> {
+    refuse_links(files, out)?;
     let mut stale = Vec::new();
     for file in files {
         let path = out.join(&file.path);
