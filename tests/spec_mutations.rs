@@ -96,3 +96,38 @@ fn empty_and_multi_document_files_are_problems_at_the_start() {
         assert_eq!((problems[0].span.line, problems[0].span.col), (1, 1));
     }
 }
+
+/// Nesting, aliases and size are bounded before any tree is built, so a
+/// hostile file is a diagnostic, never a stack overflow or an exhausted heap.
+#[test]
+fn deep_nesting_many_aliases_and_huge_files_are_refused_with_a_position() {
+    let mut block = String::from("version: 1\nname: x\ntags:\n");
+    for i in 0..1_000 {
+        block.push_str(&" ".repeat(i + 1));
+        block.push_str("-\n");
+    }
+    let flow = format!(
+        "version: 1\ntags: {}{}\n",
+        "[".repeat(20_000),
+        "]".repeat(20_000)
+    );
+    let mut aliases = String::from("version: 1\nx: &a [1, 2]\n");
+    for i in 0..100 {
+        aliases.push_str(&format!("y{i}: *a\n"));
+    }
+    let huge = format!("version: 1\nname: \"{}\"\n", "a".repeat(5 * 1024 * 1024));
+    for (text, needle) in [
+        (block, "collections nested"),
+        (flow, ""),
+        (aliases, "aliases"),
+        (huge, "bytes"),
+    ] {
+        let problems = dxops_spec::spec::load("hostile.yaml", &text).unwrap_err();
+        assert_eq!(problems[0].code, dxops_spec::spec::Code::YamlSyntax);
+        assert!(
+            problems[0].message.contains(needle),
+            "{}",
+            problems[0].message
+        );
+    }
+}

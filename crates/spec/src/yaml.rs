@@ -92,12 +92,30 @@ pub enum YamlError {
     Empty,
     #[error("the file holds {0} YAML documents; one is expected")]
     MultipleDocuments(usize),
+    #[error(
+        "{what} at line {line}, column {col}: more than {limit} (a spec or template needs far fewer)"
+    )]
+    TooLarge {
+        what: &'static str,
+        limit: usize,
+        line: usize,
+        col: usize,
+        offset: usize,
+    },
 }
 
 impl YamlError {
     pub fn span(&self) -> Span {
         match self {
             YamlError::Syntax { span, .. } => *span,
+            YamlError::TooLarge {
+                line, col, offset, ..
+            } => Span {
+                offset: *offset,
+                len: 0,
+                line: *line,
+                col: *col,
+            },
             _ => Span::default(),
         }
     }
@@ -338,11 +356,67 @@ impl<'input> saphyr_parser::EventReceiver<'input> for Direct {
     }
 }
 
+/// Collections nested deeper than this are refused before any tree is
+/// built: the deepest spec key is six levels down, and the tree builders,
+/// the schema validator and `Drop` all recurse.
+pub const MAX_DEPTH: usize = 64;
+/// Aliases (`*name`) a document may use: each can copy a whole subtree.
+pub const MAX_ALIASES: usize = 64;
+/// Largest document read: four times CloudFormation's own template limit.
+pub const MAX_BYTES: usize = 4 * 1024 * 1024;
+
+/// Counts nesting and aliases from the parser's events, which need no
+/// recursion, and stops reading at the first excess.
+fn check_bounds(text: &str, index: &LineIndex<'_>) -> Result<(), YamlError> {
+    use saphyr_parser::Event;
+    if text.len() > MAX_BYTES {
+        return Err(YamlError::TooLarge {
+            what: "bytes",
+            limit: MAX_BYTES,
+            line: 1,
+            col: 1,
+            offset: 0,
+        });
+    }
+    let (mut depth, mut aliases) = (0usize, 0usize);
+    for item in saphyr_parser::Parser::new_from_str(text) {
+        // Syntax errors are left to the loader, which reports them in full.
+        let Ok((ev, span)) = item else { return Ok(()) };
+        let excess = match ev {
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                depth += 1;
+                (depth > MAX_DEPTH).then_some(("collections nested", MAX_DEPTH))
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                depth = depth.saturating_sub(1);
+                None
+            }
+            Event::Alias(_) => {
+                aliases += 1;
+                (aliases > MAX_ALIASES).then_some(("aliases", MAX_ALIASES))
+            }
+            _ => None,
+        };
+        if let Some((what, limit)) = excess {
+            let m = span.start;
+            return Err(YamlError::TooLarge {
+                what,
+                limit,
+                line: m.line(),
+                col: m.col() + 1,
+                offset: index.offset(m.line(), m.col()),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn load(
     text: &str,
     locations: Option<&mut BTreeMap<String, Location>>,
 ) -> Result<Value, YamlError> {
     let index = LineIndex::new(text);
+    check_bounds(text, &index)?;
     let docs = MarkedYaml::load_from_str(text).map_err(|e| {
         let m = e.marker();
         let offset = index.offset(m.line(), m.col());
