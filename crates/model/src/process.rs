@@ -11,7 +11,9 @@ use sha2::Sha256;
 use thiserror::Error;
 
 use super::data::{Table, is_missing, parse_number, sort_classes};
-use dxops_contract::data::{DataContract, IdentifierHandling, QualityRuleKind};
+use dxops_contract::data::{
+    DataContract, Feature, FeatureType, IdentifierHandling, QualityRuleKind,
+};
 
 /// Environment variable holding the de-identification key.
 pub const DEID_KEY_ENV: &str = "DXOPS_DEID_KEY";
@@ -80,6 +82,82 @@ fn check(
 
 /// Runs the quality rules (plus: label present and complete, contract
 /// features present).
+/// `[min, max]` with open ends shown as infinities.
+fn bounds(min: Option<f64>, max: Option<f64>) -> String {
+    let end = |v: Option<f64>, inf: &str| v.map_or(inf.to_string(), |v| v.to_string());
+    format!("[{}, {}]", end(min, "-inf"), end(max, "inf"))
+}
+
+/// The rules a feature's declaration implies: its type (a numeric feature
+/// holds numbers, a boolean one 0/1/true/false, a categorical one only its
+/// listed values) and its plausible range (`min`, `max`). Counted by
+/// column, never shown by value.
+fn declared(table: &Table, j: usize, f: &Feature) -> Vec<CheckResult> {
+    let present: Vec<&str> = table
+        .rows
+        .iter()
+        .map(|r| r[j].as_str())
+        .filter(|c| !is_missing(c))
+        .collect();
+    let mut out = Vec::new();
+    let (rule, bad) = match f.kind {
+        FeatureType::Numeric => (
+            "numeric_type",
+            present.iter().filter(|c| parse_number(c).is_none()).count(),
+        ),
+        FeatureType::Boolean => (
+            "boolean_type",
+            present
+                .iter()
+                .filter(|c| {
+                    !matches!(
+                        c.to_ascii_lowercase().as_str(),
+                        "0" | "1" | "0.0" | "1.0" | "true" | "false"
+                    )
+                })
+                .count(),
+        ),
+        FeatureType::Categorical => (
+            "declared_values",
+            f.values.as_ref().map_or(0, |v| {
+                present
+                    .iter()
+                    .filter(|c| !v.iter().any(|x| x == *c))
+                    .count()
+            }),
+        ),
+    };
+    out.push(check(
+        rule,
+        Some(&f.name),
+        bad == 0,
+        format!("{bad} of {} present values", present.len()),
+        format!(
+            "feature `{}`: {bad} value(s) do not fit its declared type {:?}",
+            f.name, f.kind
+        ),
+    ));
+    if f.kind == FeatureType::Numeric && (f.min.is_some() || f.max.is_some()) {
+        let outside = present
+            .iter()
+            .filter_map(|c| parse_number(c))
+            .filter(|v| f.min.is_some_and(|m| *v < m) || f.max.is_some_and(|m| *v > m))
+            .count();
+        out.push(check(
+            "declared_range",
+            Some(&f.name),
+            outside == 0,
+            format!("{outside} outside {}", bounds(f.min, f.max)),
+            format!(
+                "feature `{}`: {outside} value(s) outside its declared range {}",
+                f.name,
+                bounds(f.min, f.max)
+            ),
+        ));
+    }
+    out
+}
+
 pub fn quality(table: &Table, contract: &DataContract) -> QualityReport {
     let n = table.rows.len();
     let mut checks = Vec::new();
@@ -106,7 +184,7 @@ pub fn quality(table: &Table, contract: &DataContract) -> QualityReport {
         }
     }
     for f in &contract.features {
-        if table.column_index(&f.name).is_none() {
+        let Some(j) = table.column_index(&f.name) else {
             checks.push(check(
                 "feature_present",
                 Some(&f.name),
@@ -114,7 +192,9 @@ pub fn quality(table: &Table, contract: &DataContract) -> QualityReport {
                 "absent".into(),
                 format!("feature column `{}` is missing", f.name),
             ));
-        }
+            continue;
+        };
+        checks.extend(declared(table, j, f));
     }
     for rule in &contract.quality {
         let name = format!("{:?}", rule.rule).to_lowercase();
@@ -356,6 +436,64 @@ pub fn process(
 mod tests {
     use super::*;
     use dxops_contract::data::{QualityRule, Split};
+
+    #[test]
+    fn declared_types_and_ranges_are_rules_counted_never_shown() {
+        let table = Table {
+            headers: vec!["age".into(), "fever".into(), "dx".into()],
+            rows: vec![
+                vec!["41".into(), "1".into(), "a".into()],
+                vec!["500".into(), "0".into(), "b".into()],
+                vec!["XMARKERX".into(), "maybe".into(), "a".into()],
+                vec!["".into(), "".into(), "b".into()],
+            ],
+            sha256: String::new(),
+        };
+        let feature = |name: &str, kind, min, max| Feature {
+            name: name.into(),
+            kind,
+            min,
+            max,
+            unit: None,
+            values: None,
+        };
+        let c = DataContract {
+            label: "dx".into(),
+            identifiers: vec![],
+            identifier_handling: IdentifierHandling::Drop,
+            features: vec![
+                feature("age", FeatureType::Numeric, Some(0.0), Some(120.0)),
+                feature("fever", FeatureType::Boolean, None, None),
+            ],
+            quality: vec![],
+            rare_class_max_samples: 1,
+            split: Split::default(),
+        };
+        let r = quality(&table, &c);
+        assert!(!r.passed);
+        let failed: Vec<(&str, &str, &str)> = r
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| {
+                (
+                    c.rule.as_str(),
+                    c.column.as_deref().unwrap(),
+                    c.observed.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                ("numeric_type", "age", "1 of 3 present values"),
+                ("declared_range", "age", "1 outside [0, 120]"),
+                ("boolean_type", "fever", "1 of 3 present values"),
+            ]
+        );
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(!text.contains("XMARKERX") && !text.contains("maybe") && !text.contains("500"));
+    }
 
     fn contract() -> DataContract {
         DataContract {

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use crate::spec::Environment;
 use crate::spec::model::{Approval, DriftMethod, RolloutStrategy, ServingTarget, Spec, Trigger};
-use dxops_contract::data::{DataContract, QualityRule, QualityRuleKind};
+use dxops_contract::data::{DataContract, Feature, FeatureType, QualityRule, QualityRuleKind};
 
 /// The processing step's configuration (`process.json`).
 pub fn data_contract(spec: &Spec) -> DataContract {
@@ -26,6 +26,27 @@ pub fn data_contract(spec: &Spec) -> DataContract {
 /// The CloudFormation stack name of a template file.
 pub fn stack_name(env: &Environment, file: &str) -> String {
     format!("{}-{}", env.names.prefix, file.trim_end_matches(".yaml"))
+}
+
+/// The rule a feature's declaration implies, where DQDL can state it: a
+/// numeric feature's plausible range, a categorical feature's values.
+fn declared_rule(f: &Feature) -> Option<QualityRule> {
+    let rule = |rule, values| QualityRule {
+        rule,
+        column: Some(f.name.clone()),
+        min: f.min,
+        max: f.max,
+        values,
+    };
+    match f.kind {
+        FeatureType::Numeric if f.min.is_some() || f.max.is_some() => {
+            Some(rule(QualityRuleKind::Range, None))
+        }
+        FeatureType::Categorical if f.values.is_some() => {
+            Some(rule(QualityRuleKind::AllowedValues, f.values.clone()))
+        }
+        _ => None,
+    }
 }
 
 /// One DQDL rule per quality rule (Glue Data Quality Definition Language).
@@ -79,9 +100,18 @@ pub fn build(env: &Environment) -> Map<String, Value> {
         .map(|(k, v)| json!({"Key": k, "Value": v}))
         .collect();
 
-    // The label must be present in every row, whatever the spec's own rules say.
+    // The label must be present in every row, whatever the spec's own rules
+    // say, and every feature within what its declaration allows, as the
+    // processing step checks.
     let dqdl_rules: Vec<String> = std::iter::once(format!("IsComplete \"{}\"", spec.data.label))
         .chain(spec.data.quality.iter().map(dqdl_rule))
+        .chain(
+            spec.data
+                .features
+                .iter()
+                .filter_map(declared_rule)
+                .map(|r| dqdl_rule(&r)),
+        )
         .collect();
     let dqdl_ruleset = format!("Rules = [\n    {}\n]", dqdl_rules.join(",\n    "));
     let triggers: Vec<&str> = spec
