@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use dxops_spec::render::{self, Renderer};
 use dxops_spec::spec::{self, Problem, ValidatedSpec};
 
+mod deploy;
+
 #[derive(Parser)]
 #[command(
     name = "dxops",
@@ -21,7 +23,7 @@ HIPAA compliance report.\n\nTypical flow:\n  dxops init specs/my-pipeline.yaml  
 dxops validate specs/*.yaml           check it, with file:line:col for every problem\n  \
 dxops synth specs/*.yaml              render stacks/<name>/<env>/ for review\n  \
 dxops synth --check specs/*.yaml      in CI: fail when stacks/ is stale",
-    after_help = "Exit codes: 0 ok; 1 error (invalid spec, I/O, stale stacks under synth --check); 2 findings (audit)."
+    after_help = "Exit codes: 0 ok; 1 error (invalid spec, I/O, stale stacks under synth --check); 2 findings (audit), changes (diff) or drift (status)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -84,6 +86,14 @@ and log retention) or template files (.yaml, .yml, .json).\n\nExit codes: 0 ever
     },
     /// Print the catalogue of compliance controls (the source of docs/controls.md).
     Controls,
+    /// What a deploy would change, security first (exit 0 none, 2 changes, 1 error).
+    Diff(deploy::DiffArgs),
+    /// Deploy the environment's stacks through change sets, in manifest order.
+    Deploy(deploy::DeployArgs),
+    /// Delete the serving, ml and ingest stacks; retained stores are listed, never deleted.
+    Destroy(deploy::DestroyArgs),
+    /// Each stack's status and drift.
+    Status(deploy::StatusArgs),
     /// Write a commented starter spec that validates.
     Init {
         /// Where to write it.
@@ -147,6 +157,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             templates,
         } => synth(&specs, &out, check, templates.as_deref()),
         Command::Init { path, force } => init(&path, force),
+        Command::Diff(args) => deploy::diff(args),
+        Command::Deploy(args) => deploy::deploy(args),
+        Command::Destroy(args) => deploy::destroy(args),
+        Command::Status(args) => deploy::status(args),
         Command::Controls => {
             print!("{}", dxops_spec::audit::controls_markdown());
             Ok(ExitCode::SUCCESS)
