@@ -160,7 +160,7 @@ impl StackDiff {
             .map(replacement_note)
             .collect();
         self.security.extend(replaced);
-        self.security.sort_by(|a, b| a.kind.cmp(&b.kind));
+        self.security.sort_by_key(|s| s.kind);
     }
 }
 
@@ -298,7 +298,7 @@ pub fn diff_templates(
             _ => {}
         }
     }
-    out.security.sort_by(|a, b| a.kind.cmp(&b.kind));
+    out.security.sort_by_key(|s| s.kind);
     out
 }
 
