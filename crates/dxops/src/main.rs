@@ -86,13 +86,17 @@ and log retention) or template files (.yaml, .yml, .json).\n\nExit codes: 0 ever
     },
     /// Print the catalogue of compliance controls (the source of docs/controls.md).
     Controls,
-    /// What a deploy would change, security first (exit 0 none, 2 changes, 1 error).
+    #[command(
+        about = "What a deploy would change, security first (exit 0 none, 2 changes, 1 error)"
+    )]
     Diff(deploy::DiffArgs),
-    /// Deploy the environment's stacks through change sets, in manifest order.
+    #[command(about = "Deploy the environment's stacks through change sets, in manifest order")]
     Deploy(deploy::DeployArgs),
-    /// Delete the serving, ml and ingest stacks; retained stores are listed, never deleted.
+    #[command(
+        about = "Delete the serving, ml and ingest stacks; retained stores are listed, never deleted"
+    )]
     Destroy(deploy::DestroyArgs),
-    /// Each stack's status and drift.
+    #[command(about = "Each stack's status and drift")]
     Status(deploy::StatusArgs),
     /// Write a commented starter spec that validates.
     Init {
