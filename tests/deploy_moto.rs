@@ -477,3 +477,39 @@ fn moto_still_needs_delete_managed_policies() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("detach"), "{}", text(&out));
 }
+
+#[test]
+fn audit_findings_are_refused_before_any_call() {
+    // a waiver that lapsed: the audit with today's date fails it
+    let dir = tempfile::tempdir().unwrap();
+    let spec = std::fs::read_to_string(root().join(SPEC)).unwrap();
+    let anchor = "  object_lock_days: 30";
+    let at = spec.find(anchor).expect("anchor in the example spec");
+    let end = at + spec[at..].find('\n').unwrap() + 1;
+    let lapsed = format!(
+        "{}  waivers:\n    - {{ rule: s3-access-logging, resource: RawBucket, reason: \"a lapsed exception\", owner: ml-platform, expires: \"2020-01-01\" }}\n{}",
+        &spec[..end],
+        &spec[end..]
+    );
+    let spec_path = dir.path().join("disease-prediction.yaml");
+    std::fs::write(&spec_path, lapsed).unwrap();
+    let stacks = dir.path().join("stacks");
+    let spec_path = spec_path.to_str().unwrap();
+    let port = free_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let out = dxops_at(
+        &endpoint,
+        &["synth", spec_path, "--out", stacks.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let mut args = deploy_args(&["--stacks", stacks.to_str().unwrap()]);
+    args[1] = spec_path;
+    let out = dxops_at(&endpoint, &args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("the compliance audit has 1 finding"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("cannot reach"), "{}", text(&out));
+}
