@@ -5,9 +5,21 @@
 //! beside it) and the validated spec; it never renders. The model image
 //! does not depend on this crate, so it never links the AWS SDK.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use aws_config::BehaviorVersion;
+use serde_json::Value;
+
 pub use dxops_contract::manifest::{Manifest, ManifestError, Stack};
+
+pub mod cfn;
+pub mod diff;
+mod error;
+
+pub use cfn::{Cfn, Event, Outcome, Plan, Progress, Quiet, Retained};
+pub use diff::StackDiff;
+pub use error::DeployError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StacksError {
@@ -34,14 +46,37 @@ pub enum StacksError {
 pub struct RenderedEnvironment {
     pub dir: PathBuf,
     pub manifest: Manifest,
+    /// Template text of every stack, by file name.
+    templates: BTreeMap<String, String>,
 }
 
 impl RenderedEnvironment {
-    /// Reads and checks the manifest of `<stacks>/<name>/<env>/`.
+    /// Reads and checks the manifest of `<stacks>/<name>/<env>/` and the templates it names.
     pub fn open(stacks: &Path, name: &str, env: &str) -> Result<RenderedEnvironment, StacksError> {
         let dir = stacks.join(name).join(env);
+        Self::read(dir, |path| std::fs::read_to_string(path))
+    }
+
+    /// The same from files rendered in memory (file name → text), as if
+    /// they were in `dir`.
+    pub fn from_files(
+        dir: PathBuf,
+        files: &BTreeMap<String, String>,
+    ) -> Result<RenderedEnvironment, StacksError> {
+        Self::read(dir, |path| {
+            path.file_name()
+                .and_then(|n| files.get(n.to_string_lossy().as_ref()))
+                .cloned()
+                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+        })
+    }
+
+    fn read(
+        dir: PathBuf,
+        read: impl Fn(&Path) -> std::io::Result<String>,
+    ) -> Result<RenderedEnvironment, StacksError> {
         let path = dir.join(dxops_contract::manifest::FILE);
-        let text = std::fs::read_to_string(&path).map_err(|source| StacksError::Read {
+        let text = read(&path).map_err(|source| StacksError::Read {
             path: path.clone(),
             source,
         })?;
@@ -53,11 +88,145 @@ impl RenderedEnvironment {
         manifest
             .check_order()
             .map_err(|source| StacksError::Order { path, source })?;
-        Ok(RenderedEnvironment { dir, manifest })
+        let mut templates = BTreeMap::new();
+        for stack in &manifest.stacks {
+            let file = dir.join(&stack.file);
+            let text = read(&file).map_err(|source| StacksError::Read {
+                path: file.clone(),
+                source,
+            })?;
+            templates.insert(stack.file.clone(), text);
+        }
+        Ok(RenderedEnvironment {
+            dir,
+            manifest,
+            templates,
+        })
     }
 
     /// The template file of a stack.
     pub fn template(&self, stack: &Stack) -> PathBuf {
         self.dir.join(&stack.file)
+    }
+
+    /// The template text of a stack.
+    pub fn template_text(&self, stack: &Stack) -> &str {
+        self.templates
+            .get(&stack.file)
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+
+    /// The template of a stack, parsed.
+    pub fn template_value(&self, stack: &Stack) -> Result<Value, DeployError> {
+        dxops_spec::yaml::parse_value(self.template_text(stack)).map_err(|e| {
+            DeployError::Template {
+                file: self.template(stack).display().to_string(),
+                message: e.to_string(),
+            }
+        })
+    }
+
+    /// The values of the parameters a stack needs, from `given` (`Key`,
+    /// `Value` pairs); the first one missing is an error that names it.
+    pub fn parameters(
+        &self,
+        stack: &Stack,
+        given: &[(String, String)],
+    ) -> Result<Vec<(String, String)>, DeployError> {
+        stack
+            .parameters
+            .iter()
+            .map(|name| {
+                given
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k == name)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .ok_or_else(|| DeployError::MissingParameter {
+                        stack: stack.stack_name.clone(),
+                        name: name.clone(),
+                    })
+            })
+            .collect()
+    }
+
+    /// Whether `destroy` keeps the stack: it retains a store (a bucket or
+    /// a key), so deleting the stack would only orphan what holds the data.
+    pub fn holds_stores(&self, stack: &Stack) -> bool {
+        let Ok(template) = self.template_value(stack) else {
+            return true;
+        };
+        template
+            .get("Resources")
+            .and_then(Value::as_object)
+            .is_some_and(|m| {
+                m.values().any(|r| {
+                    r.get("DeletionPolicy").and_then(Value::as_str) == Some("Retain")
+                        && matches!(
+                            r.get("Type").and_then(Value::as_str),
+                            Some("AWS::S3::Bucket" | "AWS::KMS::Key")
+                        )
+                })
+            })
+    }
+}
+
+/// Credentials, region and endpoint from the standard chain (environment,
+/// profile, SSO, instance role; `AWS_ENDPOINT_URL` honoured).
+#[derive(Clone)]
+pub struct Aws {
+    config: aws_config::SdkConfig,
+}
+
+/// Who the credentials belong to (STS GetCallerIdentity).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Identity {
+    pub account: String,
+    pub arn: String,
+}
+
+impl Aws {
+    pub async fn load() -> Aws {
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .operation_timeout(std::time::Duration::from_secs(120))
+            .build();
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(timeouts)
+            .load()
+            .await;
+        Aws { config }
+    }
+
+    pub fn endpoint(&self) -> Option<&str> {
+        self.config.endpoint_url()
+    }
+
+    /// CloudFormation in `region`.
+    pub fn cloudformation(&self, region: &str) -> Cfn {
+        let conf = aws_sdk_cloudformation::config::Builder::from(&self.config)
+            .region(aws_config::Region::new(region.to_string()))
+            .build();
+        Cfn::new(
+            aws_sdk_cloudformation::Client::from_conf(conf),
+            self.endpoint().map(str::to_string),
+        )
+    }
+
+    /// Checks the credentials before anything else is called.
+    pub async fn identity(&self, region: &str) -> Result<Identity, DeployError> {
+        let conf = aws_sdk_sts::config::Builder::from(&self.config)
+            .region(aws_config::Region::new(region.to_string()))
+            .build();
+        let out = aws_sdk_sts::Client::from_conf(conf)
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| error::classify("GetCallerIdentity", "the caller", self.endpoint(), e))?;
+        Ok(Identity {
+            account: out.account().unwrap_or_default().to_string(),
+            arn: out.arn().unwrap_or_default().to_string(),
+        })
     }
 }

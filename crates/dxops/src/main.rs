@@ -13,6 +13,8 @@ use dxops_local::registry::ApprovalStatus;
 use dxops_spec::render::{self, Renderer};
 use dxops_spec::spec::{self, Problem, ValidatedSpec};
 
+mod deploy;
+
 #[derive(Parser)]
 #[command(
     name = "dxops",
@@ -24,7 +26,7 @@ HIPAA compliance report.\n\nTypical flow:\n  dxops init specs/my-pipeline.yaml  
 dxops validate specs/*.yaml           check it, with file:line:col for every problem\n  \
 dxops synth specs/*.yaml              render stacks/<name>/<env>/ for review\n  \
 dxops synth --check specs/*.yaml      in CI: fail when stacks/ is stale",
-    after_help = "Exit codes: 0 ok; 1 error (invalid spec, I/O, stale stacks under synth --check); 2 findings (audit)."
+    after_help = "Exit codes: 0 ok; 1 error (invalid spec, I/O, stale stacks under synth --check); 2 findings (audit), changes (diff) or drift (status)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -131,6 +133,18 @@ data, port in use, a step that could not run)."
     },
     /// Print the catalogue of compliance controls (the source of docs/controls.md).
     Controls,
+    #[command(
+        about = "What a deploy would change, security first (exit 0 none, 2 changes, 1 error)"
+    )]
+    Diff(deploy::DiffArgs),
+    #[command(about = "Deploy the environment's stacks through change sets, in manifest order")]
+    Deploy(deploy::DeployArgs),
+    #[command(
+        about = "Delete the serving, ml and ingest stacks; retained stores are listed, never deleted"
+    )]
+    Destroy(deploy::DestroyArgs),
+    #[command(about = "Each stack's status and drift")]
+    Status(deploy::StatusArgs),
     /// Write a commented starter spec that validates.
     Init {
         /// Where to write it.
@@ -208,6 +222,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             dxops_ml::serve::run(options)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Diff(args) => deploy::diff(args),
+        Command::Deploy(args) => deploy::deploy(args),
+        Command::Destroy(args) => deploy::destroy(args),
+        Command::Status(args) => deploy::status(args),
         Command::Controls => {
             print!("{}", dxops_spec::audit::controls_markdown());
             Ok(ExitCode::SUCCESS)

@@ -1,0 +1,139 @@
+//! What can go wrong talking to AWS, in words a person can act on.
+
+use aws_sdk_cloudformation::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use crate::StacksError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error(transparent)]
+    Stacks(#[from] StacksError),
+    #[error("cannot reach the AWS endpoint{}: {message}", endpoint_note(.endpoint))]
+    Unreachable {
+        endpoint: Option<String>,
+        message: String,
+    },
+    #[error(
+        "no AWS credentials: {message}\nhint: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    )]
+    NoCredentials { message: String },
+    #[error(
+        "AWS rejected the credentials ({code}): {message}\nhint: check AWS_PROFILE / AWS_ACCESS_KEY_ID, or refresh an expired session"
+    )]
+    Credentials { code: String, message: String },
+    #[error("{operation} for {stack} failed{}: {message}", code_note(.code))]
+    Api {
+        operation: &'static str,
+        stack: String,
+        code: Option<String>,
+        message: String,
+    },
+    #[error(
+        "{stack} did not settle within {seconds} s (last status {status}); it is still changing in AWS: see `dxops status`"
+    )]
+    Timeout {
+        stack: String,
+        seconds: u64,
+        status: String,
+    },
+    #[error("stack {stack} needs the parameter `{name}`: pass --parameter {name}=VALUE")]
+    MissingParameter { stack: String, name: String },
+    #[error("{file}: {message}")]
+    Template { file: String, message: String },
+    #[error(
+        "stack {stack} is in {status} and cannot be updated{}",
+        reason_note(.reason)
+    )]
+    Unusable {
+        stack: String,
+        status: String,
+        reason: Option<String>,
+    },
+    #[error("change set for {stack} failed: {reason}")]
+    ChangeSetFailed { stack: String, reason: String },
+}
+
+fn endpoint_note(endpoint: &Option<String>) -> String {
+    endpoint
+        .as_deref()
+        .map(|e| format!(" {e}"))
+        .unwrap_or_default()
+}
+
+fn code_note(code: &Option<String>) -> String {
+    code.as_deref()
+        .map(|c| format!(" ({c})"))
+        .unwrap_or_default()
+}
+
+fn reason_note(reason: &Option<String>) -> String {
+    reason
+        .as_deref()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default()
+}
+
+/// Error codes AWS answers for keys it does not accept.
+const CREDENTIAL_CODES: &[&str] = &[
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "UnrecognizedClientException",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidAccessKeyId",
+    "AuthFailure",
+];
+
+/// Turns an SDK error into a [`DeployError`], telling network, credential
+/// and service problems apart.
+pub(crate) fn classify<E, R>(
+    operation: &'static str,
+    stack: &str,
+    endpoint: Option<&str>,
+    err: SdkError<E, R>,
+) -> DeployError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let text = DisplayErrorContext(&err).to_string();
+    match &err {
+        SdkError::ServiceError(ctx) => {
+            let e = ctx.err();
+            let code = e.code().map(str::to_string);
+            let message = e.message().unwrap_or(&text).to_string();
+            match code {
+                Some(code) if CREDENTIAL_CODES.contains(&code.as_str()) => {
+                    DeployError::Credentials { code, message }
+                }
+                code => DeployError::Api {
+                    operation,
+                    stack: stack.into(),
+                    code,
+                    message,
+                },
+            }
+        }
+        _ if text.contains("credentials") || text.contains("no providers in chain") => {
+            DeployError::NoCredentials { message: text }
+        }
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => DeployError::Unreachable {
+            endpoint: endpoint.map(str::to_string),
+            message: text,
+        },
+        _ => DeployError::Api {
+            operation,
+            stack: stack.into(),
+            code: None,
+            message: text,
+        },
+    }
+}
+
+impl DeployError {
+    /// CloudFormation's answer for a stack that does not exist.
+    pub(crate) fn is_missing_stack(&self) -> bool {
+        matches!(self, DeployError::Api { code: Some(c), message, .. }
+            if c == "ValidationError" && message.contains("does not exist"))
+    }
+}

@@ -1,0 +1,818 @@
+//! `dxops diff`, `deploy`, `destroy` and `status`: arguments, prompts and
+//! printing. The AWS work is `dxops_aws`; this module only decides what to
+//! show and which exit code to give (0 ok / no changes, 1 error, 2 changes
+//! or drift).
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use dxops_aws::diff::{Action, Replacement, StackDiff};
+use dxops_aws::{Aws, Event, Progress, RenderedEnvironment};
+use dxops_spec::render::{self, Renderer};
+
+const EXIT_CHANGES: u8 = 2;
+
+/// `Key=Value`, for `--parameter`.
+#[derive(Clone, Debug)]
+pub struct KeyValue(String, String);
+
+impl std::str::FromStr for KeyValue {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok(KeyValue(k.into(), v.into())),
+            _ => Err(format!("expected Key=Value, got `{s}`")),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+/// `--require-approval`: when `deploy` asks before executing a change set.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Approval {
+    /// Never ask.
+    Never,
+    /// Ask when a change widens access or weakens protection (the security section marks them).
+    #[default]
+    Broadening,
+    /// Ask before every change set.
+    AnyChange,
+}
+
+#[derive(Args)]
+pub struct Target {
+    /// The spec (YAML).
+    spec: PathBuf,
+    /// Environment of the spec.
+    #[arg(long)]
+    env: String,
+    /// Folder `synth` wrote (the one reviewed and committed).
+    #[arg(long, default_value = "stacks")]
+    stacks: PathBuf,
+}
+
+#[derive(Args)]
+#[command(
+    long_about = "For every stack of the environment, in deployment order, what a deploy \
+would change: resources added, removed and modified with property paths, after a security \
+section (IAM statements widened or narrowed, encryption and key changes, public access, network \
+isolation, removed retain policies, replacement of stateful resources).\n\nAgainst AWS it compares \
+the deployed template (GetTemplate) with the spec's rendering and asks CloudFormation for a change \
+set, which it deletes again (nothing is changed; a stack not deployed yet is all \"add\"). With \
+--against DIR it compares DIR/<name>/<env>/ (an older rendering, e.g. main's stacks/) offline.\n\n\
+Exit codes: 0 no changes, 2 changes, 1 error."
+)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Compare offline with the rendered tree in DIR instead of the deployed stacks.
+    #[arg(long, value_name = "DIR")]
+    against: Option<PathBuf>,
+    /// Template parameter for the change sets (repeatable); deployed values are kept otherwise.
+    #[arg(long = "parameter", value_name = "KEY=VALUE")]
+    parameters: Vec<KeyValue>,
+    #[arg(long, value_enum, default_value_t)]
+    format: OutFormat,
+}
+
+#[derive(Args)]
+#[command(
+    long_about = "Deploys the environment's stacks in manifest order (recovery region \
+first) through change sets: for each stack it creates a change set, shows the changes (security \
+first), asks when --require-approval says so, executes it and follows the stack events until the \
+stack settles.\n\nIt refuses to start when stacks/ is stale (run `dxops synth`) or the audit has \
+findings, and refuses to replace a stateful resource (bucket, key, log group, model package group) \
+without --allow-replace.\n\nExit codes: 0 deployed or no changes, 1 error, failure or refusal."
+)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    target: Target,
+    /// When to ask before executing a change set.
+    #[arg(long, value_enum, default_value_t)]
+    require_approval: Approval,
+    /// Answer yes to every question.
+    #[arg(long)]
+    yes: bool,
+    /// Allow change sets that replace a stateful resource (its contents are not carried over).
+    #[arg(long)]
+    allow_replace: bool,
+    /// Seconds to wait for each stack to settle.
+    #[arg(long, default_value_t = 3600, value_name = "SECS")]
+    timeout: u64,
+    /// Template parameter (repeatable), e.g. `--parameter ImageUri=...`; every parameter the manifest lists is required.
+    #[arg(long = "parameter", value_name = "KEY=VALUE")]
+    parameters: Vec<KeyValue>,
+}
+
+#[derive(Args)]
+#[command(
+    long_about = "Deletes the environment's serving, ml and ingest stacks in reverse \
+order. Stacks that hold retained stores (data, recovery) are kept, and every retained resource \
+(DeletionPolicy Retain) is listed by logical and physical id: nothing that holds data is \
+deleted.\n\nExit codes: 0 done, 1 error."
+)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Required: destroy deletes stacks.
+    #[arg(long)]
+    yes: bool,
+    /// Required as well for an environment named prod or production.
+    #[arg(long)]
+    confirm_prod: bool,
+    /// Seconds to wait for each stack to be deleted.
+    #[arg(long, default_value_t = 3600, value_name = "SECS")]
+    timeout: u64,
+}
+
+#[derive(Args)]
+#[command(
+    long_about = "Each stack's status (DescribeStacks) and drift (DetectStackDrift, \
+where the endpoint offers it).\n\nExit codes: 0 ok, 2 drift found, 1 error."
+)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Skip drift detection.
+    #[arg(long)]
+    no_drift: bool,
+    #[arg(long, value_enum, default_value_t)]
+    format: OutFormat,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+struct Loaded {
+    spec: dxops_spec::spec::ValidatedSpec,
+    /// Every rendered file of the spec (all environments), for the stale check.
+    files: Vec<render::RenderedFile>,
+}
+
+impl Loaded {
+    fn env(&self, env: &str) -> Result<&dxops_spec::spec::Environment> {
+        self.spec.environments.get(env).with_context(|| {
+            format!(
+                "spec `{}` has no environment `{env}` (it has: {})",
+                self.spec.name,
+                self.spec
+                    .environments
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+    }
+
+    /// The environment's files as rendered now.
+    fn rendered(&self, target: &Target) -> Result<RenderedEnvironment> {
+        let prefix = Path::new(&self.spec.name).join(&target.env);
+        let files: BTreeMap<String, String> = self
+            .files
+            .iter()
+            .filter(|f| f.path.starts_with(&prefix))
+            .filter_map(|f| {
+                Some((
+                    f.path.file_name()?.to_string_lossy().into_owned(),
+                    f.contents.clone(),
+                ))
+            })
+            .collect();
+        Ok(RenderedEnvironment::from_files(
+            target.stacks.join(&prefix),
+            &files,
+        )?)
+    }
+
+    /// Files of the environment in `stacks/` that differ from the rendering.
+    fn stale(&self, target: &Target) -> Result<Vec<render::Stale>> {
+        let dir = target.stacks.join(&self.spec.name).join(&target.env);
+        Ok(render::compare(&self.files, &target.stacks)?
+            .into_iter()
+            .filter(|s| Path::new(&s.path).starts_with(&dir))
+            .collect())
+    }
+}
+
+fn load(target: &Target) -> Result<Loaded> {
+    let text = std::fs::read_to_string(&target.spec)
+        .with_context(|| format!("cannot read {}", target.spec.display()))?;
+    let spec = match dxops_spec::spec::load(&target.spec.display().to_string(), &text) {
+        Ok(spec) => spec,
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("{}: error[{}]: {}", p.position(), p.code, p.message);
+            }
+            bail!(
+                "{} is not a valid spec: run `dxops validate {}`",
+                target.spec.display(),
+                target.spec.display()
+            );
+        }
+    };
+    let files = Renderer::embedded()?.render(&spec)?;
+    let loaded = Loaded { spec, files };
+    loaded.env(&target.env)?;
+    Ok(loaded)
+}
+
+fn given(parameters: &[KeyValue]) -> Vec<(String, String)> {
+    parameters
+        .iter()
+        .map(|KeyValue(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+fn paint(text: &str, code: &str) -> String {
+    if color() {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+/// The report people read: the security section of every stack first,
+/// then each stack's resources.
+fn human_report(diffs: &[StackDiff]) -> String {
+    let mut out = String::new();
+    let security: Vec<_> = diffs
+        .iter()
+        .flat_map(|d| d.security.iter().map(move |s| (d, s)))
+        .collect();
+    if security.is_empty() {
+        out.push_str("Security: no security-relevant changes\n\n");
+    } else {
+        out.push_str(&format!("Security changes ({})\n", security.len()));
+        for (d, s) in &security {
+            let tag = if s.broadening {
+                "broadening"
+            } else {
+                "narrowing"
+            };
+            let line = format!(
+                "  [{tag}] {} {} ({}): {}: {}",
+                d.stack_name,
+                s.logical_id,
+                s.resource_type,
+                serde_json::to_value(s.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                s.detail
+            );
+            out.push_str(&if s.broadening {
+                paint(&line, "31")
+            } else {
+                line
+            });
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    for d in diffs {
+        let count = |a: Action| d.resources.iter().filter(|r| r.action == a).count();
+        out.push_str(&format!("Stack {} ({})", d.stack_name, d.region));
+        if !d.has_changes() {
+            out.push_str(": no changes\n");
+            continue;
+        }
+        out.push_str(&format!(
+            "{}: {} to add, {} to modify, {} to remove\n",
+            if d.deployed { "" } else { ", not deployed" },
+            count(Action::Add),
+            count(Action::Modify),
+            count(Action::Remove)
+        ));
+        for r in &d.resources {
+            let sign = match r.action {
+                Action::Add => "+",
+                Action::Remove => "-",
+                Action::Modify => "~",
+            };
+            let replace = match r.replacement {
+                Some(Replacement::True) => " (replace)",
+                Some(Replacement::Conditional) => " (may replace)",
+                _ => "",
+            };
+            let line = format!("  {sign} {} {}{replace}", r.logical_id, r.resource_type);
+            let stateful = !replace.is_empty() && dxops_aws::diff::is_stateful(&r.resource_type);
+            out.push_str(&if stateful { paint(&line, "31") } else { line });
+            out.push('\n');
+            for p in &r.paths {
+                out.push_str(&format!("      {p}\n"));
+            }
+        }
+    }
+    out
+}
+
+fn json_report(diffs: &[StackDiff]) -> Result<String> {
+    Ok(serde_json::to_string_pretty(&serde_json::json!({
+        "changes": diffs.iter().any(StackDiff::has_changes),
+        "stacks": diffs,
+    }))?)
+}
+
+fn print_report(diffs: &[StackDiff], format: OutFormat) -> Result<()> {
+    match format {
+        OutFormat::Human => print!("{}", human_report(diffs)),
+        OutFormat::Json => println!("{}", json_report(diffs)?),
+    }
+    Ok(())
+}
+
+pub fn diff(args: DiffArgs) -> Result<ExitCode> {
+    let loaded = load(&args.target)?;
+    let rendered = loaded.rendered(&args.target)?;
+    let mut diffs = Vec::new();
+    if let Some(dir) = &args.against {
+        let older = RenderedEnvironment::open(dir, &loaded.spec.name, &args.target.env).ok();
+        for stack in &rendered.manifest.stacks {
+            let new = rendered.template_value(stack)?;
+            let old = match older.as_ref().and_then(|o| {
+                o.manifest
+                    .stacks
+                    .iter()
+                    .find(|s| s.file == stack.file)
+                    .map(|s| (o, s))
+            }) {
+                Some((o, s)) => Some(o.template_value(s)?),
+                None => None,
+            };
+            diffs.push(dxops_aws::cfn::report(
+                &stack.stack_name,
+                &stack.region,
+                old.as_ref(),
+                &new,
+                None,
+            ));
+        }
+    } else {
+        let given = given(&args.parameters);
+        let rt = runtime()?;
+        rt.block_on(async {
+            let aws = Aws::load().await;
+            let first = rendered
+                .manifest
+                .stacks
+                .first()
+                .map(|s| s.region.clone())
+                .unwrap_or_default();
+            aws.identity(&first).await?;
+            for stack in &rendered.manifest.stacks {
+                let cfn = aws.cloudformation(&stack.region);
+                let new = rendered.template_value(stack)?;
+                let deployed = cfn.deployed_template(&stack.stack_name).await?;
+                let plan = match &deployed {
+                    None => None,
+                    Some(_) => {
+                        let params: Vec<(String, Option<String>)> = stack
+                            .parameters
+                            .iter()
+                            .map(|p| {
+                                (
+                                    p.clone(),
+                                    given
+                                        .iter()
+                                        .rev()
+                                        .find(|(k, _)| k == p)
+                                        .map(|(_, v)| v.clone()),
+                                )
+                            })
+                            .collect();
+                        let plan = cfn
+                            .plan(
+                                &stack.stack_name,
+                                rendered.template_text(stack),
+                                &params,
+                                Duration::from_secs(600),
+                            )
+                            .await?;
+                        if let Some(plan) = &plan {
+                            cfn.discard(plan).await?;
+                        }
+                        plan
+                    }
+                };
+                let mut d = dxops_aws::cfn::report(
+                    &stack.stack_name,
+                    &stack.region,
+                    deployed.as_ref(),
+                    &new,
+                    plan.as_ref(),
+                );
+                if deployed.is_some() && plan.is_none() {
+                    // CloudFormation's word: nothing to change (parameters included).
+                    d.resources.clear();
+                    d.security.clear();
+                }
+                diffs.push(d);
+            }
+            Ok::<(), dxops_aws::DeployError>(())
+        })?;
+    }
+    print_report(&diffs, args.format)?;
+    Ok(if diffs.iter().any(StackDiff::has_changes) {
+        ExitCode::from(EXIT_CHANGES)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Stack events as lines (when stderr is not a terminal) or above a spinner.
+struct Display {
+    bar: Option<ProgressBar>,
+}
+
+impl Display {
+    fn new(stack: &str) -> Display {
+        if !std::io::stderr().is_terminal() {
+            return Display { bar: None };
+        }
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_message(stack.to_string());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Display { bar: Some(bar) }
+    }
+
+    fn line(&self, text: String) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for Display {
+    fn event(&self, stack: &str, e: &Event) {
+        let reason = e
+            .reason
+            .as_deref()
+            .filter(|r| !r.is_empty())
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        self.line(format!(
+            "  {stack} {} {} {}{reason}",
+            e.logical_id, e.resource_type, e.status
+        ));
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{stack} {} {}", e.logical_id, e.status));
+        }
+    }
+
+    fn waiting(&self, stack: &str, status: &str, elapsed: Duration) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{stack} {status} ({} s)", elapsed.as_secs()));
+        }
+    }
+}
+
+fn ask(question: &str) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "{question}: approval needed and no terminal to ask; pass --yes (or --require-approval never)"
+        );
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+pub fn deploy(args: DeployArgs) -> Result<ExitCode> {
+    let loaded = load(&args.target)?;
+    let stale = loaded.stale(&args.target)?;
+    if !stale.is_empty() {
+        for s in &stale {
+            eprintln!("stale: {}", s.path);
+        }
+        bail!(
+            "{} is stale: {} file{} differ from the spec's rendering\nhint: run `dxops synth {}`, review and commit, then deploy",
+            args.target.stacks.display(),
+            stale.len(),
+            if stale.len() == 1 { "" } else { "s" },
+            args.target.spec.display()
+        );
+    }
+    let env = loaded.env(&args.target.env)?;
+    let rendered =
+        RenderedEnvironment::open(&args.target.stacks, &loaded.spec.name, &args.target.env)?;
+    let named: Vec<(String, String)> = rendered
+        .manifest
+        .stacks
+        .iter()
+        .map(|s| (s.file.clone(), rendered.template_text(s).to_string()))
+        .collect();
+    let audit = render::audit_env(
+        env,
+        named.iter().map(|(n, t)| (n.as_str(), t.as_str())),
+        Some(super::today_utc()),
+    )?;
+    let failing = audit
+        .findings
+        .iter()
+        .filter(|f| f.status == dxops_spec::audit::Status::Fail)
+        .count();
+    if failing > 0 {
+        bail!(
+            "the compliance audit has {failing} finding{}; nothing was deployed\nhint: run `dxops audit {} --env {}`",
+            if failing == 1 { "" } else { "s" },
+            args.target.spec.display(),
+            args.target.env
+        );
+    }
+    let given = given(&args.parameters);
+    let mut params = Vec::new();
+    for stack in &rendered.manifest.stacks {
+        params.push(rendered.parameters(stack, &given)?);
+    }
+    let timeout = Duration::from_secs(args.timeout);
+    let rt = runtime()?;
+    rt.block_on(async {
+        let aws = Aws::load().await;
+        let first = &rendered.manifest.stacks[0].region;
+        let who = aws.identity(first).await?;
+        eprintln!("deploying {} ({}) as {} in account {}", loaded.spec.name, args.target.env, who.arn, who.account);
+        for (stack, params) in rendered.manifest.stacks.iter().zip(&params) {
+            let cfn = aws.cloudformation(&stack.region);
+            let new = rendered.template_value(stack)?;
+            let deployed = cfn.deployed_template(&stack.stack_name).await?;
+            let values: Vec<(String, Option<String>)> =
+                params.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
+            let Some(plan) = cfn
+                .plan(&stack.stack_name, rendered.template_text(stack), &values, timeout)
+                .await?
+            else {
+                println!("Stack {} ({}): no changes", stack.stack_name, stack.region);
+                continue;
+            };
+            let report = dxops_aws::cfn::report(
+                &stack.stack_name,
+                &stack.region,
+                deployed.as_ref(),
+                &new,
+                Some(&plan),
+            );
+            print!("{}", human_report(std::slice::from_ref(&report)));
+            let replaced = report.stateful_replacements();
+            if !replaced.is_empty() && !args.allow_replace {
+                cfn.discard(&plan).await?;
+                let ids: Vec<String> = replaced
+                    .iter()
+                    .map(|r| format!("{} ({})", r.logical_id, r.resource_type))
+                    .collect();
+                return Ok(Err(anyhow::anyhow!(
+                    "refused: the change set for {} replaces stateful resource{} {}; their contents would not be carried over. Nothing was changed.\nhint: pass --allow-replace after arranging a copy",
+                    stack.stack_name,
+                    if ids.len() == 1 { "" } else { "s" },
+                    ids.join(", ")
+                )));
+            }
+            let must_ask = !args.yes
+                && match args.require_approval {
+                    Approval::Never => false,
+                    Approval::Broadening => report.broadening(),
+                    Approval::AnyChange => true,
+                };
+            if must_ask {
+                let ok = match ask(&format!("Deploy these changes to {}?", stack.stack_name)) {
+                    Ok(ok) => ok,
+                    Err(e) => {
+                        cfn.discard(&plan).await?;
+                        return Ok(Err(e));
+                    }
+                };
+                if !ok {
+                    cfn.discard(&plan).await?;
+                    return Ok(Err(anyhow::anyhow!(
+                        "not deployed: {} declined; its change set was deleted",
+                        stack.stack_name
+                    )));
+                }
+            }
+            let display = Display::new(&stack.stack_name);
+            let outcome = cfn.execute(&plan, &display, timeout).await;
+            display.finish();
+            let outcome = outcome?;
+            if !outcome.succeeded {
+                let first = outcome
+                    .first_failure
+                    .as_ref()
+                    .map(|e| {
+                        format!(
+                            "\nfirst failure: {} ({}): {}",
+                            e.logical_id,
+                            e.resource_type,
+                            e.reason.as_deref().unwrap_or("no reason given")
+                        )
+                    })
+                    .unwrap_or_default();
+                return Ok(Err(anyhow::anyhow!(
+                    "deploy of {} failed: stack is {}{first}\nrollback: {}",
+                    stack.stack_name,
+                    outcome.status,
+                    rollback_outcome(&outcome.status)
+                )));
+            }
+            eprintln!("{}: {}", stack.stack_name, outcome.status);
+        }
+        Ok::<Result<()>, dxops_aws::DeployError>(Ok(()))
+    })??;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What a final stack status says about the rollback.
+pub fn rollback_outcome(status: &str) -> &'static str {
+    match status {
+        "ROLLBACK_COMPLETE" => {
+            "the new stack was rolled back and holds nothing; `dxops destroy` it before deploying again"
+        }
+        "UPDATE_ROLLBACK_COMPLETE" => "rolled back to the previous deployment",
+        "ROLLBACK_FAILED" | "UPDATE_ROLLBACK_FAILED" => {
+            "the rollback itself failed: the stack needs attention in the console"
+        }
+        s if s.ends_with("_FAILED") => "no rollback happened (the stack keeps what was created)",
+        _ => "unknown",
+    }
+}
+
+pub fn destroy(args: DestroyArgs) -> Result<ExitCode> {
+    if !args.yes {
+        bail!(
+            "destroy deletes the serving, ml and ingest stacks of `{}`: pass --yes",
+            args.target.env
+        );
+    }
+    if matches!(args.target.env.as_str(), "prod" | "production") && !args.confirm_prod {
+        bail!(
+            "`{}` is a production environment: pass --confirm-prod as well",
+            args.target.env
+        );
+    }
+    let loaded = load(&args.target)?;
+    let rendered =
+        RenderedEnvironment::open(&args.target.stacks, &loaded.spec.name, &args.target.env)?;
+    let timeout = Duration::from_secs(args.timeout);
+    let rt = runtime()?;
+    rt.block_on(async {
+        let aws = Aws::load().await;
+        aws.identity(&rendered.manifest.stacks[0].region).await?;
+        let mut kept_lines = Vec::new();
+        for stack in rendered.manifest.destroy_order() {
+            let cfn = aws.cloudformation(&stack.region);
+            let Some(info) = cfn.stack(&stack.stack_name).await? else {
+                println!("Stack {}: not deployed", stack.stack_name);
+                continue;
+            };
+            let template = match cfn.deployed_template(&stack.stack_name).await? {
+                Some(t) => t,
+                None => rendered.template_value(stack)?,
+            };
+            let retained = if info.is_review() {
+                Vec::new()
+            } else {
+                cfn.retained(&stack.stack_name, &template).await?
+            };
+            let list = |out: &mut Vec<String>| {
+                for r in &retained {
+                    out.push(format!(
+                        "  {} {} ({}) {}",
+                        stack.stack_name,
+                        r.logical_id,
+                        r.resource_type,
+                        r.physical_id.as_deref().unwrap_or("(no physical id)")
+                    ));
+                }
+            };
+            if rendered.holds_stores(stack) {
+                println!("Stack {}: kept (holds retained stores)", stack.stack_name);
+                list(&mut kept_lines);
+                continue;
+            }
+            let display = Display::new(&stack.stack_name);
+            let outcome = cfn.delete(&stack.stack_name, &display, timeout).await;
+            display.finish();
+            let outcome = outcome?;
+            if !outcome.succeeded {
+                let first = outcome
+                    .first_failure
+                    .as_ref()
+                    .map(|e| {
+                        format!(
+                            ": {} ({}): {}",
+                            e.logical_id,
+                            e.resource_type,
+                            e.reason.as_deref().unwrap_or("")
+                        )
+                    })
+                    .unwrap_or_default();
+                return Ok(Err(anyhow::anyhow!(
+                    "delete of {} failed: stack is {}{first}",
+                    stack.stack_name,
+                    outcome.status
+                )));
+            }
+            println!("Stack {}: deleted", stack.stack_name);
+            list(&mut kept_lines);
+        }
+        if !kept_lines.is_empty() {
+            println!(
+                "Retained (not deleted; delete them by hand once their data is no longer needed):"
+            );
+            for line in kept_lines {
+                println!("{line}");
+            }
+        }
+        Ok::<Result<()>, dxops_aws::DeployError>(Ok(()))
+    })??;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn status(args: StatusArgs) -> Result<ExitCode> {
+    let loaded = load(&args.target)?;
+    let rendered = loaded.rendered(&args.target)?;
+    let rt = runtime()?;
+    let rows = rt.block_on(async {
+        let aws = Aws::load().await;
+        let mut rows = Vec::new();
+        for stack in &rendered.manifest.stacks {
+            let cfn = aws.cloudformation(&stack.region);
+            let info = cfn.stack(&stack.stack_name).await?;
+            let drift = match &info {
+                Some(i) if !args.no_drift && !i.is_review() => Some(
+                    cfn.drift(&stack.stack_name, Duration::from_secs(300))
+                        .await?,
+                ),
+                _ => None,
+            };
+            rows.push(serde_json::json!({
+                "stack_name": stack.stack_name,
+                "region": stack.region,
+                "status": info.as_ref().map(|i| i.status.as_str()).unwrap_or("NOT_DEPLOYED"),
+                "reason": info.as_ref().and_then(|i| i.reason.clone()),
+                "drift": drift,
+            }));
+        }
+        Ok::<_, dxops_aws::DeployError>(rows)
+    })?;
+    let drifted = rows.iter().any(|r| r["drift"]["status"] == "DRIFTED");
+    match args.format {
+        OutFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "stacks": rows }))?
+        ),
+        OutFormat::Human => {
+            for r in &rows {
+                let drift = match r["drift"]["status"].as_str() {
+                    None => String::new(),
+                    Some("unavailable") => "  drift: unavailable".into(),
+                    Some(s) => format!("  drift: {s}"),
+                };
+                println!(
+                    "{:<45} {:<14} {}{drift}",
+                    r["stack_name"].as_str().unwrap_or_default(),
+                    r["region"].as_str().unwrap_or_default(),
+                    r["status"].as_str().unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(if drifted {
+        ExitCode::from(EXIT_CHANGES)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

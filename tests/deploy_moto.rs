@@ -1,0 +1,515 @@
+//! `dxops deploy`, `diff`, `status` and `destroy` end to end against moto
+//! server (started here through `tests/tools/moto_launcher.py` on a free
+//! loopback port, stopped by its pid), and the faults a user meets: no
+//! endpoint, no credentials, stale stacks/, a missing parameter, a refused
+//! replacement. Every workaround of the launcher has a test here showing
+//! moto still needs it.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const SPEC: &str = "specs/disease-prediction.yaml";
+const IMAGE: &str = "ImageUri=123456789012.dkr.ecr.eu-west-1.amazonaws.com/dxops-model:1";
+const MODEL: &str = "ModelDataUrl=s3://disease-prediction-staging-artifacts/model.tar.gz";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// moto server for one test; killed (by its pid) when dropped.
+struct Moto {
+    child: Child,
+    port: u16,
+    _log: tempfile::NamedTempFile,
+}
+
+impl Moto {
+    fn start(without: &[&str]) -> Moto {
+        let port = free_port();
+        let log = tempfile::NamedTempFile::new().expect("log file");
+        let mut cmd = Command::new("python3");
+        cmd.arg(root().join("tests/tools/moto_launcher.py"))
+            .arg(port.to_string())
+            .stdout(Stdio::from(log.reopen().expect("log")))
+            .stderr(Stdio::from(log.reopen().expect("log")));
+        for w in without {
+            cmd.args(["--without", w]);
+        }
+        let child = cmd
+            .spawn()
+            .expect("python3 runs (bash .ci/setup installs moto[server])");
+        let moto = Moto {
+            child,
+            port,
+            _log: log,
+        };
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "moto did not listen on {port} within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        moto
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The dxops binary with a clean AWS environment pointing at `endpoint`.
+fn dxops_at(endpoint: &str, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dxops"));
+    cmd.current_dir(root()).args(args);
+    for var in [
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws-credentials",
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("NO_COLOR", "1");
+    cmd.output().expect("dxops runs")
+}
+
+fn dxops(moto: &Moto, args: &[&str]) -> Output {
+    dxops_at(&moto.url(), args)
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn deploy_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "deploy",
+        SPEC,
+        "--env",
+        "staging",
+        "--yes",
+        "--timeout",
+        "300",
+        "--parameter",
+        IMAGE,
+        "--parameter",
+        MODEL,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// boto3 (installed by `.ci/setup`) for checks from outside dxops.
+fn boto3(moto: &Moto, script: &str) -> String {
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_DEFAULT_REGION", "eu-west-1")
+        .env("AWS_ENDPOINT_URL", moto.url())
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn deploy_redeploy_diff_status_destroy() {
+    let moto = Moto::start(&[]);
+
+    // a parameter the manifest lists is required, and named
+    let out = dxops(&moto, &["deploy", SPEC, "--env", "staging", "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("needs the parameter `ImageUri`"),
+        "{}",
+        text(&out)
+    );
+
+    // not deployed: every stack is all "add", exit 2
+    let out = dxops(&moto, &["diff", SPEC, "--env", "staging"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("not deployed"), "{}", text(&out));
+
+    let out = dxops(&moto, &deploy_args(&[]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let all = text(&out);
+    let order: Vec<usize> = ["recovery", "data", "ingest", "ml", "serving"]
+        .iter()
+        .map(|s| {
+            all.find(&format!("disease-prediction-staging-{s}: CREATE_COMPLETE"))
+                .unwrap_or_else(|| panic!("{s} deployed\n{all}"))
+        })
+        .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "manifest order\n{all}"
+    );
+
+    // the second deploy changes nothing, and says so
+    let out = dxops(&moto, &deploy_args(&[]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .matches(": no changes")
+            .count(),
+        5,
+        "{}",
+        text(&out)
+    );
+    let out = dxops(&moto, &["diff", SPEC, "--env", "staging"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // a spec change: diff reports it (exit 2), the serving stack's endpoint config
+    let dir = tempfile::tempdir().unwrap();
+    let spec = std::fs::read_to_string(root().join(SPEC)).unwrap();
+    let changed = spec.replace(
+        "data_capture: { percent: 20 }",
+        "data_capture: { percent: 35 }",
+    );
+    assert_ne!(spec, changed);
+    let changed_path = dir.path().join("disease-prediction.yaml");
+    std::fs::write(&changed_path, changed).unwrap();
+    let changed_path = changed_path.to_string_lossy().into_owned();
+    let out = dxops(
+        &moto,
+        &[
+            "diff",
+            &changed_path,
+            "--env",
+            "staging",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let serving = report["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stack_name"] == "disease-prediction-staging-serving")
+        .unwrap();
+    let config = serving["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["logical_id"] == "EndpointConfig")
+        .unwrap_or_else(|| panic!("{}", text(&out)));
+    assert_eq!(config["action"], "modify");
+    assert!(
+        config["paths"]
+            .to_string()
+            .contains("Properties.DataCaptureConfig.InitialSamplingPercentage"),
+        "{}",
+        text(&out)
+    );
+    // the same change offline, against the committed tree
+    let out = dxops(
+        &moto,
+        &[
+            "diff",
+            &changed_path,
+            "--env",
+            "staging",
+            "--against",
+            "stacks",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("~ EndpointConfig AWS::SageMaker::EndpointConfig"),
+        "{}",
+        text(&out)
+    );
+
+    let out = dxops(
+        &moto,
+        &["status", SPEC, "--env", "staging", "--format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    for s in status["stacks"].as_array().unwrap() {
+        assert_eq!(s["status"], "CREATE_COMPLETE", "{}", text(&out));
+        // moto has no DetectStackDrift: said, not hidden
+        assert_eq!(s["drift"]["status"], "unavailable", "{}", text(&out));
+    }
+
+    // a bucket renamed out of band: putting it back replaces a store, refused
+    boto3(
+        &moto,
+        r#"
+import boto3
+cf = boto3.client("cloudformation", region_name="eu-central-1")
+name = "disease-prediction-staging-recovery"
+body = cf.get_template(StackName=name)["TemplateBody"]
+if not isinstance(body, str):
+    import json; body = json.dumps(body)
+new = body.replace("staging-replica-logs-${", "staging-replica-logs-moved-${")
+assert new != body, "bucket name found"
+cf.update_stack(StackName=name, TemplateBody=new, Capabilities=["CAPABILITY_NAMED_IAM"])
+"#,
+    );
+    let out = dxops(&moto, &deploy_args(&[]));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("refused"), "{}", text(&out));
+    assert!(
+        text(&out).contains("ReplicaLogsBucket (AWS::S3::Bucket)"),
+        "{}",
+        text(&out)
+    );
+    let out = dxops(&moto, &deploy_args(&["--allow-replace"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // destroy: asks for --yes, keeps the stores and lists what is retained
+    let out = dxops(&moto, &["destroy", SPEC, "--env", "staging"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let out = dxops(&moto, &["destroy", SPEC, "--env", "staging", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let all = text(&out);
+    for kept in ["data", "recovery"] {
+        assert!(
+            all.contains(&format!("Stack disease-prediction-staging-{kept}: kept")),
+            "{all}"
+        );
+    }
+    for deleted in ["serving", "ml", "ingest"] {
+        assert!(
+            all.contains(&format!(
+                "Stack disease-prediction-staging-{deleted}: deleted"
+            )),
+            "{all}"
+        );
+    }
+    let raw = all
+        .lines()
+        .find(|l| l.contains(" RawBucket (AWS::S3::Bucket) "))
+        .unwrap_or_else(|| panic!("RawBucket listed\n{all}"));
+    let raw_bucket = raw.rsplit(' ').next().unwrap();
+    assert!(
+        all.contains("ModelPackageGroup (AWS::SageMaker::ModelPackageGroup)"),
+        "{all}"
+    );
+
+    let out = dxops(&moto, &["status", SPEC, "--env", "staging", "--no-drift"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        status.contains("disease-prediction-staging-serving") && status.contains("NOT_DEPLOYED"),
+        "{status}"
+    );
+    let buckets = boto3(
+        &moto,
+        "import boto3; print([b['Name'] for b in boto3.client('s3').list_buckets()['Buckets']])",
+    );
+    assert!(
+        buckets.contains(raw_bucket),
+        "{raw_bucket} still there: {buckets}"
+    );
+}
+
+#[test]
+fn unreachable_endpoint_is_a_clear_error() {
+    let port = free_port();
+    let out = dxops_at(
+        &format!("http://127.0.0.1:{port}"),
+        &["status", SPEC, "--env", "staging"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot reach the AWS endpoint"),
+        "{}",
+        text(&out)
+    );
+    assert!(!err.contains("panicked"), "{}", text(&out));
+}
+
+#[test]
+fn missing_credentials_are_a_clear_error() {
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dxops"));
+    cmd.current_dir(root())
+        .args(["diff", SPEC, "--env", "staging"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws-credentials",
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"));
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("no AWS credentials"), "{}", text(&out));
+}
+
+#[test]
+fn stale_stacks_are_refused_before_any_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("stacks/disease-prediction/staging");
+    std::fs::create_dir_all(&copy).unwrap();
+    let original = root().join("stacks/disease-prediction");
+    for env in std::fs::read_dir(&original).unwrap() {
+        let env = env.unwrap().path();
+        let target = dir
+            .path()
+            .join("stacks/disease-prediction")
+            .join(env.file_name().unwrap());
+        std::fs::create_dir_all(&target).unwrap();
+        for f in std::fs::read_dir(&env).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, target.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let ml = copy.join("ml.yaml");
+    let edited = std::fs::read_to_string(&ml)
+        .unwrap()
+        .replace("kms:Decrypt", "kms:*");
+    std::fs::write(&ml, edited).unwrap();
+    let stacks = dir.path().join("stacks");
+    // no endpoint at all: the refusal comes first
+    let port = free_port();
+    let out = dxops_at(
+        &format!("http://127.0.0.1:{port}"),
+        &deploy_args(&["--stacks", stacks.to_str().unwrap()]),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("is stale"), "{}", text(&out));
+    assert!(text(&out).contains("ml.yaml"), "{}", text(&out));
+}
+
+/// Deploys with one launcher workaround left out; returns dxops's output.
+fn without(workaround: &str, then_destroy: bool) -> Output {
+    let moto = Moto::start(&[workaround]);
+    let out = dxops(&moto, &deploy_args(&[]));
+    if then_destroy && out.status.success() {
+        return dxops(
+            &moto,
+            &[
+                "destroy",
+                SPEC,
+                "--env",
+                "staging",
+                "--yes",
+                "--timeout",
+                "120",
+            ],
+        );
+    }
+    out
+}
+
+#[test]
+fn moto_still_needs_change_set_exports() {
+    let out = without("change-set-exports", false);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("No export named"), "{}", text(&out));
+}
+
+#[test]
+fn moto_still_needs_kms_key_tags() {
+    let out = without("kms-key-tags", false);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("disease-prediction-staging-recovery"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("CREATE_COMPLETE"), "{}", text(&out));
+}
+
+#[test]
+fn moto_still_needs_sagemaker_cfn_resources() {
+    let out = without("sagemaker-cfn-resources", false);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("ModelPackageGroup"), "{}", text(&out));
+}
+
+#[test]
+fn moto_still_needs_endpoint_instance_types() {
+    let out = without("endpoint-instance-types", false);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("ml.c6i.large"), "{}", text(&out));
+}
+
+#[test]
+fn moto_still_needs_delete_managed_policies() {
+    let out = without("delete-managed-policies", true);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("detach"), "{}", text(&out));
+}
+
+#[test]
+fn audit_findings_are_refused_before_any_call() {
+    // a waiver that lapsed: the audit with today's date fails it
+    let dir = tempfile::tempdir().unwrap();
+    let spec = std::fs::read_to_string(root().join(SPEC)).unwrap();
+    let anchor = "  object_lock_days: 30";
+    let at = spec.find(anchor).expect("anchor in the example spec");
+    let end = at + spec[at..].find('\n').unwrap() + 1;
+    let lapsed = format!(
+        "{}  waivers:\n    - {{ rule: s3-access-logging, resource: RawBucket, reason: \"a lapsed exception\", owner: ml-platform, expires: \"2020-01-01\" }}\n{}",
+        &spec[..end],
+        &spec[end..]
+    );
+    let spec_path = dir.path().join("disease-prediction.yaml");
+    std::fs::write(&spec_path, lapsed).unwrap();
+    let stacks = dir.path().join("stacks");
+    let spec_path = spec_path.to_str().unwrap();
+    let port = free_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let out = dxops_at(
+        &endpoint,
+        &["synth", spec_path, "--out", stacks.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let mut args = deploy_args(&["--stacks", stacks.to_str().unwrap()]);
+    args[1] = spec_path;
+    let out = dxops_at(&endpoint, &args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("the compliance audit has 1 finding"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("cannot reach"), "{}", text(&out));
+}
