@@ -628,18 +628,7 @@ pub fn deploy(args: DeployArgs) -> Result<ExitCode> {
             display.finish();
             let outcome = outcome?;
             if !outcome.succeeded {
-                let first = outcome
-                    .first_failure
-                    .as_ref()
-                    .map(|e| {
-                        format!(
-                            "\nfirst failure: {} ({}): {}",
-                            e.logical_id,
-                            e.resource_type,
-                            e.reason.as_deref().unwrap_or("no reason given")
-                        )
-                    })
-                    .unwrap_or_default();
+                let first = first_failure(&outcome);
                 return Ok(Err(anyhow::anyhow!(
                     "deploy of {} failed: stack is {}{first}\nrollback: {}",
                     stack.stack_name,
@@ -727,18 +716,7 @@ pub fn destroy(args: DestroyArgs) -> Result<ExitCode> {
             display.finish();
             let outcome = outcome?;
             if !outcome.succeeded {
-                let first = outcome
-                    .first_failure
-                    .as_ref()
-                    .map(|e| {
-                        format!(
-                            ": {} ({}): {}",
-                            e.logical_id,
-                            e.resource_type,
-                            e.reason.as_deref().unwrap_or("")
-                        )
-                    })
-                    .unwrap_or_default();
+                let first = first_failure(&outcome);
                 return Ok(Err(anyhow::anyhow!(
                     "delete of {} failed: stack is {}{first}",
                     stack.stack_name,
@@ -815,4 +793,20 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The first failing resource of a stack operation, and why, as one line.
+fn first_failure(outcome: &dxops_aws::cfn::Outcome) -> String {
+    outcome
+        .first_failure
+        .as_ref()
+        .map(|e| {
+            format!(
+                "\nfirst failure: {} ({}): {}",
+                e.logical_id,
+                e.resource_type,
+                e.reason.as_deref().unwrap_or("no reason given")
+            )
+        })
+        .unwrap_or_default()
 }
