@@ -269,14 +269,17 @@ async fn replacement_of_a_bucket_is_a_stateful_replacement() {
     );
 }
 
-#[tokio::test]
-async fn no_changes_as_a_failed_change_set() {
+/// Plans against a change set that AWS marks FAILED with `reason`; returns
+/// the plan's result and how often the failed change set was deleted.
+async fn plan_with_failed_change_set(
+    reason: &'static str,
+) -> (Result<Option<dxops_aws::cfn::Plan>, DeployError>, usize) {
     let stacks = mock!(Client::describe_stacks).then_output(|| stack(StackStatus::UpdateComplete));
     let create = mock!(Client::create_change_set).then_output(created_change_set);
-    let describe = mock!(Client::describe_change_set).then_output(|| {
+    let describe = mock!(Client::describe_change_set).then_output(move || {
         DescribeChangeSetOutput::builder()
             .status(ChangeSetStatus::Failed)
-            .status_reason("The submitted information didn't contain changes. Submit different information to create a change set.")
+            .status_reason(reason)
             .build()
     });
     let delete =
@@ -284,10 +287,18 @@ async fn no_changes_as_a_failed_change_set() {
     let client = mocked(&[&stacks, &create, &describe, &delete]);
     let plan = cfn(client)
         .plan(STACK, "Resources: {}", &[], Duration::from_secs(30))
-        .await
-        .unwrap();
-    assert!(plan.is_none());
-    assert_eq!(delete.num_calls(), 1, "the failed change set is deleted");
+        .await;
+    (plan, delete.num_calls())
+}
+
+#[tokio::test]
+async fn no_changes_as_a_failed_change_set() {
+    let (plan, deleted) = plan_with_failed_change_set(
+        "The submitted information didn't contain changes. Submit different information to create a change set.",
+    )
+    .await;
+    assert!(plan.unwrap().is_none());
+    assert_eq!(deleted, 1, "the failed change set is deleted");
 }
 
 #[tokio::test]
@@ -305,23 +316,14 @@ async fn no_changes_as_a_refused_change_set() {
 
 #[tokio::test]
 async fn other_change_set_failures_are_errors() {
-    let stacks = mock!(Client::describe_stacks).then_output(|| stack(StackStatus::UpdateComplete));
-    let create = mock!(Client::create_change_set).then_output(created_change_set);
-    let describe = mock!(Client::describe_change_set).then_output(|| {
-        DescribeChangeSetOutput::builder()
-            .status(ChangeSetStatus::Failed)
-            .status_reason("Template format error: Unresolved resource dependencies [Nope] in the Resources block of the template")
-            .build()
-    });
-    let delete =
-        mock!(Client::delete_change_set).then_output(|| DeleteChangeSetOutput::builder().build());
-    let client = mocked(&[&stacks, &create, &describe, &delete]);
-    let err = cfn(client)
-        .plan(STACK, "Resources: {}", &[], Duration::from_secs(30))
-        .await
-        .unwrap_err();
+    let (plan, deleted) = plan_with_failed_change_set(
+        "Template format error: Unresolved resource dependencies [Nope] in the Resources block of the template",
+    )
+    .await;
+    let err = plan.unwrap_err();
     assert!(matches!(err, DeployError::ChangeSetFailed { .. }), "{err}");
     assert!(err.to_string().contains("Unresolved resource dependencies"));
+    assert_eq!(deleted, 1, "the failed change set is deleted");
 }
 
 #[tokio::test]

@@ -67,7 +67,8 @@ pub struct ApproveArgs {
     /// Why: recorded with your name and the time.
     #[arg(long)]
     pub reason: String,
-    /// Decide in the local registry of `dxops run` (under --out).
+    /// Decide in the local registry of `dxops run` (under --out); required
+    /// until the SageMaker model registry path exists.
     #[arg(long, required = true)]
     pub local: bool,
     #[arg(long, default_value = DEFAULT_OUT)]
@@ -365,7 +366,6 @@ pub fn decide(args: ApproveArgs, status: ApprovalStatus) -> Result<ExitCode> {
     let Some(env) = spec.environments.get(&args.env) else {
         anyhow::bail!("spec `{}` has no environment `{}`", spec.name, args.env);
     };
-    let _ = args.local;
     let by = std::env::var("USER").unwrap_or_else(|_| "local".into());
     let registry = Registry::new(&args.out);
     let p = registry.decide(

@@ -674,7 +674,7 @@ pub fn run(options: &RunOptions, progress: &mut dyn Progress) -> Result<RunSumma
         );
         Ok((r, detail))
     });
-    server.stop(&serving);
+    server.stop();
     let replayed = replayed?;
     summary.replay = Some(replayed.summary.clone());
 
@@ -886,7 +886,7 @@ impl Server {
     }
 
     /// SIGTERM, so the server drains and flushes its metrics; then waits.
-    fn stop(mut self, layout: &Layout) {
+    fn stop(mut self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
@@ -899,7 +899,6 @@ impl Server {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = layout;
     }
 }
 
