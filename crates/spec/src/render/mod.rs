@@ -8,6 +8,7 @@
 //! file: the manifest carries content hashes only.
 
 mod context;
+mod lift;
 mod lower;
 mod manifest;
 mod output;
@@ -121,6 +122,8 @@ pub struct RenderedFile {
 
 pub struct Renderer {
     tera: tera::Tera,
+    /// The text runs lifted out of the templates before Tera compiled them.
+    runs: lift::Runs,
 }
 
 impl Renderer {
@@ -146,8 +149,6 @@ impl Renderer {
     }
 
     fn with_overrides(overrides: BTreeMap<&str, String>) -> Result<Renderer, RenderError> {
-        let mut tera = tera::Tera::default();
-        tera.autoescape_on(vec![]);
         let templates: Vec<(&str, &str)> = EMBEDDED
             .iter()
             .map(|(name, text)| {
@@ -157,12 +158,26 @@ impl Renderer {
                 )
             })
             .collect();
-        tera.add_raw_templates(templates)
-            .map_err(|e| RenderError::Template {
+        let mut runs = lift::Runs::new();
+        let lifted: Vec<(&str, String)> = templates
+            .iter()
+            .map(|(name, text)| (*name, runs.lift(text)))
+            .collect();
+        let compile = |templates: &[(&str, &str)]| {
+            let mut tera = tera::Tera::default();
+            tera.autoescape_on(vec![]);
+            tera.add_raw_templates(templates.iter().copied())
+                .map(|()| tera)
+        };
+        let lifted: Vec<(&str, &str)> = lifted.iter().map(|(n, t)| (*n, t.as_str())).collect();
+        match compile(&lifted) {
+            Ok(tera) => Ok(Renderer { tera, runs }),
+            // Positions in an error must point into the file as written.
+            Err(e) => Err(RenderError::Template {
                 name: "templates".into(),
-                message: error_chain(&e),
-            })?;
-        Ok(Renderer { tera })
+                message: error_chain(&compile(&templates).err().unwrap_or(e)),
+            }),
+        }
     }
 
     /// Every file of every environment of a validated spec, in the (sorted)
@@ -252,6 +267,7 @@ impl Renderer {
     fn text(&self, name: &str, ctx: &tera::Context) -> Result<String, RenderError> {
         self.tera
             .render(name, ctx)
+            .map(|text| self.runs.restore(&text))
             .map_err(|e| RenderError::Template {
                 name: name.into(),
                 message: error_chain(&e),
