@@ -75,6 +75,8 @@ fn evaluation(macro_f1: f64, worst: f64, auc: f64, drop: f64) -> Evaluation {
         rows: 100,
         model_checksum: "candidate".into(),
         production_model_checksum: None,
+        calibration: Default::default(),
+        operating_point: None,
     }
 }
 

@@ -39,6 +39,66 @@ pub struct Evaluation {
     pub model_checksum: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub production_model_checksum: Option<String>,
+    /// How far the test split's probabilities can be read as frequencies.
+    #[serde(default)]
+    pub calibration: Calibration,
+    /// The decision rule the model applies, chosen inside the training data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operating_point: Option<OperatingPoint>,
+}
+
+/// Calibration of predicted probabilities against what happened.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// Brier's multi-class score: the mean over rows of `Σ_c (p_c − [y = c])²`
+    /// (0 is perfect, 2 the worst; twice scikit-learn's binary score).
+    pub brier: f64,
+    /// Expected calibration error of the top-class probability: the
+    /// row-weighted mean of `|accuracy − mean confidence|` over the bins.
+    pub expected_calibration_error: f64,
+    /// Reliability curve of the top-class probability, one entry per
+    /// non-empty bin of equal width.
+    pub reliability: Vec<ReliabilityBin>,
+}
+
+/// One bin of a reliability curve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReliabilityBin {
+    /// The bin holds top-class probabilities in `(lower, upper]`.
+    pub lower: f64,
+    pub upper: f64,
+    pub rows: usize,
+    pub mean_confidence: f64,
+    /// Fraction of the bin's rows whose top class was the true one.
+    pub accuracy: f64,
+}
+
+/// The decision rule of a model and the inner cross-validation it was
+/// chosen on. The rule multiplies each class probability by
+/// `((1/k) / q_c)^strength` and renormalises, where `q_c` is the
+/// class-balanced mean out-of-sample probability of class `c`: strength 0
+/// keeps the model's own probabilities, 1 is the full balanced prior
+/// correction (even recall across classes), values between trade recall of
+/// rare classes against false alarms in common ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperatingPoint {
+    pub strength: f64,
+    /// Worst-class recall floor the rule had to reach (the `min_class_recall`
+    /// gate); 0 when none was set.
+    pub recall_floor: f64,
+    /// Whether the chosen rule reached the floor on the inner folds; when no
+    /// candidate does, the one with the highest worst-class recall is chosen.
+    pub floor_met: bool,
+    /// Every candidate rule with its inner cross-validated metrics.
+    pub candidates: Vec<OperatingCandidate>,
+}
+
+/// A candidate decision rule and its inner cross-validated metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperatingCandidate {
+    pub strength: f64,
+    pub macro_f1: f64,
+    pub worst_class_recall: f64,
 }
 
 /// The numbers the gates compare (`metrics.*` of `evaluation.json`).

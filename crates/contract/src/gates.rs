@@ -277,6 +277,8 @@ mod tests {
             rows: 10,
             model_checksum: "x".into(),
             production_model_checksum: None,
+            calibration: Default::default(),
+            operating_point: None,
         }
     }
 

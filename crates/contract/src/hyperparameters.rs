@@ -18,7 +18,7 @@ use thiserror::Error;
 use crate::data::{Algorithm, ImbalanceMethod};
 
 /// Every key `from_strings` accepts, in canonical order.
-pub const KEYS: [&str; 20] = [
+pub const KEYS: [&str; 23] = [
     "label",
     "features",
     "algorithm",
@@ -39,6 +39,9 @@ pub const KEYS: [&str; 20] = [
     "logreg_c",
     "warm_start_strength",
     "balance_folds",
+    "early_stopping_rounds",
+    "min_class_recall",
+    "macro_f1_tolerance",
 ];
 
 #[derive(Debug, Error, PartialEq)]
@@ -89,7 +92,8 @@ pub struct Hyperparameters {
     pub seed: u64,
     /// Classes with at most this many training samples count as rare.
     pub rare_class_max_samples: u32,
-    /// Gradient boosting: boosting rounds (one tree per class per round).
+    /// Gradient boosting: most boosting rounds (one tree per class per
+    /// round); early stopping on the inner folds usually keeps fewer.
     pub n_trees: usize,
     /// Gradient boosting: shrinkage.
     pub learning_rate: f64,
@@ -113,6 +117,16 @@ pub struct Hyperparameters {
     /// Folds of the inner cross-validation that estimates the balanced prior
     /// correction (0 = off; only used with an imbalance treatment).
     pub balance_folds: usize,
+    /// Gradient boosting: the inner folds stop boosting after this many
+    /// rounds without a better held-out loss, and the final model gets
+    /// their mean number of rounds (0 = always `n_trees` rounds).
+    pub early_stopping_rounds: usize,
+    /// Worst-class recall the decision rule must reach on the inner folds
+    /// (the spec's `min_class_recall` gate; 0 = none).
+    pub min_class_recall: f64,
+    /// Inner macro-F1 a decision rule may give up for a better worst-class
+    /// recall (differences this small are noise on the inner folds).
+    pub macro_f1_tolerance: f64,
 }
 
 impl Default for Hyperparameters {
@@ -138,6 +152,9 @@ impl Default for Hyperparameters {
             logreg_c: 1.0,
             warm_start_strength: 1.0,
             balance_folds: 3,
+            early_stopping_rounds: 0,
+            min_class_recall: 0.0,
+            macro_f1_tolerance: 0.05,
         }
     }
 }
@@ -311,6 +328,25 @@ impl Hyperparameters {
                         });
                     }
                 }
+                "early_stopping_rounds" => {
+                    hp.early_stopping_rounds =
+                        within(key, value, 0, 1000, "must be from 0 (off) to 1000")?
+                }
+                "min_class_recall" | "macro_f1_tolerance" => {
+                    let v = nonneg_f64(key, value)?;
+                    if v > 1.0 {
+                        return Err(HyperparameterError::OutOfRange {
+                            key: key.clone(),
+                            value: value.clone(),
+                            reason: "must be from 0 to 1",
+                        });
+                    }
+                    if key == "min_class_recall" {
+                        hp.min_class_recall = v;
+                    } else {
+                        hp.macro_f1_tolerance = v;
+                    }
+                }
                 _ => {
                     return Err(HyperparameterError::UnknownKey {
                         key: key.clone(),
@@ -352,6 +388,12 @@ impl Hyperparameters {
         put("logreg_c", fmt_f64(self.logreg_c));
         put("warm_start_strength", fmt_f64(self.warm_start_strength));
         put("balance_folds", self.balance_folds.to_string());
+        put(
+            "early_stopping_rounds",
+            self.early_stopping_rounds.to_string(),
+        );
+        put("min_class_recall", fmt_f64(self.min_class_recall));
+        put("macro_f1_tolerance", fmt_f64(self.macro_f1_tolerance));
         m
     }
 }
@@ -375,6 +417,8 @@ mod tests {
             ("rf_max_depth", "1000"),
             ("balance_folds", "500"),
             ("max_bins", "257"),
+            ("early_stopping_rounds", "1001"),
+            ("min_class_recall", "1.5"),
         ] {
             let map = BTreeMap::from([(key.to_string(), value.to_string())]);
             let e = Hyperparameters::from_strings(&map).unwrap_err();

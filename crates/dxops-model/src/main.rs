@@ -84,6 +84,10 @@ enum Command {
         seed: Option<u64>,
         #[arg(long)]
         hyperparameters: Option<PathBuf>,
+        /// Write each row's outer fold (one integer a line), so that other
+        /// tools can be measured on the very same folds.
+        #[arg(long)]
+        folds_out: Option<PathBuf>,
     },
     /// Write a seeded synthetic patient cohort (simulation) as CSV.
     SynthData {
@@ -162,7 +166,8 @@ fn main() -> ExitCode {
             folds,
             seed,
             hyperparameters,
-        } => run_cv(&data, label, folds, seed, hyperparameters),
+            folds_out,
+        } => run_cv(&data, label, folds, seed, hyperparameters, folds_out),
         Command::SynthData {
             rows,
             seed,
@@ -305,6 +310,7 @@ fn run_cv(
     folds: Option<usize>,
     seed: Option<u64>,
     hyperparameters: Option<PathBuf>,
+    folds_out: Option<PathBuf>,
 ) -> Result<()> {
     let mut map = match hyperparameters {
         Some(p) => steps::read_hyperparameters(&p)?,
@@ -321,6 +327,11 @@ fn run_cv(
     let table = Table::read(data)?;
     let ds = Dataset::from_table(&table, &hp.label, &hp.features)?;
     let cv = pipeline::cross_validate(&ds, &hp, None)?;
+    if let Some(path) = folds_out {
+        let lines: String = cv.fold_of.iter().map(|f| format!("{f}\n")).collect();
+        std::fs::write(&path, lines)
+            .with_context(|| format!("cannot write the folds to {}", path.display()))?;
+    }
     let m = &cv.metrics;
     let out = serde_json::json!({
         "accuracy": m.accuracy,
@@ -329,6 +340,8 @@ fn run_cv(
         "roc_auc": m.roc_auc,
         "worst_class_recall": m.worst_class_recall,
         "worst_class": m.worst_class,
+        "brier": m.calibration.brier,
+        "expected_calibration_error": m.calibration.expected_calibration_error,
         "per_class": m.per_class,
         "confusion_matrix": m.confusion_matrix,
         "classes": ds.classes,

@@ -33,6 +33,7 @@ use super::models::Model;
 pub use super::preprocess::PredictError;
 use super::preprocess::Preprocessor;
 use dxops_contract::data::FeatureType;
+use dxops_contract::evaluation::OperatingPoint;
 
 pub const MAGIC: &[u8; 8] = b"DXOPSMDL";
 pub const FORMAT_VERSION: u32 = 1;
@@ -76,6 +77,12 @@ pub struct TrainingInfo {
     /// SHA-256 payload checksum of the warm-start source, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warm_start_source: Option<String>,
+    /// Boosting rounds kept by early stopping on the inner folds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boosting_rounds: Option<usize>,
+    /// The decision rule and the inner cross-validation it was chosen on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operating_point: Option<OperatingPoint>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,8 +1,12 @@
-//! Classification metrics on predicted probabilities (decision = argmax).
+//! Classification metrics on predicted probabilities (decision = argmax),
+//! and their calibration.
 
 use serde::{Deserialize, Serialize};
 
-pub use dxops_contract::evaluation::ClassMetrics;
+pub use dxops_contract::evaluation::{Calibration, ClassMetrics, ReliabilityBin};
+
+/// Bins of the reliability curve and of the expected calibration error.
+pub const CALIBRATION_BINS: usize = 10;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
@@ -16,6 +20,8 @@ pub struct Metrics {
     pub per_class: Vec<ClassMetrics>,
     /// `confusion_matrix[true][predicted]`.
     pub confusion_matrix: Vec<Vec<usize>>,
+    #[serde(default)]
+    pub calibration: Calibration,
 }
 
 pub fn argmax(p: &[f64]) -> usize {
@@ -56,45 +62,115 @@ pub fn auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
     Some((rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg))
 }
 
+/// `confusion[true][predicted]` of the decisions `predicted`.
+pub fn confusion(
+    y: &[usize],
+    predicted: impl IntoIterator<Item = usize>,
+    k: usize,
+) -> Vec<Vec<usize>> {
+    let mut cm = vec![vec![0usize; k]; k];
+    for (&t, p) in y.iter().zip(predicted) {
+        cm[t][p] += 1;
+    }
+    cm
+}
+
+/// Precision, recall, F1 and support of every class of a confusion matrix.
+fn rates(cm: &[Vec<usize>]) -> Vec<(f64, f64, f64, usize)> {
+    let k = cm.len();
+    (0..k)
+        .map(|c| {
+            let tp = cm[c][c] as f64;
+            let support: usize = cm[c].iter().sum();
+            let predicted: usize = (0..k).map(|r| cm[r][c]).sum();
+            let ratio = |a: f64, b: usize| if b > 0 { a / b as f64 } else { 0.0 };
+            let (precision, recall) = (ratio(tp, predicted), ratio(tp, support));
+            let f1 = if precision + recall > 0.0 {
+                2.0 * precision * recall / (precision + recall)
+            } else {
+                0.0
+            };
+            (precision, recall, f1, support)
+        })
+        .collect()
+}
+
+/// Macro-F1 and worst recall over the classes present, of a confusion matrix.
+pub fn macro_f1_and_worst_recall(cm: &[Vec<usize>]) -> (f64, f64) {
+    let r = rates(cm);
+    let macro_f1 = r.iter().map(|c| c.2).sum::<f64>() / r.len().max(1) as f64;
+    let worst = r
+        .iter()
+        .filter(|c| c.3 > 0)
+        .map(|c| c.1)
+        .fold(None, |w: Option<f64>, v| Some(w.map_or(v, |w| w.min(v))));
+    (macro_f1, worst.unwrap_or(0.0))
+}
+
+/// Brier score, expected calibration error and reliability curve of the
+/// top-class probability over [`CALIBRATION_BINS`] bins of equal width.
+pub fn calibration(y: &[usize], proba: &[Vec<f64>]) -> Calibration {
+    let bins = CALIBRATION_BINS;
+    // Per bin: rows, summed confidence, rows whose top class was right.
+    let mut acc = vec![(0usize, 0.0f64, 0usize); bins];
+    let mut brier = 0.0;
+    for (&t, p) in y.iter().zip(proba) {
+        brier += p
+            .iter()
+            .enumerate()
+            .map(|(c, &v)| (v - if c == t { 1.0 } else { 0.0 }).powi(2))
+            .sum::<f64>();
+        let top = argmax(p);
+        let conf = p[top];
+        // (lower, upper] bins; a confidence of exactly 0 joins the first.
+        let b = ((conf * bins as f64).ceil() as usize).clamp(1, bins) - 1;
+        acc[b].0 += 1;
+        acc[b].1 += conf;
+        acc[b].2 += usize::from(top == t);
+    }
+    let n = y.len().max(1) as f64;
+    let reliability: Vec<ReliabilityBin> = acc
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.0 > 0)
+        .map(|(b, &(rows, conf, right))| ReliabilityBin {
+            lower: b as f64 / bins as f64,
+            upper: (b + 1) as f64 / bins as f64,
+            rows,
+            mean_confidence: conf / rows as f64,
+            accuracy: right as f64 / rows as f64,
+        })
+        .collect();
+    let ece = reliability
+        .iter()
+        .map(|r| r.rows as f64 / n * (r.accuracy - r.mean_confidence).abs())
+        .sum();
+    Calibration {
+        brier: brier / n,
+        expected_calibration_error: ece,
+        reliability,
+    }
+}
+
 pub fn compute(y: &[usize], proba: &[Vec<f64>], classes: &[String]) -> Metrics {
     let k = classes.len();
-    let mut cm = vec![vec![0usize; k]; k];
-    for (t, p) in y.iter().zip(proba) {
-        cm[*t][argmax(p)] += 1;
-    }
+    let cm = confusion(y, proba.iter().map(|p| argmax(p)), k);
     let n = y.len();
     let correct: usize = (0..k).map(|c| cm[c][c]).sum();
-    let mut per_class = Vec::with_capacity(k);
-    for c in 0..k {
-        let tp = cm[c][c] as f64;
-        let support: usize = cm[c].iter().sum();
-        let predicted: usize = (0..k).map(|r| cm[r][c]).sum();
-        let precision = if predicted > 0 {
-            tp / predicted as f64
-        } else {
-            0.0
-        };
-        let recall = if support > 0 {
-            tp / support as f64
-        } else {
-            0.0
-        };
-        let f1 = if precision + recall > 0.0 {
-            2.0 * precision * recall / (precision + recall)
-        } else {
-            0.0
-        };
-        per_class.push(ClassMetrics {
-            class: classes[c].clone(),
+    let per_class: Vec<ClassMetrics> = rates(&cm)
+        .into_iter()
+        .zip(classes)
+        .map(|((precision, recall, f1, support), class)| ClassMetrics {
+            class: class.clone(),
             precision,
             recall,
             f1,
             support,
-        });
-    }
+        })
+        .collect();
     let present: Vec<&ClassMetrics> = per_class.iter().filter(|m| m.support > 0).collect();
     let np = present.len().max(1) as f64;
-    let macro_f1 = per_class.iter().map(|m| m.f1).sum::<f64>() / k.max(1) as f64;
+    let (macro_f1, _) = macro_f1_and_worst_recall(&cm);
     let balanced_accuracy = present.iter().map(|m| m.recall).sum::<f64>() / np;
     let worst = present.iter().fold(None::<&&ClassMetrics>, |b, m| match b {
         Some(b) if b.recall <= m.recall => Some(b),
@@ -131,6 +207,7 @@ pub fn compute(y: &[usize], proba: &[Vec<f64>], classes: &[String]) -> Metrics {
         worst_class: worst.map_or_else(String::new, |m| m.class.clone()),
         per_class,
         confusion_matrix: cm,
+        calibration: calibration(y, proba),
     }
 }
 
@@ -177,6 +254,23 @@ mod tests {
         );
         assert_eq!(auc(&[0.5, 0.5], &[false, true]), Some(0.5));
         assert_eq!(auc(&[0.5], &[true]), None);
+    }
+
+    #[test]
+    fn calibration_of_known_probabilities() {
+        // Two rows at top confidence 0.8 (one right), one at 0.6 (right).
+        let y = vec![0, 1, 1];
+        let proba = vec![vec![0.8, 0.2], vec![0.8, 0.2], vec![0.4, 0.6]];
+        let c = calibration(&y, &proba);
+        let brier = (0.04 + 0.04 + 0.64 + 0.64 + 0.16 + 0.16) / 3.0;
+        assert!((c.brier - brier).abs() < 1e-12, "{c:?}");
+        assert_eq!(c.reliability.len(), 2);
+        let (b6, b8) = (&c.reliability[0], &c.reliability[1]);
+        assert_eq!((b6.rows, b8.rows), (1, 2));
+        assert!((b6.lower - 0.5).abs() < 1e-12 && (b8.upper - 0.8).abs() < 1e-12);
+        assert!((b8.accuracy - 0.5).abs() < 1e-12 && (b8.mean_confidence - 0.8).abs() < 1e-12);
+        let ece = (1.0 * (1.0 - 0.6) + 2.0 * (0.8 - 0.5)) / 3.0;
+        assert!((c.expected_calibration_error - ece).abs() < 1e-12);
     }
 
     #[test]

@@ -9,13 +9,16 @@ use super::data::{DataError, Dataset};
 use super::metrics::{self, Metrics};
 use super::models::{self, Model};
 use super::preprocess::{PredictError, Preprocessor};
+use dxops_contract::evaluation::OperatingPoint;
 use dxops_contract::hyperparameters::Hyperparameters;
 
-/// A fitted preprocessing + model pair.
+/// A fitted preprocessing + model pair, with what the inner folds chose.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fitted {
     pub preprocessor: Preprocessor,
     pub model: Model,
+    pub boosting_rounds: Option<usize>,
+    pub operating_point: Option<OperatingPoint>,
 }
 
 /// Source of transfer learning: an earlier model's preprocessing and model.
@@ -56,10 +59,12 @@ pub fn fit(
         None => Preprocessor::fit(&ds.features, &ds.rows),
     };
     let x = preprocessor.transform(&ds.rows)?;
-    let model = models::fit(&x, &ds.y, ds.classes.len(), hp, seed, warm.map(|w| w.1));
+    let fit = models::fit(&x, &ds.y, ds.classes.len(), hp, seed, warm.map(|w| w.1));
     Ok(Fitted {
         preprocessor,
-        model,
+        model: fit.model,
+        boosting_rounds: fit.boosting_rounds,
+        operating_point: fit.operating_point,
     })
 }
 
@@ -92,6 +97,8 @@ impl Fitted {
 pub struct CvResult {
     pub metrics: Metrics,
     pub oof: Vec<Vec<f64>>,
+    /// Outer fold of every row.
+    pub fold_of: Vec<usize>,
     pub fit_seconds: f64,
 }
 
@@ -132,6 +139,7 @@ pub fn cross_validate(
     Ok(CvResult {
         metrics,
         oof,
+        fold_of,
         fit_seconds,
     })
 }

@@ -109,6 +109,8 @@ pub fn train(
             cv_metrics: cv.metrics.clone(),
             rare_classes: rare,
             warm_start_source: warm.map(|a| a.checksum().to_string()),
+            boosting_rounds: fitted.boosting_rounds,
+            operating_point: fitted.operating_point,
         },
         baseline,
     };
@@ -153,5 +155,7 @@ pub fn evaluate(
         rows: ds.rows.len(),
         model_checksum: model.checksum().to_string(),
         production_model_checksum: production.map(|(p, _)| p.checksum().to_string()),
+        calibration: m.calibration,
+        operating_point: model.body().training.operating_point.clone(),
     })
 }

@@ -34,6 +34,16 @@ pub struct GbmParams {
     pub focal_gamma: Option<f64>,
 }
 
+/// Held-out rows whose weighted cross-entropy decides when boosting stops.
+#[derive(Clone, Copy)]
+pub struct EarlyStop<'a> {
+    pub x: &'a Matrix,
+    pub y: &'a [usize],
+    pub w: &'a [f64],
+    /// Rounds without improvement before boosting stops.
+    pub patience: usize,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Gbm {
     pub n_classes: usize,
@@ -87,6 +97,20 @@ impl Gbm {
         p: &GbmParams,
         warm: Option<&Gbm>,
     ) -> Gbm {
+        Self::fit_early_stopped(x, y, w, k, p, warm, None).0
+    }
+
+    /// [`Gbm::fit`] with up to `p.n_rounds` rounds, stopped early on
+    /// `stop`'s rows when given; also returns the rounds kept.
+    pub fn fit_early_stopped(
+        x: &Matrix,
+        y: &[usize],
+        w: &[f64],
+        k: usize,
+        p: &GbmParams,
+        warm: Option<&Gbm>,
+        stop: Option<EarlyStop<'_>>,
+    ) -> (Gbm, usize) {
         let n = x.rows;
         let binned = Binned::new(x, p.max_bins);
         let (base, mut trees) = match warm {
@@ -124,7 +148,21 @@ impl Gbm {
         let mut g = vec![0.0; n];
         let mut h = vec![0.0; n];
         let mut builder = Builder::new(&binned, p);
-        for _ in 0..p.n_rounds {
+        let source_trees = trees.len();
+        // Held-out logits, their best loss so far and the round it was reached.
+        let mut held_out = stop.map(|s| {
+            let mut z = vec![0.0; s.x.rows * k];
+            for (i, out) in z.chunks_mut(k).enumerate() {
+                out.copy_from_slice(&model.base);
+                for (t, tree) in trees.iter().enumerate() {
+                    out[t % k] += tree.values[tree.leaf(s.x.row(i))];
+                }
+            }
+            let loss = cross_entropy(&z, s.y, s.w, k);
+            (s, z, loss, 0usize)
+        });
+        let mut kept = p.n_rounds;
+        for round in 0..p.n_rounds {
             prob.copy_from_slice(&f);
             for i in 0..n {
                 softmax_in_place(&mut prob[i * k..(i + 1) * k]);
@@ -170,10 +208,41 @@ impl Gbm {
                 }
                 trees.push(tree);
             }
+            if let Some((s, z, best, best_round)) = held_out.as_mut() {
+                let new = &trees[trees.len() - k..];
+                for (i, out) in z.chunks_mut(k).enumerate() {
+                    for (o, tree) in out.iter_mut().zip(new) {
+                        *o += tree.values[tree.leaf(s.x.row(i))];
+                    }
+                }
+                let loss = cross_entropy(z, s.y, s.w, k);
+                if loss < *best {
+                    (*best, *best_round) = (loss, round + 1);
+                } else if round + 1 - *best_round >= s.patience {
+                    break;
+                }
+            }
+        }
+        if let Some((_, _, _, best_round)) = held_out {
+            kept = best_round;
+            trees.truncate(source_trees + best_round * k);
         }
         model.trees = trees;
-        model
+        (model, kept)
     }
+}
+
+/// Weighted mean cross-entropy of row-major logits `z` against `y`.
+fn cross_entropy(z: &[f64], y: &[usize], w: &[f64], k: usize) -> f64 {
+    let mut p = vec![0.0; k];
+    let (mut loss, mut total) = (0.0, 0.0);
+    for ((zi, &yi), &wi) in z.chunks(k).zip(y).zip(w) {
+        p.copy_from_slice(zi);
+        softmax_in_place(&mut p);
+        loss -= wi * p[yi].max(1e-15).ln();
+        total += wi;
+    }
+    if total > 0.0 { loss / total } else { 0.0 }
 }
 
 struct Builder<'a> {

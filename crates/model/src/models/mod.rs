@@ -3,7 +3,7 @@
 //! `auto` is a soft-voting ensemble: the mean of the class probabilities of
 //! a multinomial logistic regression, a gradient-boosting model and a
 //! random forest, all trained with the chosen imbalance treatment, followed
-//! by the balanced prior correction described at [`fit`]. The three members
+//! by the decision rule chosen on inner folds, described at [`fit`]. The three members
 //! fail in different ways (a linear model underfits interactions, boosting
 //! overfits rare classes, bagged deep trees are under-confident on them), so
 //! their average is a robust default on small tabular clinical data without
@@ -19,10 +19,12 @@ pub mod tree;
 use serde::{Deserialize, Serialize};
 
 use super::preprocess::Matrix;
+use crate::metrics::{argmax, confusion, macro_f1_and_worst_recall};
 use dxops_contract::data::{Algorithm, ImbalanceMethod};
+use dxops_contract::evaluation::{OperatingCandidate, OperatingPoint};
 use dxops_contract::hyperparameters::Hyperparameters;
 use forest::{Forest, ForestParams};
-use gbm::{Gbm, GbmParams};
+use gbm::{EarlyStop, Gbm, GbmParams};
 use logistic::{Logistic, LogisticParams};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,21 +159,50 @@ pub fn balanced_weights(y: &[usize], k: usize) -> Vec<f64> {
         .collect()
 }
 
+/// A fitted model and what the inner cross-validation chose for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fit {
+    pub model: Model,
+    /// Boosting rounds kept (early stopping on the inner folds), if any.
+    pub boosting_rounds: Option<usize>,
+    /// The decision rule and its inner-CV evidence, if one was chosen.
+    pub operating_point: Option<OperatingPoint>,
+}
+
+/// Candidate strengths of the prior correction, from half-way back toward
+/// the training frequencies (−0.5) through none (0) to the full balanced
+/// correction (1).
+const STRENGTHS: [f64; 13] = [
+    -0.5, -0.375, -0.25, -0.125, 0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0,
+];
+
 /// Fits the configured model on a design matrix. `warm` is the source
 /// model for transfer learning (same design-matrix layout and classes).
 ///
-/// With an imbalance treatment and `balance_folds` ≥ 2 the model is wrapped
-/// in a balanced prior correction. Every training row gets an out-of-sample
-/// probability: from an inner stratified cross-validation (`balance_folds`
-/// folds) for the logistic and boosting members, and from the out-of-bag
-/// trees for the random forest (the forest's own, free held-out estimate),
-/// averaged as the ensemble averages. Their mean per class under balanced
-/// sample weights, `q_c`, is the prior the model effectively predicts for
-/// unseen data. A model that treats classes evenly has `q_c = 1/k`; flexible
-/// models fit rare classes closely in-sample and so under-predict them
-/// out-of-sample. Multiplying probabilities by `(1/k) / q_c` (and
-/// renormalising) removes that shift — the classic prior correction, aimed
-/// at balanced recall — without looking at any held-out data.
+/// With `balance_folds` ≥ 2 an inner stratified cross-validation inside
+/// the training data gives every training row an out-of-sample probability:
+/// from the inner folds for the logistic and boosting members, and from the
+/// out-of-bag trees for the random forest (the forest's own, free held-out
+/// estimate), averaged as the ensemble averages. The inner folds serve two
+/// choices:
+///
+/// * boosting rounds: each inner boosting fit stops early on its held-out
+///   fold; the final model gets their mean number of rounds;
+/// * the decision rule (with an imbalance treatment): the mean
+///   out-of-sample probability per class under balanced sample weights,
+///   `q_c`, is the prior the model effectively predicts for unseen data
+///   (`1/k` for a model that treats classes evenly; flexible models fit
+///   rare classes closely in-sample and under-predict them out-of-sample).
+///   The rule multiplies probabilities by `((1/k) / q_c)^α` and
+///   renormalises. Among the candidates of [`STRENGTHS`] whose inner
+///   worst-class recall reaches `min_class_recall` (the spec's gate), those
+///   within `macro_f1_tolerance` of the best inner macro-F1 are kept and the
+///   one with the best worst-class recall is chosen; when no candidate
+///   reaches the floor, the one with the best worst-class recall. Full correction (`α = 1`) evens recall
+///   across classes but floods rare classes with false alarms when the
+///   signal is weak; the clinic's own targets decide instead.
+///
+/// No held-out data of the outer evaluation is ever looked at.
 pub fn fit(
     x: &Matrix,
     y: &[usize],
@@ -179,17 +210,24 @@ pub fn fit(
     hp: &Hyperparameters,
     seed: u64,
     warm: Option<&Model>,
-) -> Model {
+) -> Fit {
     let folds = hp.balance_folds;
     let mut counts = vec![0usize; k];
     for &c in y {
         counts[c] += 1;
     }
-    if hp.imbalance == ImbalanceMethod::None || folds < 2 || counts.iter().any(|&c| c < folds) {
-        return fit_base(x, y, k, hp, seed, warm, Part::All).0;
+    let boosts = matches!(hp.algorithm, Algorithm::Auto | Algorithm::GradientBoosting);
+    let early_stop = boosts && hp.early_stopping_rounds > 0;
+    let rebalance = hp.imbalance != ImbalanceMethod::None;
+    if folds < 2 || counts.iter().any(|&c| c < folds) || !(early_stop || rebalance) {
+        let (model, _, rounds) = fit_base(x, y, k, hp, seed, warm, Part::All, None);
+        return Fit {
+            model,
+            boosting_rounds: rounds,
+            operating_point: None,
+        };
     }
     let fold_of = crate::pipeline::stratified_folds(y, k, folds, seed ^ 0xBA1A_7CED);
-    let w = balanced_weights(y, k);
     // The forest's out-of-sample probabilities are its out-of-bag ones, so
     // the inner folds refit only the other members.
     let has_forest = matches!(hp.algorithm, Algorithm::Auto | Algorithm::RandomForest);
@@ -199,16 +237,30 @@ pub fn fit(
         _ => 1.0,
     };
     let inner_jobs = if inner_members > 0.0 { folds } else { 0 };
-    // Jobs 0..inner_jobs are the inner folds, the last job is the final fit.
-    let mut jobs = crate::parallel::map(inner_jobs + 1, |f| {
-        if f == inner_jobs {
-            let (m, oob) = fit_base(x, y, k, hp, seed, warm, Part::All);
-            return (Vec::new(), Some((m, oob)));
+    let held_out_weights = |rows: &[usize]| -> Vec<f64> {
+        let yh: Vec<usize> = rows.iter().map(|&i| y[i]).collect();
+        if rebalance {
+            balanced_weights(&yh, k)
+        } else {
+            vec![1.0; yh.len()]
         }
+    };
+    let jobs = crate::parallel::map(inner_jobs, |f| {
         let tr: Vec<usize> = (0..y.len()).filter(|&i| fold_of[i] != f).collect();
         let te: Vec<usize> = (0..y.len()).filter(|&i| fold_of[i] == f).collect();
         let ytr: Vec<usize> = tr.iter().map(|&i| y[i]).collect();
-        let (m, _) = fit_base(
+        let (xte, yte, wte) = (
+            x.select_rows(&te),
+            te.iter().map(|&i| y[i]).collect::<Vec<_>>(),
+            held_out_weights(&te),
+        );
+        let stop = early_stop.then_some(EarlyStop {
+            x: &xte,
+            y: &yte,
+            w: &wte,
+            patience: hp.early_stopping_rounds,
+        });
+        let (m, _, rounds) = fit_base(
             &x.select_rows(&tr),
             &ytr,
             k,
@@ -216,6 +268,7 @@ pub fn fit(
             seed.wrapping_add(f as u64 + 1),
             warm,
             Part::WithoutForest,
+            stop,
         );
         let mut scratch = vec![0.0; k];
         let preds: Vec<(usize, Vec<f64>)> = te
@@ -226,12 +279,27 @@ pub fn fit(
                 (i, p)
             })
             .collect();
-        (preds, None)
+        (preds, rounds)
     });
-    let (base, oob) = match jobs.pop() {
-        Some((_, Some(fitted))) => fitted,
-        _ => fit_base(x, y, k, hp, seed, warm, Part::All),
+    let inner_rounds: Vec<usize> = jobs.iter().filter_map(|j| j.1).collect();
+    let final_hp = match inner_rounds.len() {
+        0 => std::borrow::Cow::Borrowed(hp),
+        n => {
+            let mean = inner_rounds.iter().sum::<usize>() as f64 / n as f64;
+            std::borrow::Cow::Owned(Hyperparameters {
+                n_trees: (mean.round() as usize).max(1),
+                ..hp.clone()
+            })
+        }
     };
+    let (base, oob, boosting_rounds) = fit_base(x, y, k, &final_hp, seed, warm, Part::All, None);
+    if !rebalance {
+        return Fit {
+            model: base,
+            boosting_rounds,
+            operating_point: None,
+        };
+    }
     // Out-of-sample probability of every training row.
     let mut oos = vec![vec![0.0; k]; y.len()];
     for (preds, _) in jobs {
@@ -265,21 +333,86 @@ pub fn fit(
             }
         }
     }
+    let (scale, operating_point) =
+        choose_operating_point(&oos, y, k, hp.min_class_recall, hp.macro_f1_tolerance);
+    Fit {
+        model: Model::Rebalanced {
+            base: Box::new(base),
+            scale,
+        },
+        boosting_rounds,
+        operating_point: Some(operating_point),
+    }
+}
+
+/// The prior correction's per-class factors at every strength of
+/// [`STRENGTHS`], judged on the out-of-sample probabilities `oos`; returns
+/// the chosen factors and the evidence (see [`fit`]).
+fn choose_operating_point(
+    oos: &[Vec<f64>],
+    y: &[usize],
+    k: usize,
+    floor: f64,
+    tolerance: f64,
+) -> (Vec<f64>, OperatingPoint) {
+    let w = balanced_weights(y, k);
     let mut q = vec![0.0; k];
     for (o, wi) in oos.iter().zip(&w) {
-        for c in 0..k {
-            q[c] += wi * o[c];
+        for (qc, oc) in q.iter_mut().zip(o) {
+            *qc += wi * oc;
         }
     }
     let total: f64 = w.iter().sum();
-    let scale: Vec<f64> = q
+    let full: Vec<f64> = q
         .iter()
         .map(|&qc| (1.0 / k as f64) / (qc / total).max(1e-6))
         .collect();
-    Model::Rebalanced {
-        base: Box::new(base),
-        scale,
-    }
+    let scale_at = |alpha: f64| -> Vec<f64> { full.iter().map(|s| s.powf(alpha)).collect() };
+    let candidates: Vec<OperatingCandidate> = STRENGTHS
+        .iter()
+        .map(|&strength| {
+            let s = scale_at(strength);
+            let decide = oos.iter().map(|p| {
+                let scaled: Vec<f64> = p.iter().zip(&s).map(|(a, b)| a * b).collect();
+                argmax(&scaled)
+            });
+            let (macro_f1, worst_class_recall) =
+                macro_f1_and_worst_recall(&confusion(y, decide, k));
+            OperatingCandidate {
+                strength,
+                macro_f1,
+                worst_class_recall,
+            }
+        })
+        .collect();
+    let floor_met = candidates.iter().any(|c| c.worst_class_recall >= floor);
+    let feasible: Vec<&OperatingCandidate> = candidates
+        .iter()
+        .filter(|c| !floor_met || c.worst_class_recall >= floor)
+        .collect();
+    // Inner folds are small, so macro-F1 differences below `tolerance` are
+    // noise; among rules that close to the best, the one that misses the
+    // fewest patients of its worst class wins, then the better macro-F1,
+    // then the milder correction. Without a feasible rule, the best
+    // worst-class recall wins outright.
+    let best_f1 = feasible.iter().map(|c| c.macro_f1).fold(0.0, f64::max);
+    let near_best = |c: &&&OperatingCandidate| !floor_met || c.macro_f1 >= best_f1 - tolerance;
+    let chosen = feasible.iter().filter(near_best).max_by(|a, b| {
+        a.worst_class_recall
+            .total_cmp(&b.worst_class_recall)
+            .then(a.macro_f1.total_cmp(&b.macro_f1))
+            .then(b.strength.abs().total_cmp(&a.strength.abs()))
+    });
+    let strength = chosen.map_or(0.0, |c| c.strength);
+    (
+        scale_at(strength),
+        OperatingPoint {
+            strength,
+            recall_floor: floor,
+            floor_met,
+            candidates,
+        },
+    )
 }
 
 /// Which members `fit_base` trains.
@@ -293,6 +426,9 @@ enum Part {
 /// Out-of-bag probabilities of the original (not synthetic) rows.
 type Oob = Option<Vec<Option<Vec<f64>>>>;
 
+/// Fits the members `part` names; also returns the forest's out-of-bag
+/// probabilities and the boosting rounds kept, when those members are fitted.
+#[allow(clippy::too_many_arguments)]
 fn fit_base(
     x: &Matrix,
     y: &[usize],
@@ -301,7 +437,8 @@ fn fit_base(
     seed: u64,
     warm: Option<&Model>,
     part: Part,
-) -> (Model, Oob) {
+    stop: Option<EarlyStop<'_>>,
+) -> (Model, Oob, Option<usize>) {
     let n_original = x.rows;
     let (x, y, w) = match hp.imbalance {
         ImbalanceMethod::Smote => {
@@ -350,7 +487,8 @@ fn fit_base(
             max_bins: hp.max_bins,
             focal_gamma: (hp.imbalance == ImbalanceMethod::FocalLoss).then_some(hp.focal_gamma),
         };
-        Model::GradientBoosting(Gbm::fit(x, &y, &w, k, &p, src))
+        let (g, rounds) = Gbm::fit_early_stopped(x, &y, &w, k, &p, src, stop);
+        (Model::GradientBoosting(g), Some(rounds))
     };
     let forest = || {
         let p = ForestParams {
@@ -363,15 +501,25 @@ fn fit_base(
         (Model::RandomForest(f), Some(oob))
     };
     match (hp.algorithm, part) {
-        (Algorithm::LogisticRegression, _) => (logistic(), None),
-        (Algorithm::GradientBoosting, _) => (boosting(), None),
-        (Algorithm::RandomForest, _) => forest(),
-        (Algorithm::Auto, Part::All) => {
-            let (f, oob) = forest();
-            (Model::Ensemble(vec![logistic(), boosting(), f]), oob)
+        (Algorithm::LogisticRegression, _) => (logistic(), None, None),
+        (Algorithm::GradientBoosting, _) => {
+            let (g, rounds) = boosting();
+            (g, None, rounds)
         }
-        (Algorithm::Auto, Part::WithoutForest) => {
-            (Model::Ensemble(vec![logistic(), boosting()]), None)
+        (Algorithm::RandomForest, _) => {
+            let (f, oob) = forest();
+            (f, oob, None)
+        }
+        (Algorithm::Auto, part) => {
+            let (g, rounds) = boosting();
+            let mut members = vec![logistic(), g];
+            let mut oob = None;
+            if part == Part::All {
+                let (f, o) = forest();
+                members.push(f);
+                oob = o;
+            }
+            (Model::Ensemble(members), oob, rounds)
         }
     }
 }

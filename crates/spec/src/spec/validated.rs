@@ -83,6 +83,10 @@ pub fn hyperparameter_strings(spec: &Spec) -> BTreeMap<String, String> {
             spec.data.rare_class_max_samples.to_string(),
         ),
     ]);
+    // The decision rule is chosen to reach the recall gate (see `models::fit`).
+    if let Some(g) = spec.gates.min_class_recall {
+        h.insert("min_class_recall".into(), g.min.to_string());
+    }
     h.extend(t.hyperparameters.clone());
     h
 }
