@@ -74,7 +74,11 @@ fn class_with_one_sample() {
     let mut csv = format!("a,b,label\n{}", rows(20));
     csv.push_str("5,5,2\n");
     let f = train_failure(&csv, None);
-    assert!(f.contains("class `2` has 1 sample"), "{f}");
+    // Named by place, not by label: a label is a diagnosis.
+    assert!(
+        f.contains("class 3 of 3 (in sorted label order) has 1 sample"),
+        "{f}"
+    );
 }
 
 #[test]

@@ -68,15 +68,19 @@ pub enum DataError {
     },
     #[error("row {row}, column `{column}`: non-finite number")]
     NonFinite { row: usize, column: String },
-    #[error("row {row}: class `{class}` is unknown to the model")]
-    UnknownClass { row: usize, class: String },
-    #[error("only one class (`{0}`) in the label column; at least two are needed")]
-    SingleClass(String),
+    // Labels are diagnoses, patient data: classes are named by their place
+    // in the sorted list of labels, never by value.
+    #[error("row {row}: a label the model does not know")]
+    UnknownClass { row: usize },
+    #[error("only one class in the label column; at least two are needed")]
+    SingleClass,
     #[error(
-        "class `{class}` has {count} sample(s); every class needs at least {needed} for stratified {purpose}"
+        "class {class} of {classes} (in sorted label order) has {count} sample(s); every class needs at least {needed} for stratified {purpose}"
     )]
     TooFewSamples {
-        class: String,
+        /// 1-based place in the sorted labels.
+        class: usize,
+        classes: usize,
         count: usize,
         needed: usize,
         purpose: &'static str,
@@ -485,9 +489,7 @@ impl Dataset {
                     .collect();
                 sort_classes(&mut c);
                 if c.len() < 2 {
-                    return Err(DataError::SingleClass(
-                        c.first().cloned().unwrap_or_default(),
-                    ));
+                    return Err(DataError::SingleClass);
                 }
                 c
             }
@@ -502,10 +504,7 @@ impl Dataset {
             match index.get(v.as_str()) {
                 Some(&k) => y.push(k),
                 None => {
-                    return Err(DataError::UnknownClass {
-                        row: i + 1,
-                        class: v.clone(),
-                    });
+                    return Err(DataError::UnknownClass { row: i + 1 });
                 }
             }
         }
@@ -525,7 +524,8 @@ impl Dataset {
         for (k, &n) in self.class_counts().iter().enumerate() {
             if n < needed {
                 return Err(DataError::TooFewSamples {
-                    class: self.classes[k].clone(),
+                    class: k + 1,
+                    classes: self.classes.len(),
                     count: n,
                     needed,
                     purpose,
@@ -607,7 +607,7 @@ mod tests {
         let t = table("a,label\n1,0\n2,0\n").unwrap();
         assert!(matches!(
             Dataset::from_table(&t, "label", &[]),
-            Err(DataError::SingleClass(_))
+            Err(DataError::SingleClass)
         ));
         assert!(matches!(
             Dataset::from_table(&t, "diagnosis", &[]),

@@ -78,7 +78,12 @@ pub enum PipelineError {
         "the warm-start model was trained on different feature columns or types than this data"
     )]
     WarmStartSchema,
-    #[error("the warm-start model has classes {source_classes:?}, this data has {classes:?}")]
+    // Counts only: the class labels are diagnoses.
+    #[error(
+        "the warm-start model's {} classes differ from this data's {} classes",
+        .source_classes.len(),
+        .classes.len()
+    )]
     WarmStartClasses {
         source_classes: Vec<String>,
         classes: Vec<String>,

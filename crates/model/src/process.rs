@@ -24,8 +24,15 @@ pub enum ProcessError {
     Quality(Box<QualityReport>),
     #[error("identifier_handling is `hash` but {DEID_KEY_ENV} is not set (or empty)")]
     MissingKey,
-    #[error("class `{class}` has {count} row(s); the stratified split needs at least 3 per class")]
-    TooFewForSplit { class: String, count: usize },
+    /// `class` is the 1-based place in the sorted labels: labels are patient data.
+    #[error(
+        "class {class} of {classes} (in sorted label order) has {count} row(s); the stratified split needs at least 3 per class"
+    )]
+    TooFewForSplit {
+        class: usize,
+        classes: usize,
+        count: usize,
+    },
     #[error("split fractions validation={validation} test={test} must each be in (0, 0.5)")]
     BadSplit { validation: f64, test: f64 },
 }
@@ -392,13 +399,14 @@ pub fn process(
     sort_classes(&mut classes);
     let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
     let mut which = vec![0usize; rows.len()];
-    for c in &classes {
+    for (k, c) in classes.iter().enumerate() {
         let mut idx: Vec<usize> = (0..rows.len())
             .filter(|&i| table.rows[i][label_idx].trim() == c)
             .collect();
         if idx.len() < 3 {
             return Err(ProcessError::TooFewForSplit {
-                class: c.clone(),
+                class: k + 1,
+                classes: classes.len(),
                 count: idx.len(),
             });
         }

@@ -780,11 +780,9 @@ impl Writer {
                 self.seq(a, depth);
                 self.record(key, start);
             }
-            Value::String(s) if s.contains('\n') => {
-                if self.tracking() && !literal_reads_back(s) {
-                    self.give_up();
-                }
-                // Literal block keeps multi-line text (scripts, policies) readable in diffs.
+            // Literal block keeps multi-line text (scripts, policies) readable
+            // in diffs; text it cannot hold exactly is double-quoted instead.
+            Value::String(s) if s.contains('\n') && literal_reads_back(s) => {
                 self.out
                     .push_str(if s.ends_with('\n') { " |\n" } else { " |-\n" });
                 let mut start = None;
@@ -831,7 +829,29 @@ fn write_quoted(out: &mut String, s: &str) {
     if plain_safe(s) {
         out.push_str(s);
     } else {
-        out.push_str(&serde_json::to_string(s).expect("a string always serializes"));
+        out.push('"');
+        push_double_quoted_body(out, s);
+        out.push('"');
+    }
+}
+
+/// The body of a double-quoted string, read the same by JSON and YAML
+/// parsers: quotes and backslashes escaped, and every character a reader
+/// could take for a line break, or that YAML does not allow in a stream (C0,
+/// DEL, C1, the Unicode line and paragraph separators, the byte-order mark),
+/// written as an escape. So no string can end the scalar or the line it is on.
+pub fn push_double_quoted_body(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{FEFF}') => {
+                let _ = std::fmt::Write::write_fmt(out, format_args!("\\u{:04X}", c as u32));
+            }
+            c => out.push(c),
+        }
     }
 }
 
@@ -866,7 +886,9 @@ fn quote_if_needed(s: &str) -> String {
     if plain_safe(s) {
         s.to_string()
     } else {
-        serde_json::to_string(s).expect("a string always serializes")
+        let mut out = String::with_capacity(s.len() + 2);
+        write_quoted(&mut out, s);
+        out
     }
 }
 
@@ -979,15 +1001,21 @@ mod tests {
         let parsed = parse(&text).unwrap();
         assert_eq!(doc.value, parsed.value);
         assert_eq!(doc.locations, parsed.locations, "emitted:\n{text}");
-        // Text a literal block would not keep: the writer does not vouch for it.
+        // Text a literal block would not keep is double-quoted, and reads back.
         for s in [
             "  lead\nx",
             "\nfirst empty",
             "two\n\n",
             "trail \nx",
             "tab\tin\nx",
+            "\"\n  Evil:\n    Type: AWS::S3::BucketPolicy",
+            "c1\u{85}del\u{7f}sep\u{2028}\r\nend",
         ] {
-            assert!(to_document(json!({"k": s})).1.is_none(), "{s:?}");
+            let (text, doc) = to_document(json!({"k": s}));
+            let parsed = parse(&text).unwrap();
+            assert_eq!(parsed.value, json!({"k": s}), "{text}");
+            let doc = doc.expect("a double-quoted scalar is tracked");
+            assert_eq!(doc.locations, parsed.locations, "{text}");
         }
         assert!(to_document(json!({"k": u64::MAX})).1.is_none());
         assert_eq!(

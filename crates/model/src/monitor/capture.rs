@@ -189,6 +189,10 @@ impl ClassifyName for serde_json::Error {
 }
 
 /// `path` itself when a file, else every `*.jsonl` file below it, sorted.
+/// Links are not followed (a link to a parent folder would be walked
+/// forever, or read the same files again) and the walk stops
+/// [`crate::ingest::MAX_DEPTH`] folders deep; SageMaker's capture layout is
+/// six (`endpoint/variant/yyyy/mm/dd/hh`).
 pub fn capture_files(path: &Path) -> Result<Vec<PathBuf>, CaptureError> {
     let io = |p: &Path| {
         let p = p.to_path_buf();
@@ -198,13 +202,16 @@ pub fn capture_files(path: &Path) -> Result<Vec<PathBuf>, CaptureError> {
         return Ok(vec![path.to_path_buf()]);
     }
     let mut out = Vec::new();
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(dir) = stack.pop() {
+    let mut stack = vec![(path.to_path_buf(), 0usize)];
+    while let Some((dir, depth)) = stack.pop() {
         for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
-            let p = entry.map_err(io(&dir))?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|e| e == "jsonl") {
+            let entry = entry.map_err(io(&dir))?;
+            let p = entry.path();
+            // The entry's own type: a link is neither a folder nor a file here.
+            let kind = entry.file_type().map_err(io(&p))?;
+            if kind.is_dir() && depth + 1 < crate::ingest::MAX_DEPTH {
+                stack.push((p, depth + 1));
+            } else if kind.is_file() && p.extension().is_some_and(|e| e == "jsonl") {
                 out.push(p);
             }
         }
@@ -331,5 +338,27 @@ mod tests {
         assert_eq!(c.predicted.get("yes"), Some(&2));
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(matches!(capture_files(&dir), Err(CaptureError::Io { .. })));
+    }
+
+    #[test]
+    fn links_into_loops_are_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("ep/AllTraffic/2026/01/01/00");
+        std::fs::create_dir_all(&nested).unwrap();
+        let out = r#"{"predictions":[{"predicted_label":"yes"}]}"#;
+        std::fs::write(
+            nested.join("a.jsonl"),
+            record("text/csv", "1,x", "CSV", out),
+        )
+        .unwrap();
+        // A folder linking to the capture root, and a link to the capture file.
+        std::os::unix::fs::symlink(dir.path(), nested.join("again")).unwrap();
+        std::os::unix::fs::symlink(nested.join("a.jsonl"), nested.join("b.jsonl")).unwrap();
+        assert_eq!(
+            capture_files(dir.path()).unwrap(),
+            vec![nested.join("a.jsonl")]
+        );
+        let c = read_captures(dir.path(), &schema()).unwrap();
+        assert_eq!((c.files, c.rows.len()), (1, 1));
     }
 }

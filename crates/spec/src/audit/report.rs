@@ -338,8 +338,8 @@ impl Report {
             let _ = writeln!(
                 out,
                 "| {} | {} | `{}` |",
-                t.stack,
-                t.file.as_deref().unwrap_or("-"),
+                cell(&t.stack),
+                cell(t.file.as_deref().unwrap_or("-")),
                 t.sha256
             );
         }
@@ -393,10 +393,10 @@ impl Report {
                         let _ = writeln!(
                             out,
                             "| {} | {} | {} | {} |",
-                            Self::resource_name(f),
-                            w.owner,
-                            w.reason.replace('|', "\\|"),
-                            w.expires
+                            cell(&Self::resource_name(f)),
+                            cell(&w.owner),
+                            cell(&w.reason),
+                            cell(&w.expires)
                         );
                     }
                 }
@@ -424,11 +424,11 @@ impl Report {
                 let _ = writeln!(
                     out,
                     "| `{}` | {} | {} | {} | {} | {} | {} |",
-                    w.rule,
-                    w.resource,
-                    w.owner,
-                    w.reason.replace('|', "\\|"),
-                    w.expires,
+                    cell(&w.rule),
+                    cell(&w.resource),
+                    cell(&w.owner),
+                    cell(&w.reason),
+                    cell(&w.expires),
                     status,
                     waived
                 );
@@ -533,4 +533,32 @@ fn sarif_rule(c: &Control) -> Value {
             "tags": ["hipaa", c.family],
         },
     })
+}
+
+/// Text in a Markdown table cell: a pipe would start another cell, a line
+/// break end the row, and a backslash or `<` escape or open markup, so each
+/// is written so that it shows as itself.
+fn cell(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '|' => out.push_str("\\|"),
+            '\\' => out.push_str("\\\\"),
+            '<' => out.push_str("&lt;"),
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod cell_tests {
+    #[test]
+    fn a_cell_cannot_add_cells_or_rows() {
+        let text = super::cell("a | b\n| c |\r<script>\\");
+        assert!(!text.contains('\n') && !text.contains('\r'));
+        assert_eq!(text.matches('|').count(), text.matches("\\|").count());
+        assert!(!text.contains('<'));
+    }
 }

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
+use super::RenderError;
+use super::escape::{dqdl_string, iot_sql, sub_literal};
 use crate::spec::Environment;
 use crate::spec::model::{Approval, DriftMethod, RolloutStrategy, ServingTarget, Spec, Trigger};
 use dxops_contract::data::{DataContract, Feature, FeatureType, QualityRule, QualityRuleKind};
@@ -49,32 +51,40 @@ fn declared_rule(f: &Feature) -> Option<QualityRule> {
     }
 }
 
+/// A spec value in a DQDL string literal.
+fn dqdl(value: &str) -> Result<String, RenderError> {
+    dqdl_string(value).ok_or(RenderError::Unquotable {
+        what: "a quality rule's column or value",
+        destination: "a DQDL string",
+    })
+}
+
 /// One DQDL rule per quality rule (Glue Data Quality Definition Language).
-fn dqdl_rule(rule: &QualityRule) -> String {
-    let column = rule.column.as_deref().unwrap_or_default();
+fn dqdl_rule(rule: &QualityRule) -> Result<String, RenderError> {
+    let column = dqdl(rule.column.as_deref().unwrap_or_default())?;
     let bounds = |subject: &str| match (rule.min, rule.max) {
         (Some(lo), Some(hi)) => format!("({subject} >= {lo}) and ({subject} <= {hi})"),
         (Some(lo), None) => format!("{subject} >= {lo}"),
         (None, Some(hi)) => format!("{subject} <= {hi}"),
         (None, None) => unreachable!("validation requires a bound"),
     };
-    match rule.rule {
+    Ok(match rule.rule {
         QualityRuleKind::Completeness => {
-            format!("Completeness \"{column}\" >= {}", rule.min.unwrap_or(1.0))
+            format!("Completeness {column} >= {}", rule.min.unwrap_or(1.0))
         }
-        QualityRuleKind::Uniqueness => format!("IsUnique \"{column}\""),
-        QualityRuleKind::Range => bounds(&format!("ColumnValues \"{column}\"")),
+        QualityRuleKind::Uniqueness => format!("IsUnique {column}"),
+        QualityRuleKind::Range => bounds(&format!("ColumnValues {column}")),
         QualityRuleKind::AllowedValues => {
             let values: Vec<String> = rule
                 .values
                 .iter()
                 .flatten()
-                .map(|v| format!("\"{v}\""))
-                .collect();
-            format!("ColumnValues \"{column}\" in [{}]", values.join(", "))
+                .map(|v| dqdl(v))
+                .collect::<Result<_, _>>()?;
+            format!("ColumnValues {column} in [{}]", values.join(", "))
         }
         QualityRuleKind::RowCount => bounds("RowCount"),
-    }
+    })
 }
 
 /// The drift threshold the server applies: the spec's, else Evidently's
@@ -85,7 +95,7 @@ fn drift_threshold(method: DriftMethod, explicit: Option<f64>) -> Option<f64> {
 }
 
 /// The whole template context of one environment.
-pub fn build(env: &Environment) -> Map<String, Value> {
+pub fn build(env: &Environment) -> Result<Map<String, Value>, RenderError> {
     let spec = &env.spec;
     let names = &env.names;
     let mut tags: BTreeMap<String, String> = spec.tags.clone();
@@ -103,15 +113,29 @@ pub fn build(env: &Environment) -> Map<String, Value> {
     // The label must be present in every row, whatever the spec's own rules
     // say, and every feature within what its declaration allows, as the
     // processing step checks.
-    let dqdl_rules: Vec<String> = std::iter::once(format!("IsComplete \"{}\"", spec.data.label))
-        .chain(spec.data.quality.iter().map(dqdl_rule))
-        .chain(
-            spec.data
-                .features
-                .iter()
-                .filter_map(declared_rule)
-                .map(|r| dqdl_rule(&r)),
-        )
+    let dqdl_rules: Vec<String> =
+        std::iter::once(Ok(format!("IsComplete {}", dqdl(&spec.data.label)?)))
+            .chain(spec.data.quality.iter().map(dqdl_rule))
+            .chain(
+                spec.data
+                    .features
+                    .iter()
+                    .filter_map(declared_rule)
+                    .map(|r| dqdl_rule(&r)),
+            )
+            .collect::<Result<_, _>>()?;
+    let iot_sql = match &spec.ingest.iot {
+        Some(iot) => iot_sql(&iot.topic).ok_or(RenderError::Unquotable {
+            what: "the IoT topic filter",
+            destination: "an IoT SQL statement",
+        })?,
+        None => String::new(),
+    };
+    // `pipeline.json` is the body of an `Fn::Sub`: what the spec says is literal there.
+    let hyperparameters: BTreeMap<&String, String> = env
+        .hyperparameters
+        .iter()
+        .map(|(k, v)| (k, sub_literal(v)))
         .collect();
     let dqdl_ruleset = format!("Rules = [\n    {}\n]", dqdl_rules.join(",\n    "));
     let triggers: Vec<&str> = spec
@@ -155,7 +179,8 @@ pub fn build(env: &Environment) -> Map<String, Value> {
         "spec": spec,
         "log_retention_days": spec.compliance.log_retention_days,
         "dqdl_ruleset": dqdl_ruleset,
-        "hyperparameters": env.hyperparameters,
+        "hyperparameters": hyperparameters,
+        "iot_sql": iot_sql,
         "gates": spec.gates.conditions(),
         "approval_status": match spec.registry.approval {
             Approval::Manual => "PendingManualApproval",
@@ -175,7 +200,7 @@ pub fn build(env: &Environment) -> Map<String, Value> {
         "training_max_runtime_seconds": spec.training.max_runtime_minutes * 60,
     });
     match value {
-        Value::Object(map) => map,
+        Value::Object(map) => Ok(map),
         _ => unreachable!("context is an object"),
     }
 }

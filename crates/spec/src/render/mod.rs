@@ -8,6 +8,7 @@
 //! file: the manifest carries content hashes only.
 
 mod context;
+pub mod escape;
 mod lift;
 mod lower;
 mod manifest;
@@ -72,6 +73,11 @@ pub const STACKS: [&str; 5] = [
     "serving.yaml",
 ];
 
+/// Most bytes one spec may render, all environments together: about 190
+/// times one environment of the example spec (340 kB), far below what would
+/// strain a runner.
+pub const MAX_OUTPUT_BYTES: usize = 64 * 1024 * 1024;
+
 /// The templates one environment renders.
 pub fn stacks_of(env: &Environment) -> Vec<&'static str> {
     STACKS
@@ -100,6 +106,17 @@ pub enum RenderError {
         message: String,
         excerpt: String,
     },
+    #[error(
+        "{what} cannot be written in {destination} without changing its meaning (validation should have refused it)"
+    )]
+    Unquotable {
+        what: &'static str,
+        destination: &'static str,
+    },
+    #[error(
+        "the rendered files pass {limit} bytes at environment `{env}`; split the spec or shorten its lists"
+    )]
+    TooLarge { env: String, limit: usize },
     #[error("compliance audit of the rendered templates: {0}")]
     Audit(#[from] crate::audit::AuditError),
     #[error(
@@ -165,7 +182,12 @@ impl Renderer {
             .collect();
         let compile = |templates: &[(&str, &str)]| {
             let mut tera = tera::Tera::default();
-            tera.autoescape_on(vec![]);
+            // Every value a YAML or JSON template prints is escaped as the body
+            // of a double-quoted string (see `escape`); structure enters only
+            // as `json_encode` output, which is complete JSON.
+            tera.autoescape_on(vec![".yaml.tera", ".json.tera"]);
+            tera.set_escape_fn(escape::quoted);
+            tera.register_filter("json_encode", escape::JsonEncode);
             tera.add_raw_templates(templates.iter().copied())
                 .map(|()| tera)
         };
@@ -186,10 +208,22 @@ impl Renderer {
     /// One thread renders them all: a thread per environment saved wall time
     /// but no CPU (callgrind counts 2% more instructions with threads; task
     /// clock was within noise), and CPU is what a shared runner pays for.
+    ///
+    /// The output is bounded: past [`MAX_OUTPUT_BYTES`] rendering stops with
+    /// an error, whatever the spec's lists hold.
     pub fn render(&self, spec: &ValidatedSpec) -> Result<Vec<RenderedFile>, RenderError> {
         let mut files = Vec::new();
+        let mut bytes = 0;
         for env in spec.environments.values() {
-            files.extend(self.render_env(spec, env)?);
+            let rendered = self.render_env(spec, env)?;
+            bytes += rendered.iter().map(|f| f.contents.len()).sum::<usize>();
+            if bytes > MAX_OUTPUT_BYTES {
+                return Err(RenderError::TooLarge {
+                    env: env.env.clone(),
+                    limit: MAX_OUTPUT_BYTES,
+                });
+            }
+            files.extend(rendered);
         }
         Ok(files)
     }
@@ -203,7 +237,7 @@ impl Renderer {
         let dir = PathBuf::from(&spec.name).join(&env.env);
         // One tera context for all of the environment's templates, grown as
         // later templates need earlier results, instead of a copy per template.
-        let mut ctx = tera::Context::from_value(Value::Object(context::build(env)))
+        let mut ctx = tera::Context::from_value(Value::Object(context::build(env)?))
             .expect("the context is an object");
         let mut out: Vec<(String, String)> = Vec::new();
 

@@ -4,6 +4,7 @@ mod diagnostics;
 pub mod model;
 pub mod names;
 pub mod schedule;
+pub mod text;
 mod validate;
 mod validated;
 

@@ -31,10 +31,12 @@ pub struct Spec {
     /// Deployment environments (`staging`, `prod`, ...). Each may override any
     /// key of this spec (except `version`, `name` and `environments`) with a
     /// partial mapping of the same shape.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 32))]
     pub environments: BTreeMap<String, EnvironmentOverrides>,
-    /// Tags applied to every resource that supports them.
+    /// Tags applied to every resource that supports them: AWS's characters,
+    /// and at most 47, as dxops adds three of its own to AWS's 50.
     #[serde(default)]
+    #[schemars(length(max = 47))]
     pub tags: BTreeMap<String, String>,
     #[serde(default)]
     pub compliance: Compliance,
@@ -84,6 +86,7 @@ pub struct Compliance {
     pub object_lock_days: u32,
     /// Justified exceptions to audit controls.
     #[serde(default)]
+    #[schemars(length(max = 500))]
     pub waivers: Vec<Waiver>,
 }
 
@@ -194,15 +197,17 @@ pub struct Data {
     pub label: String,
     /// Direct identifiers (names, record numbers, ZIP codes): never reach the model.
     #[serde(default)]
+    #[schemars(length(max = 100))]
     pub identifiers: Vec<String>,
     /// Drop identifier columns, or replace them with a keyed hash.
     #[serde(default)]
     pub identifier_handling: IdentifierHandling,
     /// The model's input columns.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 1000))]
     pub features: Vec<Feature>,
     /// Data-quality rules (Glue Data Quality in AWS, `dxops-model process` locally).
     #[serde(default)]
+    #[schemars(length(max = 1000))]
     pub quality: Vec<QualityRule>,
     /// Classes with at most this many samples are reported as rare (orphan) diseases.
     #[serde(default = "default_rare")]
@@ -566,6 +571,7 @@ pub struct QualityFloor {
 pub struct Alarms {
     /// Addresses subscribed to the alarm topic.
     #[serde(default)]
+    #[schemars(length(max = 20))]
     pub email: Vec<String>,
 }
 

@@ -2,6 +2,22 @@
 
 /// Checks an expression the way EventBridge would accept it.
 pub fn check(expr: &str) -> Result<(), String> {
+    // EventBridge reads ASCII with single spaces; anything else (a newline, a
+    // Unicode space) would pass `split_whitespace` here and fail on deploy.
+    if let Some((i, c)) = expr
+        .chars()
+        .enumerate()
+        .find(|&(_, c)| !(c.is_ascii_graphic() || c == ' '))
+    {
+        return Err(format!(
+            "character {} (U+{:04X}) is not allowed; a schedule is ASCII with single spaces",
+            i + 1,
+            c as u32
+        ));
+    }
+    if expr.contains("  ") {
+        return Err("fields are separated by single spaces".into());
+    }
     if let Some(body) = inner(expr, "rate") {
         check_rate(body)
     } else if let Some(body) = inner(expr, "cron") {
@@ -148,6 +164,10 @@ mod tests {
             "cron(0 3 * * MON *)",
             "cron(61 3 ? * MON *)",
             "rate(seven days)",
+            "rate(7\ndays)",
+            "rate(7\u{a0}days)",
+            "rate(7  days)",
+            "cron(0 3 ? * MON *)\n",
         ] {
             assert!(check(bad).is_err(), "{bad}");
         }

@@ -137,7 +137,7 @@ pub fn load(name: &str, text: &str) -> Result<ValidatedSpec, Vec<super::Problem>
     }
 }
 
-fn escape(token: &str) -> String {
+pub(super) fn escape(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
 
@@ -388,11 +388,24 @@ fn place(pointer: &str) -> String {
 
 /// Rules the schema cannot state.
 fn check_semantics(spec: &Spec, env: &str, at: &dyn Fn(&str) -> Span, problems: &mut Problems) {
+    check_text(spec, at, problems);
     check_columns(spec, at, problems);
     check_names(spec, env, at, problems);
     check_gates(spec, at, problems);
     check_waivers(spec, at, problems);
     check_conflicts(spec, at, problems);
+}
+
+fn check_text(spec: &Spec, at: &dyn Fn(&str) -> Span, problems: &mut Problems) {
+    for p in super::text::check(spec) {
+        problems.push(
+            Code::InvalidValue,
+            at(&p.pointer),
+            format!("`{}`: {}", p.field, p.message),
+            "value refused",
+            Some(p.help.into()),
+        );
+    }
 }
 
 fn check_columns(spec: &Spec, at: &dyn Fn(&str) -> Span, problems: &mut Problems) {
@@ -621,7 +634,10 @@ fn check_schedules(value: &Value, at: &dyn Fn(&str) -> Span, problems: &mut Prob
             problems.push(
                 Code::BadSchedule,
                 at(pointer),
-                format!("`{expr}` is not an EventBridge schedule: {why}"),
+                format!(
+                    "`{}` is not an EventBridge schedule: {why}",
+                    display_pointer(pointer)
+                ),
                 "bad schedule",
                 Some(
                     "write `rate(7 days)`, `rate(1 hour)` or `cron(0 3 ? * MON *)` (six fields)"
