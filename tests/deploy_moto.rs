@@ -133,6 +133,28 @@ fn deploy_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
+/// `dxops bootstrap` of the example's staging environment; a second run
+/// changes nothing.
+fn bootstrap(moto: &Moto) {
+    let args = ["bootstrap", SPEC, "--env", "staging", "--timeout", "120"];
+    let out = dxops(moto, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "deploy role  arn:aws:iam::123456789012:role/disease-prediction-staging-deploy"
+        ),
+        "{}",
+        text(&out)
+    );
+    let out = dxops(moto, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("disease-prediction-staging-bootstrap (eu-west-1): no changes"),
+        "{}",
+        text(&out)
+    );
+}
+
 /// boto3 (installed by `.ci/setup`) for checks from outside dxops.
 fn boto3(moto: &Moto, script: &str) -> String {
     let out = Command::new("python3")
@@ -164,6 +186,13 @@ fn deploy_redeploy_diff_status_destroy() {
     let out = dxops(&moto, &["diff", SPEC, "--env", "staging"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("not deployed"), "{}", text(&out));
+
+    // no deploy role yet: refused, and said how to get one
+    let out = dxops(&moto, &deploy_args(&[]));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("is not bootstrapped"), "{}", text(&out));
+
+    bootstrap(&moto);
 
     let out = dxops(&moto, &deploy_args(&[]));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -420,6 +449,7 @@ fn stale_stacks_are_refused_before_any_call() {
 /// Deploys with one launcher workaround left out; returns dxops's output.
 fn without(workaround: &str, then_destroy: bool) -> Output {
     let moto = Moto::start(&[workaround]);
+    bootstrap(&moto);
     let out = dxops(&moto, &deploy_args(&[]));
     if then_destroy && out.status.success() {
         return dxops(

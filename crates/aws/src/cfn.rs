@@ -214,13 +214,14 @@ impl Cfn {
     }
 
     /// Creates a change set for the stack and waits until CloudFormation has
-    /// computed it. `Ok(None)` when it holds no changes (the change set is
-    /// deleted again).
+    /// computed it; CloudFormation acts as `role_arn` when one is given.
+    /// `Ok(None)` when it holds no changes (the change set is deleted again).
     pub async fn plan(
         &self,
         stack_name: &str,
         body: &str,
         params: &Parameters,
+        role_arn: Option<&str>,
         timeout: Duration,
     ) -> Result<Option<Plan>, DeployError> {
         if body.len() > TEMPLATE_BODY_LIMIT {
@@ -257,6 +258,7 @@ impl Cfn {
             .stack_name(stack_name)
             .change_set_name(&name)
             .template_body(body)
+            .set_role_arn(role_arn.map(str::to_string))
             .set_parameters(Some(param_list(params)))
             .capabilities(Capability::CapabilityIam)
             .capabilities(Capability::CapabilityNamedIam)

@@ -13,10 +13,12 @@ use serde_json::Value;
 
 pub use dxops_contract::manifest::{Manifest, ManifestError, Stack};
 
+pub mod bootstrap;
 pub mod cfn;
 pub mod diff;
 mod error;
 
+pub use bootstrap::Bootstrapped;
 pub use cfn::{Cfn, Event, Outcome, Plan, Progress, Quiet, Retained};
 pub use diff::StackDiff;
 pub use error::DeployError;
@@ -212,6 +214,24 @@ impl Aws {
             aws_sdk_cloudformation::Client::from_conf(conf),
             self.endpoint().map(str::to_string),
         )
+    }
+
+    /// What `dxops bootstrap` left for the environment, or `None` before
+    /// the first bootstrap (or while it is not complete). The names follow
+    /// from the environment and the caller's account and partition.
+    pub async fn bootstrapped(
+        &self,
+        names: &dxops_spec::spec::names::Names,
+        region: &str,
+        caller: &Identity,
+    ) -> Result<Option<Bootstrapped>, DeployError> {
+        let stack = self
+            .cloudformation(region)
+            .stack(&names.stack_bootstrap)
+            .await?;
+        Ok(stack
+            .filter(|s| matches!(s.status.as_str(), "CREATE_COMPLETE" | "UPDATE_COMPLETE"))
+            .map(|_| Bootstrapped::of(names, region, caller)))
     }
 
     /// Checks the credentials before anything else is called.

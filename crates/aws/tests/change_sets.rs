@@ -250,7 +250,7 @@ async fn replacement_of_a_bucket_is_a_stateful_replacement() {
         .build();
     let client = mocked(&[&stacks, &create, &describe]);
     let plan = cfn(client)
-        .plan(STACK, "Resources: {}", &[], Duration::from_secs(30))
+        .plan(STACK, "Resources: {}", &[], None, Duration::from_secs(30))
         .await
         .unwrap()
         .expect("a plan");
@@ -286,7 +286,7 @@ async fn plan_with_failed_change_set(
         mock!(Client::delete_change_set).then_output(|| DeleteChangeSetOutput::builder().build());
     let client = mocked(&[&stacks, &create, &describe, &delete]);
     let plan = cfn(client)
-        .plan(STACK, "Resources: {}", &[], Duration::from_secs(30))
+        .plan(STACK, "Resources: {}", &[], None, Duration::from_secs(30))
         .await;
     (plan, delete.num_calls())
 }
@@ -308,7 +308,7 @@ async fn no_changes_as_a_refused_change_set() {
         .then_http_response(|| aws_error("ValidationError", "No updates are to be performed."));
     let client = mocked(&[&stacks, &create]);
     let plan = cfn(client)
-        .plan(STACK, "Resources: {}", &[], Duration::from_secs(30))
+        .plan(STACK, "Resources: {}", &[], None, Duration::from_secs(30))
         .await
         .unwrap();
     assert!(plan.is_none());

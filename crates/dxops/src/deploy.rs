@@ -119,6 +119,25 @@ pub struct DeployArgs {
 
 #[derive(Args)]
 #[command(
+    long_about = "Creates or updates what the first deploy needs, as one stack of its own \
+(<name>-<env>-bootstrap, in the spec's region): the role CloudFormation deploys the environment \
+with, allowed exactly the services of the resource types the rendered templates declare, in exactly \
+the manifest's regions, and IAM only on the environment's own roles and policies; the bucket \
+for templates over 51,200 bytes (encrypted, versioned, TLS only, retained); the ECR \
+repository of the dxops-model image (immutable tags, scan on push, retained).\n\nRunning it again \
+changes nothing unless the rendered resource types changed (\"no changes\", exit 0).\n\n\
+Exit codes: 0 done or no changes, 1 error."
+)]
+pub struct BootstrapArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Seconds to wait for the bootstrap stack to settle.
+    #[arg(long, default_value_t = 1800, value_name = "SECS")]
+    timeout: u64,
+}
+
+#[derive(Args)]
+#[command(
     long_about = "Deletes the environment's serving, ml and ingest stacks in reverse \
 order. Stacks that hold retained stores (data, recovery) are kept, and every retained resource \
 (DeletionPolicy Retain) is listed by logical and physical id: nothing that holds data is \
@@ -212,22 +231,27 @@ impl Loaded {
     }
 }
 
-fn load(target: &Target) -> Result<Loaded> {
-    let text = std::fs::read_to_string(&target.spec)
-        .with_context(|| format!("cannot read {}", target.spec.display()))?;
-    let spec = match dxops_spec::spec::load(&target.spec.display().to_string(), &text) {
-        Ok(spec) => spec,
+/// The validated spec at `path`; its problems are printed.
+fn validated(path: &Path) -> Result<dxops_spec::spec::ValidatedSpec> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    match dxops_spec::spec::load(&path.display().to_string(), &text) {
+        Ok(spec) => Ok(spec),
         Err(problems) => {
             for p in &problems {
                 eprintln!("{}: error[{}]: {}", p.position(), p.code, p.message);
             }
             bail!(
                 "{} is not a valid spec: run `dxops validate {}`",
-                target.spec.display(),
-                target.spec.display()
+                path.display(),
+                path.display()
             );
         }
-    };
+    }
+}
+
+fn load(target: &Target) -> Result<Loaded> {
+    let spec = validated(&target.spec)?;
     let files = Renderer::embedded()?.render(&spec)?;
     let loaded = Loaded { spec, files };
     loaded.env(&target.env)?;
@@ -371,6 +395,7 @@ pub fn diff(args: DiffArgs) -> Result<ExitCode> {
         }
     } else {
         let given = given(&args.parameters);
+        let env = loaded.env(&args.target.env)?;
         let rt = runtime()?;
         rt.block_on(async {
             let aws = Aws::load().await;
@@ -380,7 +405,8 @@ pub fn diff(args: DiffArgs) -> Result<ExitCode> {
                 .first()
                 .map(|s| s.region.clone())
                 .unwrap_or_default();
-            aws.identity(&first).await?;
+            let who = aws.identity(&first).await?;
+            let boot = aws.bootstrapped(&env.names, &env.spec.region, &who).await?;
             for stack in &rendered.manifest.stacks {
                 let cfn = aws.cloudformation(&stack.region);
                 let new = rendered.template_value(stack)?;
@@ -407,6 +433,7 @@ pub fn diff(args: DiffArgs) -> Result<ExitCode> {
                                 &stack.stack_name,
                                 rendered.template_text(stack),
                                 &params,
+                                boot.as_ref().map(|b| b.role_arn.as_str()),
                                 Duration::from_secs(600),
                             )
                             .await?;
@@ -566,6 +593,16 @@ pub fn deploy(args: DeployArgs) -> Result<ExitCode> {
         let first = &rendered.manifest.stacks[0].region;
         let who = aws.identity(first).await?;
         eprintln!("deploying {} ({}) as {} in account {}", loaded.spec.name, args.target.env, who.arn, who.account);
+        let Some(boot) = aws.bootstrapped(&env.names, &env.spec.region, &who).await? else {
+            return Ok(Err(anyhow::anyhow!(
+                "{} ({}) is not bootstrapped: no deploy role yet\nhint: run `dxops bootstrap {} --env {}` once",
+                loaded.spec.name,
+                args.target.env,
+                args.target.spec.display(),
+                args.target.env
+            )));
+        };
+        eprintln!("CloudFormation acts as {}", boot.role_arn);
         for (stack, params) in rendered.manifest.stacks.iter().zip(&params) {
             let cfn = aws.cloudformation(&stack.region);
             let new = rendered.template_value(stack)?;
@@ -573,7 +610,13 @@ pub fn deploy(args: DeployArgs) -> Result<ExitCode> {
             let values: Vec<(String, Option<String>)> =
                 params.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
             let Some(plan) = cfn
-                .plan(&stack.stack_name, rendered.template_text(stack), &values, timeout)
+                .plan(
+                    &stack.stack_name,
+                    rendered.template_text(stack),
+                    &values,
+                    Some(&boot.role_arn),
+                    timeout,
+                )
                 .await?
             else {
                 println!("Stack {} ({}): no changes", stack.stack_name, stack.region);
@@ -638,6 +681,61 @@ pub fn deploy(args: DeployArgs) -> Result<ExitCode> {
             }
             eprintln!("{}: {}", stack.stack_name, outcome.status);
         }
+        Ok::<Result<()>, dxops_aws::DeployError>(Ok(()))
+    })??;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn bootstrap(args: BootstrapArgs) -> Result<ExitCode> {
+    let loaded = load(&args.target)?;
+    let env = loaded.env(&args.target.env)?;
+    let rendered = loaded.rendered(&args.target)?;
+    let body = dxops_aws::bootstrap::template(&rendered, &env.names)?;
+    let timeout = Duration::from_secs(args.timeout);
+    let (stack, region) = (&env.names.stack_bootstrap, &env.spec.region);
+    let rt = runtime()?;
+    rt.block_on(async {
+        let aws = Aws::load().await;
+        let who = aws.identity(region).await?;
+        eprintln!(
+            "bootstrapping {} ({}) as {} in account {}",
+            loaded.spec.name, args.target.env, who.arn, who.account
+        );
+        let cfn = aws.cloudformation(region);
+        let deployed = cfn.deployed_template(stack).await?;
+        match cfn.plan(stack, &body, &[], None, timeout).await? {
+            None => println!("Stack {stack} ({region}): no changes"),
+            Some(plan) => {
+                let new = dxops_spec::yaml::parse_value(&body).map_err(|e| {
+                    dxops_aws::DeployError::Template {
+                        file: stack.clone(),
+                        message: e.to_string(),
+                    }
+                })?;
+                let report =
+                    dxops_aws::cfn::report(stack, region, deployed.as_ref(), &new, Some(&plan));
+                print!("{}", human_report(std::slice::from_ref(&report)));
+                let display = Display::new(stack);
+                let outcome = cfn.execute(&plan, &display, timeout).await;
+                display.finish();
+                let outcome = outcome?;
+                if !outcome.succeeded {
+                    return Ok(Err(anyhow::anyhow!(
+                        "bootstrap of {stack} failed: stack is {}{}\nrollback: {}",
+                        outcome.status,
+                        first_failure(&outcome),
+                        rollback_outcome(&outcome.status)
+                    )));
+                }
+                eprintln!("{stack}: {}", outcome.status);
+            }
+        }
+        let Some(boot) = aws.bootstrapped(&env.names, region, &who).await? else {
+            return Ok(Err(anyhow::anyhow!("{stack} did not complete")));
+        };
+        println!("  deploy role  {}", boot.role_arn);
+        println!("  bucket       {}", boot.bucket);
+        println!("  repository   {}", boot.repository_uri);
         Ok::<Result<()>, dxops_aws::DeployError>(Ok(()))
     })??;
     Ok(ExitCode::SUCCESS)

@@ -121,6 +121,10 @@ data, port in use, a step that could not run)."
     Approve(local::ApproveArgs),
     /// Reject a registered model version (recorded with who and why).
     Reject(local::ApproveArgs),
+    #[command(
+        about = "Create or update what the first deploy needs: deploy role, template bucket, image repository"
+    )]
+    Bootstrap(deploy::BootstrapArgs),
     /// The model server of `dxops run` (internal: the same server as `dxops-model serve`).
     #[command(hide = true)]
     ServeModel {
@@ -213,6 +217,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Models { out, format } => local::models(&out, format),
         Command::Approve(args) => local::decide(args, ApprovalStatus::Approved),
         Command::Reject(args) => local::decide(args, ApprovalStatus::Rejected),
+        Command::Bootstrap(args) => deploy::bootstrap(args),
         Command::ServeModel {
             ml_root,
             host,

@@ -28,6 +28,14 @@ pub struct Names {
     pub model_package_group: String,
     pub state_machine: String,
     pub ingest_function: String,
+    /// What `dxops bootstrap` creates before the first deploy: its stack,
+    /// the role CloudFormation deploys with, the bucket for templates over
+    /// the inline limit (without the `-<account id>` suffix) and the image
+    /// repository.
+    pub stack_bootstrap: String,
+    pub deploy_role: String,
+    pub bucket_deploy: String,
+    pub repository: String,
     /// One IAM role per job.
     pub roles: Vec<(String, String)>,
 }
@@ -65,6 +73,10 @@ impl Names {
             model_package_group: prefix.clone(),
             state_machine: format!("{prefix}-retrain"),
             ingest_function: format!("{prefix}-ingest"),
+            stack_bootstrap: format!("{prefix}-bootstrap"),
+            deploy_role: format!("{prefix}-deploy"),
+            bucket_deploy: format!("{prefix}-deploy"),
+            repository: format!("{prefix}/dxops-model"),
             roles: ROLES
                 .iter()
                 .map(|(job, _)| (job.to_string(), format!("{prefix}-{job}")))
@@ -92,6 +104,8 @@ impl Names {
             ),
             ("Lambda function", self.ingest_function.clone(), 64),
         ];
+        checks.push(("IAM role", self.deploy_role.clone(), 64));
+        checks.push(("ECR repository", self.repository.clone(), 256));
         checks.extend(self.roles.iter().map(|(_, r)| ("IAM role", r.clone(), 64)));
         checks
             .into_iter()
