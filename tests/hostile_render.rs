@@ -413,8 +413,8 @@ fn string_fields(schema: &Value, root: &Value, out: &mut BTreeSet<String>, depth
                 .filter(|v| v.is_object())
                 .map(&resolve);
             if holds_string(&p)
-                || item.as_ref().is_some_and(|i| holds_string(i))
-                || values.as_ref().is_some_and(|v| holds_string(v))
+                || item.as_ref().is_some_and(&holds_string)
+                || values.as_ref().is_some_and(&holds_string)
             {
                 out.insert(name.clone());
             }
