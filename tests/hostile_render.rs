@@ -555,3 +555,114 @@ fn lint_all_at_once(spec: &Value, accepted: &[(Slot, String)]) {
 fn validates(spec: &Value) -> bool {
     dxops_spec::spec::load("hostile.yaml", &dxops_spec::yaml::to_string(spec)).is_ok()
 }
+
+/// The spec loader over text, not values: the example spec with lines
+/// dropped, repeated, swapped or spliced with the fragments above (broken
+/// indentation, anchors, tabs, stray quotes, deep flow nesting). Every
+/// mutant is refused with at least one problem, each with a position inside
+/// the text, or renders; none panics.
+#[test]
+fn mutated_spec_text_is_refused_with_positions_or_renders() {
+    let original = std::fs::read_to_string(root().join("specs/disease-prediction.yaml")).unwrap();
+    let lines: Vec<String> = original.lines().map(str::to_string).collect();
+    let n = lines.len();
+    let edit = prop_oneof![
+        (0..n).prop_map(Edit::Drop),
+        (0..n).prop_map(Edit::Repeat),
+        (0..n, 0..n).prop_map(|(a, b)| Edit::Swap(a, b)),
+        (0..n, 0..80usize, proptest::sample::select(FRAGMENTS))
+            .prop_map(|(l, c, f)| Edit::Splice(l, c, f)),
+        (0..n, 1..400usize).prop_map(|(l, depth)| Edit::Nest(l, depth)),
+    ];
+    let mut runner = TestRunner::new_with_rng(
+        Config {
+            cases: 120,
+            failure_persistence: None,
+            ..Config::default()
+        },
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[11; 32]),
+    );
+    let renderer = Renderer::embedded().unwrap();
+    let (refused, rendered) = (Cell::new(0), Cell::new(0));
+    runner
+        .run(&proptest::collection::vec(edit, 1..4), |edits| {
+            let mut mutant = lines.clone();
+            for e in &edits {
+                e.apply(&mut mutant);
+            }
+            let text = mutant.join("\n");
+            match dxops_spec::spec::load("mutant.yaml", &text) {
+                Err(problems) => {
+                    refused.set(refused.get() + 1);
+                    prop_assert!(!problems.is_empty(), "refused without a problem");
+                    let lines = text.lines().count().max(1);
+                    for p in &problems {
+                        let s = p.span;
+                        prop_assert!(s.line >= 1 && s.line <= lines + 1, "{s:?} of {lines} lines");
+                        prop_assert!(s.offset + s.len <= text.len(), "{s:?} past the text");
+                        prop_assert!(text.is_char_boundary(s.offset), "{s:?} inside a character");
+                    }
+                }
+                Ok(valid) => {
+                    rendered.set(rendered.get() + 1);
+                    renderer
+                        .render(&valid)
+                        .map_err(|e| TestCaseError::fail(format!("validated but: {e}")))?;
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    // Both outcomes must occur, or the mutations test only one side.
+    assert!(
+        refused.get() > 0 && rendered.get() > 0,
+        "refused {}, rendered {}",
+        refused.get(),
+        rendered.get()
+    );
+}
+
+#[derive(Debug, Clone)]
+enum Edit {
+    Drop(usize),
+    Repeat(usize),
+    Swap(usize, usize),
+    Splice(usize, usize, &'static str),
+    Nest(usize, usize),
+}
+
+impl Edit {
+    fn apply(&self, lines: &mut Vec<String>) {
+        let at = |i: usize, lines: &Vec<String>| i.min(lines.len().saturating_sub(1));
+        if lines.is_empty() {
+            return;
+        }
+        match *self {
+            Edit::Drop(i) => {
+                let i = at(i, lines);
+                lines.remove(i);
+            }
+            Edit::Repeat(i) => {
+                let i = at(i, lines);
+                lines.insert(i, lines[i].clone());
+            }
+            Edit::Swap(a, b) => {
+                let (a, b) = (at(a, lines), at(b, lines));
+                lines.swap(a, b);
+            }
+            Edit::Splice(i, col, fragment) => {
+                let i = at(i, lines);
+                let line = &mut lines[i];
+                let mut col = col.min(line.len());
+                while !line.is_char_boundary(col) {
+                    col -= 1;
+                }
+                line.insert_str(col, fragment);
+            }
+            Edit::Nest(i, depth) => {
+                let i = at(i, lines);
+                lines.insert(i, format!("x: {}{}", "[".repeat(depth), "]".repeat(depth)));
+            }
+        }
+    }
+}

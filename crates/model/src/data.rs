@@ -48,8 +48,10 @@ pub enum DataError {
     HeaderMismatch { path: PathBuf },
     #[error("duplicate column `{0}` in the header")]
     DuplicateColumn(String),
-    #[error("label column `{label}` not found (columns: {columns})")]
-    MissingLabel { label: String, columns: String },
+    /// Column names are not listed: ingested records bring their own keys,
+    /// which are client text.
+    #[error("label column `{label}` not found among the data's {columns} columns")]
+    MissingLabel { label: String, columns: usize },
     #[error("feature column `{0}` not found in the data")]
     MissingFeature(String),
     #[error("no feature columns: the data has only the label column")]
@@ -359,13 +361,13 @@ fn infer_kind(table: &Table, col: usize) -> Result<FeatureType, DataError> {
     }
 }
 
-/// The label column's index, or an error listing the columns there are.
+/// The label column's index, or an error counting the columns there are.
 fn label_index(table: &Table, label: &str) -> Result<usize, DataError> {
     table
         .column_index(label)
         .ok_or_else(|| DataError::MissingLabel {
             label: label.to_string(),
-            columns: table.headers.join(", "),
+            columns: table.headers.len(),
         })
 }
 
