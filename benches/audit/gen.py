@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Writes a CloudFormation template of about N resources for benches/audit/run.sh:
-the resources of a rendered stack, copied with suffixed logical ids, each
-copy's references (Ref, Fn::GetAtt, ${Id} in Fn::Sub, DependsOn) pointing
-into the same copy, so every control judges N/len(stack) real buckets,
-roles, keys and functions.
+"""Writes CloudFormation templates holding about N resources in all for
+benches/audit/run.sh: the resources of a rendered stack, copied with suffixed
+logical ids, each copy's references (Ref, Fn::GetAtt, ${Id} in Fn::Sub,
+DependsOn) pointing into the same copy, so every control judges
+N/len(stack) real buckets, roles, keys and functions.
 
-    gen.py STACK.yaml N OUT.json
+Copies are packed into templates of at most 500 resources, CloudFormation's
+limit per stack, so a large estate is many stacks audited in one run, as an
+organisation's would be. Prints the resource count and the file names.
+
+    gen.py STACK.yaml N OUT_DIR
 """
 import json
 import re
@@ -57,23 +61,31 @@ def renamed(value, ids, suffix):
     return value
 
 
+PER_STACK = 500
+
+
 def main():
     source, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     with open(source) as f:
         template = yaml.load(f, Loader=Loader)
-    resources = template["Resources"]
+    resources = template.pop("Resources")
+    template.pop("Outputs", None)
     ids = set(resources)
     copies = max(1, n // len(resources))
-    big = {}
-    for c in range(copies):
-        suffix = f"C{c}"
-        for logical, resource in resources.items():
-            big[logical + suffix] = renamed(resource, ids, suffix)
-    template["Resources"] = big
-    template.pop("Outputs", None)
-    with open(out, "w") as f:
-        json.dump(template, f)
-    print(len(big))
+    per_file = max(1, PER_STACK // len(resources))
+    total, files = 0, []
+    for first in range(0, copies, per_file):
+        chunk = {}
+        for c in range(first, min(copies, first + per_file)):
+            suffix = f"C{c}"
+            for logical, resource in resources.items():
+                chunk[logical + suffix] = renamed(resource, ids, suffix)
+        name = f"{out}/stack{len(files):03}.json"
+        with open(name, "w") as f:
+            json.dump({**template, "Resources": chunk}, f)
+        total += len(chunk)
+        files.append(name)
+    print(total, *files)
 
 
 main()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Audit time against template size: a rendered stack's resources copied to
-# about 1k, 10k and 50k resources (benches/audit/gen.py), each judged by a
-# release `dxops audit`. Prints resources, wall and CPU seconds, peak RSS and
+# Audit time against estate size: a rendered stack's resources copied to
+# about 1k, 10k and 50k resources in stacks of at most 500 (CloudFormation's
+# limit; benches/audit/gen.py), each estate judged by one release
+# `dxops audit` over all its templates. Prints resources, wall and CPU seconds, peak RSS and
 # microseconds of CPU per resource, so linear work shows as a flat last column.
 #
 #   bash benches/audit/run.sh [stacks/disease-prediction/prod/data.yaml]
@@ -14,10 +15,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 printf 'resources\twall_s\tcpu_s\tpeak_rss_mib\tcpu_us_per_resource\texit\n'
 for n in 1000 10000 50000; do
-  count=$(python3 benches/audit/gen.py "$stack" "$n" "$work/t.json")
+  rm -f "$work"/stack*.json
+  read -r count files < <(python3 benches/audit/gen.py "$stack" "$n" "$work")
   set +e
+  # shellcheck disable=SC2086 # one argument per generated template
   /usr/bin/time -f '%e %U %S %M' -o "$work/time" \
-    "$target/release/dxops" audit --format json "$work/t.json" >"$work/report.json"
+    "$target/release/dxops" audit --format json $files >"$work/report.json"
   code=$?
   set -e
   read -r wall user sys rss <"$work/time"

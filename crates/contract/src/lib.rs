@@ -19,3 +19,49 @@ pub mod gates;
 pub mod hyperparameters;
 pub mod layout;
 pub mod manifest;
+
+/// An error and its causes on one line, for the binaries' last word.
+///
+/// Many errors here show their cause in their own message and also expose it
+/// as `source()`; printing every link would say the same thing twice, so a
+/// cause already contained in the text so far is left out.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let part = e.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = e.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, thiserror::Error)]
+    enum Outer {
+        #[error("cannot read a.yaml: {0}")]
+        Shown(#[source] Inner),
+        #[error("cannot read a.yaml")]
+        Hidden(#[source] Inner),
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("line 3 is too long")]
+    struct Inner;
+
+    #[test]
+    fn a_cause_is_named_once() {
+        assert_eq!(
+            super::error_chain(&Outer::Shown(Inner)),
+            "cannot read a.yaml: line 3 is too long"
+        );
+        assert_eq!(
+            super::error_chain(&Outer::Hidden(Inner)),
+            "cannot read a.yaml: line 3 is too long"
+        );
+    }
+}

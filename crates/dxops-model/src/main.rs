@@ -192,7 +192,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let msg = format!("{e:#}");
+            let msg = dxops_contract::error_chain(e.as_ref());
             eprintln!("error: {msg}");
             if sagemaker_step {
                 let _ = steps::record_failure(&layout, &msg);
@@ -393,7 +393,7 @@ fn run_monitor(
             }
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", dxops_contract::error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }

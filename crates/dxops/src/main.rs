@@ -192,7 +192,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", dxops_contract::error_chain(e.as_ref()));
             ExitCode::from(1)
         }
     }
