@@ -6,11 +6,12 @@
 # microseconds of CPU per resource, so linear work shows as a flat last column.
 #
 #   bash benches/audit/run.sh [stacks/disease-prediction/prod/data.yaml]
+#   SKIP_BUILD=1 ... uses the release binary already built
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 stack=${1:-stacks/disease-prediction/prod/ml.yaml}
 target=${CARGO_TARGET_DIR:-target}
-cargo build --release --locked -p dxops >&2
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release --locked -p dxops >&2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 printf 'resources\twall_s\tcpu_s\tpeak_rss_mib\tcpu_us_per_resource\texit\n'
