@@ -287,6 +287,49 @@ const MUTATIONS: &[(&str, Mutation, &str)] = &[
         "s3-tls-only",
     ),
     (
+        "queue policy removed",
+        |v| remove(v, "/Resources/DeadLetterQueuePolicy"),
+        "sqs-tls-only",
+    ),
+    (
+        "queue TLS deny limited to one action",
+        |v| {
+            set(
+                v,
+                "/Resources/DeadLetterQueuePolicy/Properties/PolicyDocument/Statement/0/Action",
+                json!("sqs:SendMessage"),
+            )
+        },
+        "sqs-tls-only",
+    ),
+    (
+        "queue TLS deny on another queue",
+        |v| {
+            set(
+                v,
+                "/Resources/DeadLetterQueuePolicy/Properties/PolicyDocument/Statement/0/Resource",
+                json!("arn:aws:sqs:eu-west-1:111122223333:other"),
+            )
+        },
+        "sqs-tls-only",
+    ),
+    (
+        "method without a request validator",
+        |v| remove(v, "/Resources/PredictMethod/Properties/RequestValidatorId"),
+        "apigateway-request-validation",
+    ),
+    (
+        "validator checks parameters only",
+        |v| {
+            set(
+                v,
+                "/Resources/PredictRequestValidator/Properties/ValidateRequestBody",
+                json!(false),
+            )
+        },
+        "apigateway-request-validation",
+    ),
+    (
         "versioning suspended",
         |v| {
             set(

@@ -251,6 +251,23 @@ pub(crate) fn actions(stmt: &Value) -> Vec<&str> {
         .collect()
 }
 
+/// Whether a resource-policy statement refuses every request made without
+/// TLS: Deny, for anyone, on every action of `service` (or `*`), when
+/// `aws:SecureTransport` is false. S3 buckets and SQS queues are held to the
+/// same statement; which resources it covers is for the caller to judge.
+pub(crate) fn denies_insecure_transport(stmt: &Value, service: &str) -> bool {
+    let every_action = format!("{service}:*");
+    str_of(stmt.get("Effect")) == Some("Deny")
+        && actions(stmt)
+            .iter()
+            .any(|a| *a == "*" || a.eq_ignore_ascii_case(&every_action))
+        && principal_is_star(stmt.get("Principal"))
+        && stmt
+            .get("Condition")
+            .and_then(|c| c.get("Bool"))
+            .is_some_and(|b| is_false(b.get("aws:SecureTransport")))
+}
+
 /// Policy statements with their JSON pointers, given the document's pointer.
 pub(crate) fn statements<'v>(doc: &'v Value, doc_ptr: &str) -> Vec<(String, &'v Value)> {
     match doc.get("Statement") {

@@ -1,10 +1,10 @@
-//! API Gateway: TLS, authorization, logging, client certificates, cache
-//! encryption and WAF.
+//! API Gateway: TLS, authorization, request validation, logging, client
+//! certificates, cache encryption and WAF.
 
 use serde_json::Value;
 
 use crate::audit::catalogue::{AT_REST, AUDIT, Control, ControlId, TRANSIT, control_entry};
-use crate::audit::template::{arn_text, is_true, items, ref_target, str_of};
+use crate::audit::template::{Resource, arn_text, is_true, items, ref_target, str_of};
 
 use super::Out;
 
@@ -56,6 +56,15 @@ pub(in crate::audit) const CONTROLS: &[Control] = &[
         "AWS::ApiGateway::Method: AuthorizationType is set and not NONE (AWS_IAM, COGNITO_USER_POOLS or CUSTOM)."
     ),
     control_entry!(
+        ApiGatewayRequestValidation,
+        "integrity",
+        Medium,
+        true,
+        &["164.312(c)(1)", "164.308(a)(1)(ii)(B)"],
+        "A request that carries a body must be checked at the edge (required parameters, the body against its model) before anything behind the API parses it.",
+        "AWS::ApiGateway::Method with HttpMethod POST, PUT, PATCH or ANY: RequestValidatorId names an AWS::ApiGateway::RequestValidator of the same RestApiId with ValidateRequestBody and ValidateRequestParameters true."
+    ),
+    control_entry!(
         ApiGatewayAccessLogging,
         "audit-controls",
         Medium,
@@ -65,6 +74,66 @@ pub(in crate::audit) const CONTROLS: &[Control] = &[
         "AWS::ApiGateway::Stage: AccessLogSetting with DestinationArn and Format; MethodSettings for \"/*\" \"*\" with LoggingLevel ERROR or INFO; TracingEnabled true."
     ),
 ];
+
+/// A method that takes a body names a validator of its own API that checks
+/// both the body and the parameters.
+fn request_validation(out: &mut Out, m: &Resource) {
+    let takes_body = str_of(m.prop(&["HttpMethod"])).is_some_and(|verb| {
+        ["POST", "PUT", "PATCH", "ANY"]
+            .iter()
+            .any(|b| verb.eq_ignore_ascii_case(b))
+    });
+    if !takes_body {
+        return;
+    }
+    let ptr = m.ptr(&["RequestValidatorId"]);
+    let api = m.prop(&["RestApiId"]).and_then(ref_target);
+    let Some(validator) = m.prop(&["RequestValidatorId"]).and_then(ref_target) else {
+        out.fail(
+            ControlId::ApiGatewayRequestValidation,
+            m,
+            ptr,
+            "RequestValidatorId is unset, so the request reaches the back end unchecked",
+        );
+        return;
+    };
+    let Some(v) = out
+        .tpl
+        .of_type("AWS::ApiGateway::RequestValidator")
+        .into_iter()
+        .find(|v| v.id == validator)
+    else {
+        out.fail(
+            ControlId::ApiGatewayRequestValidation,
+            m,
+            ptr,
+            format!("RequestValidatorId names {validator}, which is not a request validator of this template"),
+        );
+        return;
+    };
+    let mut problems = Vec::new();
+    if v.prop(&["RestApiId"]).and_then(ref_target) != api {
+        problems.push((
+            v.ptr(&["RestApiId"]),
+            format!("validator {validator} belongs to another API"),
+        ));
+    }
+    for flag in ["ValidateRequestBody", "ValidateRequestParameters"] {
+        if !is_true(v.prop(&[flag])) {
+            problems.push((
+                v.ptr(&[flag]),
+                format!("validator {validator} has {flag} unset or false"),
+            ));
+        }
+    }
+    out.judge(
+        ControlId::ApiGatewayRequestValidation,
+        m,
+        ptr,
+        "the body and parameters are validated by API Gateway",
+        problems,
+    );
+}
 
 fn tls12_policy(p: &str) -> bool {
     p == "TLS_1_2" || p.starts_with("SecurityPolicy_TLS12") || p.starts_with("SecurityPolicy_TLS13")
@@ -131,6 +200,7 @@ pub(super) fn check(out: &mut Out) {
         }
     }
     for m in tpl.of_type("AWS::ApiGateway::Method") {
+        request_validation(out, &m);
         let ptr = m.ptr(&["AuthorizationType"]);
         match str_of(m.prop(&["AuthorizationType"])) {
             Some(t) if !t.eq_ignore_ascii_case("NONE") => out.pass(

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::audit::catalogue::{ACCESS, AT_REST, AUDIT, Control, ControlId, TRANSIT, control_entry};
 use crate::audit::template::{
-    Resource, actions, arn_text, cmk, get, is_false, is_true, items, principal_is_star, ref_target,
+    Resource, arn_text, cmk, denies_insecure_transport, get, is_true, items, ref_target,
     statements, str_of,
 };
 
@@ -380,14 +380,7 @@ fn tls_only(out: &mut Out, b: &Resource) {
             continue;
         };
         for (_, stmt) in statements(doc, &doc_ptr) {
-            let deny = str_of(stmt.get("Effect")) == Some("Deny");
-            let all_actions = actions(stmt).iter().any(|a| *a == "s3:*" || *a == "*");
-            let insecure = stmt
-                .get("Condition")
-                .and_then(|c| c.get("Bool"))
-                .map(|b| is_false(b.get("aws:SecureTransport")))
-                .unwrap_or(false);
-            if !(deny && all_actions && insecure && principal_is_star(stmt.get("Principal"))) {
+            if !denies_insecure_transport(stmt, "s3") {
                 continue;
             }
             for res in items(stmt.get("Resource")) {

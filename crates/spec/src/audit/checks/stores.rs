@@ -3,8 +3,10 @@
 
 use serde_json::Value;
 
-use crate::audit::catalogue::{AT_REST, AUDIT, Control, ControlId, control_entry};
-use crate::audit::template::{cmk, get, items, str_of};
+use crate::audit::catalogue::{AT_REST, AUDIT, Control, ControlId, TRANSIT, control_entry};
+use crate::audit::template::{
+    Resource, arn_text, cmk, denies_insecure_transport, get, items, ref_target, statements, str_of,
+};
 
 use super::Out;
 
@@ -27,6 +29,15 @@ pub(in crate::audit) const CONTROLS: &[Control] = &[
         AT_REST,
         "Queued messages can carry PHI and must be encrypted at rest with a customer-managed key.",
         "AWS::SQS::Queue: KmsMasterKeyId references a customer-managed key (not alias/aws/sqs)."
+    ),
+    control_entry!(
+        SqsTlsOnly,
+        "transmission-security",
+        High,
+        false,
+        TRANSIT,
+        "Queued messages can carry PHI; a queue must refuse every request made without TLS.",
+        "AWS::SQS::Queue: an AWS::SQS::QueuePolicy naming the queue has a Deny for all principals on sqs:* with Condition Bool aws:SecureTransport false, covering the queue's ARN."
     ),
     control_entry!(
         StepFunctionsKmsEncryption,
@@ -65,6 +76,7 @@ pub(super) fn check(out: &mut Out) {
     }
     for q in tpl.of_type("AWS::SQS::Queue") {
         out.key(ControlId::SqsKmsEncryption, &q, &["KmsMasterKeyId"]);
+        queue_tls_only(out, &q);
     }
     for sm in tpl.of_type("AWS::StepFunctions::StateMachine") {
         let ptr = sm.ptr(&["EncryptionConfiguration"]);
@@ -178,5 +190,53 @@ pub(super) fn check(out: &mut Out) {
                 );
             }
         }
+    }
+}
+
+/// The queue's policy refuses requests without TLS.
+fn queue_tls_only(out: &mut Out, q: &Resource) {
+    let arn = format!("${{{}.Arn}}", q.id);
+    let mut policy_ptr = None;
+    let mut covered = false;
+    for p in out.tpl.of_type("AWS::SQS::QueuePolicy") {
+        let names_queue = items(p.prop(&["Queues"]))
+            .into_iter()
+            .any(|v| ref_target(v) == Some(q.id));
+        if !names_queue {
+            continue;
+        }
+        let doc_ptr = p.ptr(&["PolicyDocument"]);
+        policy_ptr.get_or_insert(doc_ptr.clone());
+        let Some(doc) = p.prop(&["PolicyDocument"]) else {
+            continue;
+        };
+        covered |= statements(doc, &doc_ptr).into_iter().any(|(_, stmt)| {
+            denies_insecure_transport(stmt, "sqs")
+                && items(stmt.get("Resource"))
+                    .into_iter()
+                    .filter_map(arn_text)
+                    .any(|r| r == arn || r == "*")
+        });
+    }
+    let ptr = policy_ptr.clone().unwrap_or_else(|| q.ptr(&[]));
+    match (policy_ptr, covered) {
+        (_, true) => out.pass(
+            ControlId::SqsTlsOnly,
+            q,
+            ptr,
+            "the queue policy denies requests without TLS",
+        ),
+        (None, false) => out.fail(
+            ControlId::SqsTlsOnly,
+            q,
+            ptr,
+            "no queue policy names this queue, so requests without TLS are not refused",
+        ),
+        (Some(_), false) => out.fail(
+            ControlId::SqsTlsOnly,
+            q,
+            ptr,
+            "the queue policy has no Deny of sqs:* for aws:SecureTransport false on the queue's ARN",
+        ),
     }
 }
