@@ -136,7 +136,12 @@ fn deploy_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
 /// `dxops bootstrap` of the example's staging environment; a second run
 /// changes nothing.
 fn bootstrap(moto: &Moto) {
-    let args = ["bootstrap", SPEC, "--env", "staging", "--timeout", "120"];
+    bootstrap_spec(moto, SPEC, &[]);
+}
+
+fn bootstrap_spec(moto: &Moto, spec: &str, extra: &[&str]) {
+    let mut args = vec!["bootstrap", spec, "--env", "staging", "--timeout", "120"];
+    args.extend_from_slice(extra);
     let out = dxops(moto, &args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
@@ -542,4 +547,120 @@ fn audit_findings_are_refused_before_any_call() {
         text(&out)
     );
     assert!(!text(&out).contains("cannot reach"), "{}", text(&out));
+}
+
+/// The example spec with 120 more lab values: a real rendering whose ml
+/// stack is over CloudFormation's inline limit; returns the spec's path
+/// and the folder it was synthesised into.
+fn large_spec(dir: &Path) -> (String, String) {
+    let spec = std::fs::read_to_string(root().join(SPEC)).unwrap();
+    let anchor = "    - { name: sweating, type: boolean }\n";
+    assert!(spec.contains(anchor), "anchor in the example spec");
+    let labs: String = (0..120)
+        .map(|i| {
+            format!("    - {{ name: lab_{i:03}, type: numeric, min: 0, max: 1000, unit: mg/L }}\n")
+        })
+        .collect();
+    let path = dir.join("disease-prediction.yaml");
+    std::fs::write(&path, spec.replace(anchor, &format!("{anchor}{labs}"))).unwrap();
+    let stacks = dir.join("stacks");
+    let (path, stacks) = (
+        path.to_string_lossy().into_owned(),
+        stacks.to_string_lossy().into_owned(),
+    );
+    let port = free_port();
+    let out = dxops_at(
+        &format!("http://127.0.0.1:{port}"),
+        &["synth", &path, "--out", &stacks],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    (path, stacks)
+}
+
+#[test]
+fn a_template_over_the_inline_limit_goes_through_the_deploy_bucket() {
+    let moto = Moto::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, stacks) = large_spec(dir.path());
+    let ml = Path::new(&stacks).join("disease-prediction/staging/ml.yaml");
+    let size = std::fs::metadata(&ml).unwrap().len();
+    assert!(size > 51_200, "ml.yaml has {size} bytes");
+    bootstrap_spec(&moto, &spec, &["--stacks", &stacks]);
+    let bucket = "disease-prediction-staging-deploy-123456789012";
+    let mut args = deploy_args(&["--stacks", &stacks]);
+    args[1] = &spec;
+
+    // the deploy bucket gone: the ml stack's upload fails, clearly, exit 1
+    boto3(
+        &moto,
+        &format!("import boto3; boto3.client('s3').delete_bucket(Bucket='{bucket}')"),
+    );
+    let out = dxops(&moto, &args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let all = text(&out);
+    assert!(
+        all.contains("cannot upload the template of disease-prediction-staging-ml")
+            && all.contains(&format!(
+                "s3://{bucket}/templates/disease-prediction-staging-ml/"
+            ))
+            && all.contains("NoSuchBucket"),
+        "{all}"
+    );
+    assert!(!all.contains("panicked"), "{all}");
+
+    boto3(
+        &moto,
+        &format!(
+            "import boto3; boto3.client('s3').create_bucket(Bucket='{bucket}', CreateBucketConfiguration={{'LocationConstraint': 'eu-west-1'}})"
+        ),
+    );
+    let out = dxops(&moto, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let all = text(&out);
+    assert!(
+        all.contains(&format!("bytes (over the 51,200 inline) uploaded to s3://{bucket}/templates/disease-prediction-staging-ml/")),
+        "{all}"
+    );
+    assert!(
+        all.contains("disease-prediction-staging-ml: CREATE_COMPLETE"),
+        "{all}"
+    );
+    assert!(
+        all.contains("disease-prediction-staging-serving: CREATE_COMPLETE"),
+        "{all}"
+    );
+
+    // what CloudFormation deployed is the rendered template, read from the bucket
+    let check = format!(
+        r#"
+import boto3, hashlib
+s3 = boto3.client("s3")
+body = open({ml:?}, "rb").read()
+key = "templates/disease-prediction-staging-ml/" + hashlib.sha256(body).hexdigest() + ".template"
+head = s3.head_object(Bucket="{bucket}", Key=key)
+versions = s3.list_object_versions(Bucket="{bucket}", Prefix="templates/").get("Versions", [])
+deployed = boto3.client("cloudformation").get_template(StackName="disease-prediction-staging-ml")["TemplateBody"]
+print(head["ServerSideEncryption"], len(versions), deployed == body.decode())
+"#,
+        ml = ml.to_string_lossy()
+    );
+    assert_eq!(boto3(&moto, &check).trim(), "aws:kms 1 True");
+
+    // a second deploy: no changes, the same object, nothing uploaded again
+    let out = dxops(&moto, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let all = text(&out);
+    assert_eq!(all.matches(": no changes").count(), 5, "{all}");
+    assert!(
+        all.contains(&format!("already in s3://{bucket}/templates/")),
+        "{all}"
+    );
+    assert_eq!(boto3(&moto, &check).trim(), "aws:kms 1 True");
+
+    // diff reads the same object: nothing to change
+    let out = dxops(
+        &moto,
+        &["diff", &spec, "--env", "staging", "--stacks", &stacks],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }

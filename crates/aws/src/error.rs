@@ -51,6 +51,22 @@ pub enum DeployError {
     },
     #[error("change set for {stack} failed: {reason}")]
     ChangeSetFailed { stack: String, reason: String },
+    #[error(
+        "the template of {stack} has {bytes} bytes, over CloudFormation's inline limit of 51,200: it goes through the deploy bucket, which the environment does not have yet\nhint: run `dxops bootstrap` for the environment first"
+    )]
+    NeedsTemplateBucket { stack: String, bytes: usize },
+    #[error(
+        "cannot upload the template of {stack} ({bytes} bytes, over CloudFormation's inline limit of 51,200) to {location}{}: {message}\nhint: the deploy bucket comes from `dxops bootstrap`; check that it exists and that you may write to it",
+        code_note(.code)
+    )]
+    Upload {
+        stack: String,
+        /// `s3://bucket/key`
+        location: String,
+        bytes: usize,
+        code: Option<String>,
+        message: String,
+    },
 }
 
 fn endpoint_note(endpoint: &Option<String>) -> String {

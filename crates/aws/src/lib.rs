@@ -17,11 +17,13 @@ pub mod bootstrap;
 pub mod cfn;
 pub mod diff;
 mod error;
+pub mod templates;
 
 pub use bootstrap::Bootstrapped;
 pub use cfn::{Cfn, Event, Outcome, Plan, Progress, Quiet, Retained};
 pub use diff::StackDiff;
 pub use error::DeployError;
+pub use templates::{TemplateBucket, TemplateSource, Uploaded};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StacksError {
@@ -214,6 +216,39 @@ impl Aws {
             aws_sdk_cloudformation::Client::from_conf(conf),
             self.endpoint().map(str::to_string),
         )
+    }
+
+    /// S3 in `region`; path-style addressing when an endpoint is set (an
+    /// emulator on loopback has no per-bucket host names).
+    pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::config::Builder::from(&self.config)
+            .region(aws_config::Region::new(region.to_string()))
+            .force_path_style(self.endpoint().is_some())
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    /// The bootstrap's deploy bucket, for templates over the inline limit.
+    pub fn template_bucket(&self, boot: &Bootstrapped) -> TemplateBucket {
+        TemplateBucket::of(
+            self.s3(&boot.region),
+            self.endpoint().map(str::to_string),
+            boot,
+        )
+    }
+
+    /// A stack's template as a change set takes it: inline when it fits,
+    /// else through the deploy bucket (which needs the bootstrap).
+    pub async fn template_source(
+        &self,
+        boot: Option<&Bootstrapped>,
+        stack_name: &str,
+        body: &str,
+    ) -> Result<TemplateSource, DeployError> {
+        match boot {
+            Some(boot) => self.template_bucket(boot).source(stack_name, body).await,
+            None => TemplateSource::inline(stack_name, body),
+        }
     }
 
     /// What `dxops bootstrap` left for the environment, or `None` before

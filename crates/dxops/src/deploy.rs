@@ -93,7 +93,9 @@ pub struct DiffArgs {
     long_about = "Deploys the environment's stacks in manifest order (recovery region \
 first) through change sets: for each stack it creates a change set, shows the changes (security \
 first), asks when --require-approval says so, executes it and follows the stack events until the \
-stack settles.\n\nIt refuses to start when stacks/ is stale (run `dxops synth`) or the audit has \
+stack settles. A template over CloudFormation's inline limit (51,200 bytes) is uploaded to the \
+bootstrap's deploy bucket first (key: stack name and sha256 of the template, so the same template is \
+uploaded once; SSE-KMS) and the change set reads it from there.\n\nIt refuses to start when stacks/ is stale (run `dxops synth`) or the audit has \
 findings, and refuses to replace a stateful resource (bucket, key, log group, model package group) \
 without --allow-replace.\n\nExit codes: 0 deployed or no changes, 1 error, failure or refusal."
 )]
@@ -123,7 +125,7 @@ pub struct DeployArgs {
 (<name>-<env>-bootstrap, in the spec's region): the role CloudFormation deploys the environment \
 with, allowed exactly the services of the resource types the rendered templates declare, in exactly \
 the manifest's regions, and IAM only on the environment's own roles and policies; the bucket \
-for templates over 51,200 bytes (encrypted, versioned, TLS only, retained); the ECR \
+that templates over 51,200 bytes go through (encrypted, versioned, TLS only, retained); the ECR \
 repository of the dxops-model image (immutable tags, scan on push, retained).\n\nRunning it again \
 changes nothing unless the rendered resource types changed (\"no changes\", exit 0).\n\n\
 Exit codes: 0 done or no changes, 1 error."
@@ -428,10 +430,18 @@ pub fn diff(args: DiffArgs) -> Result<ExitCode> {
                                 )
                             })
                             .collect();
+                        let source = aws
+                            .template_source(
+                                boot.as_ref(),
+                                &stack.stack_name,
+                                rendered.template_text(stack),
+                            )
+                            .await?;
+                        uploaded(&stack.stack_name, &source);
                         let plan = cfn
                             .plan(
                                 &stack.stack_name,
-                                rendered.template_text(stack),
+                                &source,
                                 &params,
                                 boot.as_ref().map(|b| b.role_arn.as_str()),
                                 Duration::from_secs(600),
@@ -609,10 +619,14 @@ pub fn deploy(args: DeployArgs) -> Result<ExitCode> {
             let deployed = cfn.deployed_template(&stack.stack_name).await?;
             let values: Vec<(String, Option<String>)> =
                 params.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
+            let source = aws
+                .template_source(Some(&boot), &stack.stack_name, rendered.template_text(stack))
+                .await?;
+            uploaded(&stack.stack_name, &source);
             let Some(plan) = cfn
                 .plan(
                     &stack.stack_name,
-                    rendered.template_text(stack),
+                    &source,
                     &values,
                     Some(&boot.role_arn),
                     timeout,
@@ -703,7 +717,8 @@ pub fn bootstrap(args: BootstrapArgs) -> Result<ExitCode> {
         );
         let cfn = aws.cloudformation(region);
         let deployed = cfn.deployed_template(stack).await?;
-        match cfn.plan(stack, &body, &[], None, timeout).await? {
+        let source = dxops_aws::TemplateSource::inline(stack, &body)?;
+        match cfn.plan(stack, &source, &[], None, timeout).await? {
             None => println!("Stack {stack} ({region}): no changes"),
             Some(plan) => {
                 let new = dxops_spec::yaml::parse_value(&body).map_err(|e| {
@@ -739,6 +754,23 @@ pub fn bootstrap(args: BootstrapArgs) -> Result<ExitCode> {
         Ok::<Result<()>, dxops_aws::DeployError>(Ok(()))
     })??;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says where a template over the inline limit went.
+fn uploaded(stack: &str, source: &dxops_aws::TemplateSource) {
+    if let dxops_aws::TemplateSource::Url(up) = source {
+        eprintln!(
+            "{stack}: template of {} bytes (over the 51,200 inline) {} s3://{}/{}",
+            up.bytes,
+            if up.uploaded {
+                "uploaded to"
+            } else {
+                "already in"
+            },
+            up.bucket,
+            up.key
+        );
+    }
 }
 
 /// What a final stack status says about the rollback.
