@@ -1,9 +1,11 @@
-//! `dxops deploy`, `diff`, `status` and `destroy` end to end against moto
-//! server (started here through `tests/tools/moto_launcher.py` on a free
-//! loopback port, stopped by its pid), and the faults a user meets: no
-//! endpoint, no credentials, stale stacks/, a missing parameter, a refused
-//! replacement. Every workaround of the launcher has a test here showing
-//! moto still needs it.
+//! `dxops deploy` (templates over the inline limit included), `diff`,
+//! `status`, `destroy`, `approve`/`reject` and `pipeline start` end to end
+//! against moto server (started here through `tests/tools/moto_launcher.py`
+//! on a free loopback port, stopped by its pid), and the faults a user
+//! meets: no endpoint, no credentials, stale stacks/, a missing parameter,
+//! a refused replacement, a missing deploy bucket, an unknown or decided
+//! version, an unknown pipeline parameter. Every workaround of the launcher
+//! has a test here showing moto still needs it.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -72,7 +72,8 @@ would change: resources added, removed and modified with property paths, after a
 section (IAM statements widened or narrowed, encryption and key changes, public access, network \
 isolation, removed retain policies, replacement of stateful resources).\n\nAgainst AWS it compares \
 the deployed template (GetTemplate) with the spec's rendering and asks CloudFormation for a change \
-set, which it deletes again (nothing is changed; a stack not deployed yet is all \"add\"). With \
+set, which it deletes again (nothing is changed; a stack not deployed yet is all \"add\"; a \
+template over 51,200 bytes is put in the deploy bucket for the change set, as deploy would). With \
 --against DIR it compares DIR/<name>/<env>/ (an older rendering, e.g. main's stacks/) offline.\n\n\
 Exit codes: 0 no changes, 2 changes, 1 error."
 )]
