@@ -1470,3 +1470,43 @@ fn pipeline_start(args: PipelineStartArgs) -> Result<ExitCode> {
             .unwrap_or("SageMaker gave no reason")
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_shows_a_canary_shifting_and_parts_it_could_not_read() {
+        let doc = serde_json::json!({
+            "stacks": [{ "stack_name": "p-staging-ml", "region": "eu-west-1", "status": "UPDATE_COMPLETE", "drift": null }],
+            "pipeline": { "name": "p-staging", "deployed": null, "unavailable": "ListPipelineExecutions for p-staging failed (AccessDeniedException): not authorized" },
+            "endpoint": { "name": "p-staging", "deployed": true, "value": {
+                "name": "p-staging", "status": "Updating", "failure_reason": null, "config": "c2",
+                "variants": [
+                    { "name": "AllTraffic", "current_weight": 9.0, "desired_weight": 0.0, "current_instances": 2, "desired_instances": 2 },
+                    { "name": "AllTraffic-green", "current_weight": 1.0, "desired_weight": 10.0, "current_instances": 2, "desired_instances": 2 }
+                ] } },
+            "model_packages": { "name": "p-staging", "deployed": true, "value": [
+                { "version": 1, "arn": "a1", "status": "Approved", "created": 1_700_000_000, "description": null },
+                { "version": 2, "arn": "a2", "status": "PendingManualApproval", "created": 1_700_086_400, "description": null }
+            ] }
+        });
+        let text = human_status(&doc);
+        for line in [
+            "Pipeline p-staging: unavailable: ListPipelineExecutions for p-staging failed (AccessDeniedException)",
+            "Endpoint p-staging: Updating",
+            "  AllTraffic           weight 9 (90%) -> 0  instances 2",
+            "  AllTraffic-green     weight 1 (10%) -> 10  instances 2",
+            "Model package group p-staging: 2 versions",
+            "  v2    PendingManualApproval  2023-11-15T22:13:20Z",
+            "  v1    Approved               2023-11-14T22:13:20Z",
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
+        }
+        // newest version first
+        assert!(
+            text.find("  v2 ").unwrap() < text.find("  v1 ").unwrap(),
+            "{text}"
+        );
+    }
+}
