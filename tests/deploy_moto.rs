@@ -1,9 +1,11 @@
-//! `dxops deploy`, `diff`, `status` and `destroy` end to end against moto
-//! server (started here through `tests/tools/moto_launcher.py` on a free
-//! loopback port, stopped by its pid), and the faults a user meets: no
-//! endpoint, no credentials, stale stacks/, a missing parameter, a refused
-//! replacement. Every workaround of the launcher has a test here showing
-//! moto still needs it.
+//! `dxops deploy` (templates over the inline limit included), `diff`,
+//! `status`, `destroy`, `approve`/`reject` and `pipeline start` end to end
+//! against moto server (started here through `tests/tools/moto_launcher.py`
+//! on a free loopback port, stopped by its pid), and the faults a user
+//! meets: no endpoint, no credentials, stale stacks/, a missing parameter,
+//! a refused replacement, a missing deploy bucket, an unknown or decided
+//! version, an unknown pipeline parameter. Every workaround of the launcher
+//! has a test here showing moto still needs it.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -136,7 +138,12 @@ fn deploy_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
 /// `dxops bootstrap` of the example's staging environment; a second run
 /// changes nothing.
 fn bootstrap(moto: &Moto) {
-    let args = ["bootstrap", SPEC, "--env", "staging", "--timeout", "120"];
+    bootstrap_spec(moto, SPEC, &[]);
+}
+
+fn bootstrap_spec(moto: &Moto, spec: &str, extra: &[&str]) {
+    let mut args = vec!["bootstrap", spec, "--env", "staging", "--timeout", "120"];
+    args.extend_from_slice(extra);
     let out = dxops(moto, &args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
@@ -186,6 +193,47 @@ fn deploy_redeploy_diff_status_destroy() {
     let out = dxops(&moto, &["diff", SPEC, "--env", "staging"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("not deployed"), "{}", text(&out));
+
+    // nothing deployed: status says so for every part, and does not fail
+    let out = dxops(
+        &moto,
+        &[
+            "status",
+            SPEC,
+            "--env",
+            "staging",
+            "--no-drift",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    for part in ["pipeline", "endpoint", "model_packages"] {
+        assert_eq!(status[part]["deployed"], false, "{part}: {}", text(&out));
+        assert_eq!(
+            status[part]["name"],
+            "disease-prediction-staging",
+            "{}",
+            text(&out)
+        );
+    }
+    let out = dxops(&moto, &["status", SPEC, "--env", "staging", "--no-drift"]);
+    assert!(
+        text(&out).contains("Pipeline disease-prediction-staging: not deployed")
+            && text(&out).contains("Endpoint disease-prediction-staging: not deployed")
+            && text(&out).contains("Model package group disease-prediction-staging: not deployed"),
+        "{}",
+        text(&out)
+    );
+    // and a pipeline that is not there cannot start
+    let out = dxops(&moto, &["pipeline", "start", SPEC, "--env", "staging"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("pipeline disease-prediction-staging does not exist yet"),
+        "{}",
+        text(&out)
+    );
 
     // no deploy role yet: refused, and said how to get one
     let out = dxops(&moto, &deploy_args(&[]));
@@ -296,6 +344,127 @@ fn deploy_redeploy_diff_status_destroy() {
         assert_eq!(s["status"], "CREATE_COMPLETE", "{}", text(&out));
         // moto has no DetectStackDrift: said, not hidden
         assert_eq!(s["drift"]["status"], "unavailable", "{}", text(&out));
+    }
+
+    // the pipeline: a parameter it does not declare is refused before any call
+    let out = dxops(
+        &moto,
+        &[
+            "pipeline",
+            "start",
+            SPEC,
+            "--env",
+            "staging",
+            "--parameter",
+            "MinMacroF=0.7",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("has no parameter `MinMacroF` (it has: ImageUri, InputDataUri,"),
+        "{}",
+        text(&out)
+    );
+    // moto's executions succeed at once
+    let out = dxops(
+        &moto,
+        &[
+            "pipeline",
+            "start",
+            SPEC,
+            "--env",
+            "staging",
+            "--parameter",
+            "MinMacroF1=0.7",
+            "--wait",
+            "--poll",
+            "1",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(run["status"], "Succeeded", "{}", text(&out));
+    let arn = run["execution_arn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        arn.contains(":pipeline/disease-prediction-staging/execution/"),
+        "{}",
+        text(&out)
+    );
+    let given = boto3(
+        &moto,
+        &format!(
+            "import boto3; print(boto3.client('sagemaker').list_pipeline_parameters_for_execution(PipelineExecutionArn='{arn}')['PipelineParameters'])"
+        ),
+    );
+    assert!(
+        given.contains("'MinMacroF1'") && given.contains("'0.7'"),
+        "{given}"
+    );
+
+    // status: the execution, the endpoint's variant and weight, the (empty) registry
+    let out = dxops(
+        &moto,
+        &[
+            "status",
+            SPEC,
+            "--env",
+            "staging",
+            "--no-drift",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        status["pipeline"]["value"][0]["arn"],
+        arn.as_str(),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        status["pipeline"]["value"][0]["status"],
+        "Succeeded",
+        "{}",
+        text(&out)
+    );
+    let endpoint = &status["endpoint"]["value"];
+    assert_eq!(endpoint["status"], "InService", "{}", text(&out));
+    assert_eq!(
+        endpoint["variants"][0]["name"],
+        "AllTraffic",
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        endpoint["variants"][0]["current_weight"],
+        1.0,
+        "{}",
+        text(&out)
+    );
+    assert_eq!(status["model_packages"]["deployed"], true, "{}", text(&out));
+    assert_eq!(
+        status["model_packages"]["value"],
+        serde_json::json!([]),
+        "{}",
+        text(&out)
+    );
+    let out = dxops(&moto, &["status", SPEC, "--env", "staging", "--no-drift"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for line in [
+        "Pipeline disease-prediction-staging: last execution",
+        "Succeeded",
+        "Endpoint disease-prediction-staging: InService",
+        "AllTraffic",
+        "weight 1 (100%)  instances 1",
+        "Model package group disease-prediction-staging: 0 versions",
+    ] {
+        assert!(text(&out).contains(line), "{line}\n{}", text(&out));
     }
 
     // a bucket renamed out of band: putting it back replaces a store, refused
@@ -502,6 +671,30 @@ fn moto_still_needs_endpoint_instance_types() {
 }
 
 #[test]
+fn moto_still_needs_endpoint_name() {
+    let moto = Moto::start(&["endpoint-name"]);
+    bootstrap(&moto);
+    let out = dxops(&moto, &deploy_args(&[]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = dxops(
+        &moto,
+        &[
+            "status",
+            SPEC,
+            "--env",
+            "staging",
+            "--no-drift",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    // deployed, yet not under its rendered name
+    assert_eq!(status["endpoint"]["deployed"], false, "{}", text(&out));
+}
+
+#[test]
 fn moto_still_needs_delete_managed_policies() {
     let out = without("delete-managed-policies", true);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -542,4 +735,290 @@ fn audit_findings_are_refused_before_any_call() {
         text(&out)
     );
     assert!(!text(&out).contains("cannot reach"), "{}", text(&out));
+}
+
+/// The example spec with 120 more lab values: a real rendering whose ml
+/// stack is over CloudFormation's inline limit; returns the spec's path
+/// and the folder it was synthesised into.
+fn large_spec(dir: &Path) -> (String, String) {
+    let spec = std::fs::read_to_string(root().join(SPEC)).unwrap();
+    let anchor = "    - { name: sweating, type: boolean }\n";
+    assert!(spec.contains(anchor), "anchor in the example spec");
+    let labs: String = (0..120)
+        .map(|i| {
+            format!("    - {{ name: lab_{i:03}, type: numeric, min: 0, max: 1000, unit: mg/L }}\n")
+        })
+        .collect();
+    let path = dir.join("disease-prediction.yaml");
+    std::fs::write(&path, spec.replace(anchor, &format!("{anchor}{labs}"))).unwrap();
+    let stacks = dir.join("stacks");
+    let (path, stacks) = (
+        path.to_string_lossy().into_owned(),
+        stacks.to_string_lossy().into_owned(),
+    );
+    let port = free_port();
+    let out = dxops_at(
+        &format!("http://127.0.0.1:{port}"),
+        &["synth", &path, "--out", &stacks],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    (path, stacks)
+}
+
+#[test]
+fn a_template_over_the_inline_limit_goes_through_the_deploy_bucket() {
+    let moto = Moto::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, stacks) = large_spec(dir.path());
+    let ml = Path::new(&stacks).join("disease-prediction/staging/ml.yaml");
+    let size = std::fs::metadata(&ml).unwrap().len();
+    assert!(size > 51_200, "ml.yaml has {size} bytes");
+    bootstrap_spec(&moto, &spec, &["--stacks", &stacks]);
+    let bucket = "disease-prediction-staging-deploy-123456789012";
+    let mut args = deploy_args(&["--stacks", &stacks]);
+    args[1] = &spec;
+
+    // the deploy bucket gone: the ml stack's upload fails, clearly, exit 1
+    boto3(
+        &moto,
+        &format!("import boto3; boto3.client('s3').delete_bucket(Bucket='{bucket}')"),
+    );
+    let out = dxops(&moto, &args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let all = text(&out);
+    assert!(
+        all.contains("cannot upload the template of disease-prediction-staging-ml")
+            && all.contains(&format!(
+                "s3://{bucket}/templates/disease-prediction-staging-ml/"
+            ))
+            && all.contains("NoSuchBucket"),
+        "{all}"
+    );
+    assert!(!all.contains("panicked"), "{all}");
+
+    boto3(
+        &moto,
+        &format!(
+            "import boto3; boto3.client('s3').create_bucket(Bucket='{bucket}', CreateBucketConfiguration={{'LocationConstraint': 'eu-west-1'}})"
+        ),
+    );
+    let out = dxops(&moto, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let all = text(&out);
+    assert!(
+        all.contains(&format!("bytes (over the 51,200 inline) uploaded to s3://{bucket}/templates/disease-prediction-staging-ml/")),
+        "{all}"
+    );
+    assert!(
+        all.contains("disease-prediction-staging-ml: CREATE_COMPLETE"),
+        "{all}"
+    );
+    assert!(
+        all.contains("disease-prediction-staging-serving: CREATE_COMPLETE"),
+        "{all}"
+    );
+
+    // what CloudFormation deployed is the rendered template, read from the bucket
+    let check = format!(
+        r#"
+import boto3, hashlib
+s3 = boto3.client("s3")
+body = open({ml:?}, "rb").read()
+key = "templates/disease-prediction-staging-ml/" + hashlib.sha256(body).hexdigest() + ".template"
+head = s3.head_object(Bucket="{bucket}", Key=key)
+versions = s3.list_object_versions(Bucket="{bucket}", Prefix="templates/").get("Versions", [])
+deployed = boto3.client("cloudformation").get_template(StackName="disease-prediction-staging-ml")["TemplateBody"]
+print(head["ServerSideEncryption"], len(versions), deployed == body.decode())
+"#,
+        ml = ml.to_string_lossy()
+    );
+    assert_eq!(boto3(&moto, &check).trim(), "aws:kms 1 True");
+
+    // a second deploy: no changes, the same object, nothing uploaded again
+    let out = dxops(&moto, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let all = text(&out);
+    assert_eq!(all.matches(": no changes").count(), 5, "{all}");
+    assert!(
+        all.contains(&format!("already in s3://{bucket}/templates/")),
+        "{all}"
+    );
+    assert_eq!(boto3(&moto, &check).trim(), "aws:kms 1 True");
+
+    // diff reads the same object: nothing to change
+    let out = dxops(
+        &moto,
+        &["diff", &spec, "--env", "staging", "--stacks", &stacks],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+/// A model package group as the ml stack makes it, three versions as the
+/// pipeline registers them, and the evaluation the first two point at.
+const REGISTERED: &str = r#"
+import boto3, json, hashlib
+sm = boto3.client("sagemaker")
+s3 = boto3.client("s3")
+bucket = "disease-prediction-staging-artifacts-123456789012"
+s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+evaluation = json.dumps({"metrics": {"accuracy": 0.94, "macro_f1": 0.933, "balanced_accuracy": 0.93,
+    "roc_auc": 0.998, "worst_class_recall": 0.861, "worst_class": "heart_failure",
+    "production_macro_f1": 0.933, "macro_f1_drop": 0.0}, "rows": 450}).encode()
+key = "runs/exec-1/evaluation/evaluation.json"
+s3.put_object(Bucket=bucket, Key=key, Body=evaluation)
+sm.create_model_package_group(ModelPackageGroupName="disease-prediction-staging")
+for _ in range(3):
+    sm.create_model_package(
+        ModelPackageGroupName="disease-prediction-staging",
+        ModelPackageDescription="disease-prediction staging: passed every gate",
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={"Containers": [{"Image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/dxops-model@sha256:" + "0" * 64}],
+            "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["application/json"]},
+        ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{bucket}/{key}"}}},
+    )
+print(hashlib.sha256(evaluation).hexdigest())
+"#;
+
+/// The package of `version` as SageMaker holds it.
+fn package(moto: &Moto, version: u32) -> serde_json::Value {
+    let out = boto3(
+        moto,
+        &format!(
+            r#"
+import boto3, json
+sm = boto3.client("sagemaker")
+arn = [p["ModelPackageArn"] for p in sm.list_model_packages(ModelPackageGroupName="disease-prediction-staging")["ModelPackageSummaryList"] if p["ModelPackageVersion"] == {version}][0]
+p = sm.describe_model_package(ModelPackageName=arn)
+print(json.dumps({{"status": p["ModelApprovalStatus"], "description": p.get("ApprovalDescription"), "metadata": p.get("CustomerMetadataProperties", {{}})}}))
+"#
+        ),
+    );
+    serde_json::from_str(&out).expect("json")
+}
+
+fn decide(moto: &Moto, verb: &str, version: &str, reason: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        verb,
+        SPEC,
+        "--env",
+        "staging",
+        "--version",
+        version,
+        "--reason",
+        reason,
+    ];
+    args.extend_from_slice(extra);
+    dxops(moto, &args)
+}
+
+#[test]
+fn approve_and_reject_on_sagemaker_record_who_why_and_the_evaluation() {
+    let moto = Moto::start(&[]);
+    let sha = boto3(&moto, REGISTERED).trim().to_string();
+    let reason = "reviewed by the clinical board, 2026-12-02";
+
+    let out = decide(&moto, "approve", "1", reason, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let all = text(&out);
+    assert!(
+        all.contains(
+            "disease-prediction-staging v1: Approved by arn:aws:sts::123456789012:user/moto"
+        ),
+        "{all}"
+    );
+    assert!(all.contains(&format!("sha256 {sha}")), "{all}");
+    let p = package(&moto, 1);
+    assert_eq!(p["status"], "Approved", "{p}");
+    assert_eq!(p["description"], reason, "{p}");
+    let m = &p["metadata"];
+    assert_eq!(m["dxops:decision"], "Approved", "{p}");
+    assert_eq!(
+        m["dxops:decided-by"], "arn:aws:sts::123456789012:user/moto",
+        "{p}"
+    );
+    // SageMaker's character set: the comma becomes `_`; the full text is the description
+    assert_eq!(
+        m["dxops:reason"], "reviewed by the clinical board_ 2026-12-02",
+        "{p}"
+    );
+    assert_eq!(
+        m["dxops:evaluation-uri"],
+        "s3://disease-prediction-staging-artifacts-123456789012/runs/exec-1/evaluation/evaluation.json",
+        "{p}"
+    );
+    assert_eq!(m["dxops:evaluation-sha256"], sha.as_str(), "{p}");
+    assert_eq!(m["dxops:macro-f1"], "0.9330", "{p}");
+    assert_eq!(m["dxops:worst-class-recall"], "0.8610", "{p}");
+    let at = m["dxops:decided-at"].as_str().unwrap_or_default();
+    assert!(at.starts_with("20") && at.ends_with('Z'), "{p}");
+
+    // decided once: a second decision on v1 is refused, and says by whom
+    let out = decide(&moto, "reject", "1", "changed my mind", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("v1 is already Approved by arn:aws:sts::123456789012:user/moto"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(package(&moto, 1)["status"], "Approved");
+
+    let out = decide(
+        &moto,
+        "reject",
+        "2",
+        "recall on lupus too low",
+        &["--format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["package"]["status"], "Rejected", "{}", text(&out));
+    assert_eq!(json["verdict"], "Rejected", "{}", text(&out));
+    assert_eq!(package(&moto, 2)["status"], "Rejected");
+
+    // an unknown version names those there are
+    let out = decide(&moto, "approve", "9", reason, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("disease-prediction-staging has no version 9 (it has: 1, 2, 3)"),
+        "{}",
+        text(&out)
+    );
+
+    // a blank reason: refused before any call
+    let out = decide(&moto, "approve", "3", "  ", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("the reason is empty"), "{}", text(&out));
+    assert_eq!(package(&moto, 3)["status"], "PendingManualApproval");
+}
+
+#[test]
+fn approve_without_credentials_is_a_clear_error() {
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dxops"));
+    cmd.current_dir(root())
+        .args([
+            "approve",
+            SPEC,
+            "--env",
+            "staging",
+            "--version",
+            "1",
+            "--reason",
+            "ok",
+        ])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws-credentials",
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"));
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("no AWS credentials"), "{}", text(&out));
 }

@@ -209,6 +209,17 @@ def sagemaker_cfn_resources():
             unsupported(attribute_name)
 
 
+@workaround("endpoint-name")
+def endpoint_name():
+    """moto bug: AWS::SageMaker::Endpoint from CloudFormation ignores its
+    `EndpointName` (moto's model declares no name property), so the endpoint
+    gets a generated name and DescribeEndpoint by the rendered name finds
+    nothing. Workaround: name it from `EndpointName`, as CloudFormation does."""
+    from moto.sagemaker import models
+
+    models.FakeEndpoint.cloudformation_name_type = staticmethod(lambda: "EndpointName")
+
+
 @workaround("delete-managed-policies")
 def delete_managed_policies():
     """moto bug: DeleteStack deletes an AWS::IAM::ManagedPolicy without

@@ -198,7 +198,11 @@ pub fn template(env: &RenderedEnvironment, names: &Names) -> Result<String, Depl
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Bootstrapped {
     pub role_arn: String,
+    /// The deploy bucket (templates over the inline limit) and where it is.
     pub bucket: String,
+    pub region: String,
+    /// The account that owns the bucket and the role.
+    pub account: String,
     pub repository_uri: String,
 }
 
@@ -214,6 +218,8 @@ impl Bootstrapped {
                 caller.account, names.deploy_role
             ),
             bucket: format!("{}-{}", names.bucket_deploy, caller.account),
+            region: region.into(),
+            account: caller.account.clone(),
             repository_uri: format!(
                 "{}.dkr.ecr.{region}.amazonaws.com{suffix}/{}",
                 caller.account, names.repository

@@ -15,10 +15,9 @@ use serde_json::Value;
 
 use crate::diff::{self, Action, ChangeSetChange, Replacement};
 use crate::error::{DeployError, classify};
+use crate::templates::TemplateSource;
 
-/// CloudFormation refuses template bodies larger than this; larger ones
-/// need an upload to S3 first.
-pub const TEMPLATE_BODY_LIMIT: usize = 51_200;
+pub use crate::templates::TEMPLATE_BODY_LIMIT;
 
 /// The two ways CloudFormation says a change set holds nothing.
 pub fn is_no_changes(reason: &str) -> bool {
@@ -216,23 +215,28 @@ impl Cfn {
     /// Creates a change set for the stack and waits until CloudFormation has
     /// computed it; CloudFormation acts as `role_arn` when one is given.
     /// `Ok(None)` when it holds no changes (the change set is deleted again).
+    /// A template over the inline limit comes by URL
+    /// ([`crate::TemplateBucket::source`]).
     pub async fn plan(
         &self,
         stack_name: &str,
-        body: &str,
+        template: &TemplateSource,
         params: &Parameters,
         role_arn: Option<&str>,
         timeout: Duration,
     ) -> Result<Option<Plan>, DeployError> {
-        if body.len() > TEMPLATE_BODY_LIMIT {
-            return Err(DeployError::Template {
-                file: stack_name.into(),
-                message: format!(
-                    "the template has {} bytes; CloudFormation takes at most {TEMPLATE_BODY_LIMIT} inline (an S3 upload is not supported yet)",
-                    body.len()
-                ),
-            });
-        }
+        let (body, url) = match template {
+            TemplateSource::Body(body) => {
+                if body.len() > TEMPLATE_BODY_LIMIT {
+                    return Err(DeployError::NeedsTemplateBucket {
+                        stack: stack_name.into(),
+                        bytes: body.len(),
+                    });
+                }
+                (Some(body.clone()), None)
+            }
+            TemplateSource::Url(up) => (None, Some(up.url.clone())),
+        };
         let existing = self.stack(stack_name).await?;
         let create = match &existing {
             None => true,
@@ -257,7 +261,8 @@ impl Cfn {
             .create_change_set()
             .stack_name(stack_name)
             .change_set_name(&name)
-            .template_body(body)
+            .set_template_body(body)
+            .set_template_url(url)
             .set_role_arn(role_arn.map(str::to_string))
             .set_parameters(Some(param_list(params)))
             .capabilities(Capability::CapabilityIam)

@@ -51,6 +51,50 @@ pub enum DeployError {
     },
     #[error("change set for {stack} failed: {reason}")]
     ChangeSetFailed { stack: String, reason: String },
+    #[error("{group} has no version {version}{}", known_note(.known))]
+    UnknownVersion {
+        group: String,
+        version: u32,
+        known: Vec<u32>,
+    },
+    #[error(
+        "{group} v{version} is already {status}{decided}; a version is decided once\nhint: a pipeline run that passes the gates registers a new version, which gets its own decision"
+    )]
+    AlreadyDecided {
+        group: String,
+        version: u32,
+        status: String,
+        /// ` by <who> at <when> (<reason>)`, as far as the package records it.
+        decided: String,
+    },
+    #[error("--reason: {message}")]
+    BadReason { message: String },
+    #[error("{what} does not exist yet\nhint: deploy the environment first (`dxops deploy`)")]
+    NotDeployed { what: String },
+    #[error(
+        "{arn} is still {status} after {seconds} s; it keeps running in SageMaker: `dxops status` shows it, and `aws sagemaker stop-pipeline-execution --pipeline-execution-arn {arn}` stops it"
+    )]
+    PipelineTimeout {
+        arn: String,
+        seconds: u64,
+        status: String,
+    },
+    #[error(
+        "the template of {stack} has {bytes} bytes, over CloudFormation's inline limit of 51,200: it goes through the deploy bucket, which the environment does not have yet\nhint: run `dxops bootstrap` for the environment first"
+    )]
+    NeedsTemplateBucket { stack: String, bytes: usize },
+    #[error(
+        "cannot upload the template of {stack} ({bytes} bytes, over CloudFormation's inline limit of 51,200) to {location}{}: {message}\nhint: the deploy bucket comes from `dxops bootstrap`; check that it exists and that you may write to it",
+        code_note(.code)
+    )]
+    Upload {
+        stack: String,
+        /// `s3://bucket/key`
+        location: String,
+        bytes: usize,
+        code: Option<String>,
+        message: String,
+    },
 }
 
 fn endpoint_note(endpoint: &Option<String>) -> String {
@@ -64,6 +108,21 @@ fn code_note(code: &Option<String>) -> String {
     code.as_deref()
         .map(|c| format!(" ({c})"))
         .unwrap_or_default()
+}
+
+fn known_note(known: &[u32]) -> String {
+    if known.is_empty() {
+        " (it has no versions yet: the pipeline registers one when a run passes its gates)".into()
+    } else {
+        format!(
+            " (it has: {})",
+            known
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
 }
 
 fn reason_note(reason: &Option<String>) -> String {
@@ -131,6 +190,17 @@ where
 }
 
 impl DeployError {
+    /// SageMaker's answer for a group, pipeline or endpoint that does not
+    /// exist (not deployed yet).
+    pub(crate) fn is_missing_resource(&self) -> bool {
+        matches!(self, DeployError::Api { code: Some(c), message, .. }
+            if c == "ResourceNotFound"
+                || (c == "ValidationException"
+                    && (message.contains("does not exist")
+                        || message.contains("not found")
+                        || message.contains("Could not find"))))
+    }
+
     /// CloudFormation's answer for a stack that does not exist.
     pub(crate) fn is_missing_stack(&self) -> bool {
         matches!(self, DeployError::Api { code: Some(c), message, .. }

@@ -17,11 +17,16 @@ pub mod bootstrap;
 pub mod cfn;
 pub mod diff;
 mod error;
+pub mod pipeline;
+pub mod sagemaker;
+pub mod serving;
+pub mod templates;
 
 pub use bootstrap::Bootstrapped;
 pub use cfn::{Cfn, Event, Outcome, Plan, Progress, Quiet, Retained};
 pub use diff::StackDiff;
 pub use error::DeployError;
+pub use templates::{TemplateBucket, TemplateSource, Uploaded};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StacksError {
@@ -174,6 +179,13 @@ impl RenderedEnvironment {
     }
 }
 
+/// Seconds since the Unix epoch as ISO 8601 UTC (`2026-12-02T14:05:00Z`).
+pub fn iso8601(secs: i64) -> String {
+    aws_sdk_sagemaker::primitives::DateTime::from_secs(secs)
+        .fmt(aws_sdk_sagemaker::primitives::DateTimeFormat::DateTime)
+        .unwrap_or_else(|_| secs.to_string())
+}
+
 /// Credentials, region and endpoint from the standard chain (environment,
 /// profile, SSO, instance role; `AWS_ENDPOINT_URL` honoured).
 #[derive(Clone)]
@@ -214,6 +226,70 @@ impl Aws {
             aws_sdk_cloudformation::Client::from_conf(conf),
             self.endpoint().map(str::to_string),
         )
+    }
+
+    /// S3 in `region`; path-style addressing when an endpoint is set (an
+    /// emulator on loopback has no per-bucket host names).
+    pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::config::Builder::from(&self.config)
+            .region(aws_config::Region::new(region.to_string()))
+            .force_path_style(self.endpoint().is_some())
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    /// SageMaker in `region`.
+    pub fn sagemaker(&self, region: &str) -> aws_sdk_sagemaker::Client {
+        let conf = aws_sdk_sagemaker::config::Builder::from(&self.config)
+            .region(aws_config::Region::new(region.to_string()))
+            .build();
+        aws_sdk_sagemaker::Client::from_conf(conf)
+    }
+
+    /// The model registry in `region` (S3 reads the evaluations).
+    pub fn registry(&self, region: &str) -> sagemaker::Registry {
+        sagemaker::Registry::new(
+            self.sagemaker(region),
+            Some(self.s3(region)),
+            self.endpoint().map(str::to_string),
+        )
+    }
+
+    /// SageMaker pipelines in `region`.
+    pub fn pipelines(&self, region: &str) -> pipeline::Pipelines {
+        pipeline::Pipelines::new(self.sagemaker(region), self.endpoint().map(str::to_string))
+    }
+
+    /// The endpoint `name` in `region`; `None` when it does not exist.
+    pub async fn endpoint_status(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<serving::Endpoint>, DeployError> {
+        serving::describe(&self.sagemaker(region), self.endpoint(), name).await
+    }
+
+    /// The bootstrap's deploy bucket, for templates over the inline limit.
+    pub fn template_bucket(&self, boot: &Bootstrapped) -> TemplateBucket {
+        TemplateBucket::of(
+            self.s3(&boot.region),
+            self.endpoint().map(str::to_string),
+            boot,
+        )
+    }
+
+    /// A stack's template as a change set takes it: inline when it fits,
+    /// else through the deploy bucket (which needs the bootstrap).
+    pub async fn template_source(
+        &self,
+        boot: Option<&Bootstrapped>,
+        stack_name: &str,
+        body: &str,
+    ) -> Result<TemplateSource, DeployError> {
+        match boot {
+            Some(boot) => self.template_bucket(boot).source(stack_name, body).await,
+            None => TemplateSource::inline(stack_name, body),
+        }
     }
 
     /// What `dxops bootstrap` left for the environment, or `None` before

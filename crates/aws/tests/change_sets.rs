@@ -25,7 +25,7 @@ use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use serde_json::json;
 
-use dxops_aws::{Cfn, DeployError, Quiet};
+use dxops_aws::{Cfn, DeployError, Quiet, TemplateSource};
 
 const STACK: &str = "disease-prediction-staging-data";
 
@@ -55,6 +55,10 @@ fn aws_error(code: &str, message: &str) -> HttpResponse {
         StatusCode::try_from(400).expect("status"),
         SdkBody::from(body),
     )
+}
+
+fn body() -> TemplateSource {
+    TemplateSource::Body("Resources: {}".into())
 }
 
 fn cfn(client: Client) -> Cfn {
@@ -250,7 +254,7 @@ async fn replacement_of_a_bucket_is_a_stateful_replacement() {
         .build();
     let client = mocked(&[&stacks, &create, &describe]);
     let plan = cfn(client)
-        .plan(STACK, "Resources: {}", &[], None, Duration::from_secs(30))
+        .plan(STACK, &body(), &[], None, Duration::from_secs(30))
         .await
         .unwrap()
         .expect("a plan");
@@ -286,7 +290,7 @@ async fn plan_with_failed_change_set(
         mock!(Client::delete_change_set).then_output(|| DeleteChangeSetOutput::builder().build());
     let client = mocked(&[&stacks, &create, &describe, &delete]);
     let plan = cfn(client)
-        .plan(STACK, "Resources: {}", &[], None, Duration::from_secs(30))
+        .plan(STACK, &body(), &[], None, Duration::from_secs(30))
         .await;
     (plan, delete.num_calls())
 }
@@ -308,7 +312,7 @@ async fn no_changes_as_a_refused_change_set() {
         .then_http_response(|| aws_error("ValidationError", "No updates are to be performed."));
     let client = mocked(&[&stacks, &create]);
     let plan = cfn(client)
-        .plan(STACK, "Resources: {}", &[], None, Duration::from_secs(30))
+        .plan(STACK, &body(), &[], None, Duration::from_secs(30))
         .await
         .unwrap();
     assert!(plan.is_none());

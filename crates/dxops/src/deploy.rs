@@ -14,6 +14,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use dxops_aws::diff::{Action, Replacement, StackDiff};
+use dxops_aws::sagemaker::Verdict;
 use dxops_aws::{Aws, Event, Progress, RenderedEnvironment};
 use dxops_spec::render::{self, Renderer};
 
@@ -71,7 +72,8 @@ would change: resources added, removed and modified with property paths, after a
 section (IAM statements widened or narrowed, encryption and key changes, public access, network \
 isolation, removed retain policies, replacement of stateful resources).\n\nAgainst AWS it compares \
 the deployed template (GetTemplate) with the spec's rendering and asks CloudFormation for a change \
-set, which it deletes again (nothing is changed; a stack not deployed yet is all \"add\"). With \
+set, which it deletes again (nothing is changed; a stack not deployed yet is all \"add\"; a \
+template over 51,200 bytes is put in the deploy bucket for the change set, as deploy would). With \
 --against DIR it compares DIR/<name>/<env>/ (an older rendering, e.g. main's stacks/) offline.\n\n\
 Exit codes: 0 no changes, 2 changes, 1 error."
 )]
@@ -93,7 +95,9 @@ pub struct DiffArgs {
     long_about = "Deploys the environment's stacks in manifest order (recovery region \
 first) through change sets: for each stack it creates a change set, shows the changes (security \
 first), asks when --require-approval says so, executes it and follows the stack events until the \
-stack settles.\n\nIt refuses to start when stacks/ is stale (run `dxops synth`) or the audit has \
+stack settles. A template over CloudFormation's inline limit (51,200 bytes) is uploaded to the \
+bootstrap's deploy bucket first (key: stack name and sha256 of the template, so the same template is \
+uploaded once; SSE-KMS) and the change set reads it from there.\n\nIt refuses to start when stacks/ is stale (run `dxops synth`) or the audit has \
 findings, and refuses to replace a stateful resource (bucket, key, log group, model package group) \
 without --allow-replace.\n\nExit codes: 0 deployed or no changes, 1 error, failure or refusal."
 )]
@@ -123,7 +127,7 @@ pub struct DeployArgs {
 (<name>-<env>-bootstrap, in the spec's region): the role CloudFormation deploys the environment \
 with, allowed exactly the services of the resource types the rendered templates declare, in exactly \
 the manifest's regions, and IAM only on the environment's own roles and policies; the bucket \
-for templates over 51,200 bytes (encrypted, versioned, TLS only, retained); the ECR \
+that templates over 51,200 bytes go through (encrypted, versioned, TLS only, retained); the ECR \
 repository of the dxops-model image (immutable tags, scan on push, retained).\n\nRunning it again \
 changes nothing unless the rendered resource types changed (\"no changes\", exit 0).\n\n\
 Exit codes: 0 done or no changes, 1 error."
@@ -159,8 +163,15 @@ pub struct DestroyArgs {
 
 #[derive(Args)]
 #[command(
-    long_about = "Each stack's status (DescribeStacks) and drift (DetectStackDrift, \
-where the endpoint offers it).\n\nExit codes: 0 ok, 2 drift found, 1 error."
+    long_about = "What the environment is running: each stack's status (DescribeStacks) and \
+drift (DetectStackDrift, where the endpoint offers it); the SageMaker pipeline's last executions \
+(ListPipelineExecutions) with their failure reasons; the endpoint's status and its production \
+variants' current weights (with the share of traffic), the weights they are shifting to and \
+their instances (DescribeEndpoint); the model package group's versions with their approval \
+status (ListModelPackages). A part not deployed yet says so; a part that cannot be read says \
+why; neither fails the command.\n\nExamples:\n  dxops status specs/disease-prediction.yaml --env staging\n  \
+dxops status specs/disease-prediction.yaml --env prod --no-drift --format json\n\n\
+Exit codes: 0 ok, 2 drift found, 1 error (no or rejected credentials, no endpoint)."
 )]
 pub struct StatusArgs {
     #[command(flatten)]
@@ -168,6 +179,9 @@ pub struct StatusArgs {
     /// Skip drift detection.
     #[arg(long)]
     no_drift: bool,
+    /// How many of the pipeline's last executions to show.
+    #[arg(long, default_value_t = 5, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=100))]
+    executions: i32,
     #[arg(long, value_enum, default_value_t)]
     format: OutFormat,
 }
@@ -428,10 +442,18 @@ pub fn diff(args: DiffArgs) -> Result<ExitCode> {
                                 )
                             })
                             .collect();
+                        let source = aws
+                            .template_source(
+                                boot.as_ref(),
+                                &stack.stack_name,
+                                rendered.template_text(stack),
+                            )
+                            .await?;
+                        uploaded(&stack.stack_name, &source);
                         let plan = cfn
                             .plan(
                                 &stack.stack_name,
-                                rendered.template_text(stack),
+                                &source,
                                 &params,
                                 boot.as_ref().map(|b| b.role_arn.as_str()),
                                 Duration::from_secs(600),
@@ -609,10 +631,14 @@ pub fn deploy(args: DeployArgs) -> Result<ExitCode> {
             let deployed = cfn.deployed_template(&stack.stack_name).await?;
             let values: Vec<(String, Option<String>)> =
                 params.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
+            let source = aws
+                .template_source(Some(&boot), &stack.stack_name, rendered.template_text(stack))
+                .await?;
+            uploaded(&stack.stack_name, &source);
             let Some(plan) = cfn
                 .plan(
                     &stack.stack_name,
-                    rendered.template_text(stack),
+                    &source,
                     &values,
                     Some(&boot.role_arn),
                     timeout,
@@ -703,7 +729,8 @@ pub fn bootstrap(args: BootstrapArgs) -> Result<ExitCode> {
         );
         let cfn = aws.cloudformation(region);
         let deployed = cfn.deployed_template(stack).await?;
-        match cfn.plan(stack, &body, &[], None, timeout).await? {
+        let source = dxops_aws::TemplateSource::inline(stack, &body)?;
+        match cfn.plan(stack, &source, &[], None, timeout).await? {
             None => println!("Stack {stack} ({region}): no changes"),
             Some(plan) => {
                 let new = dxops_spec::yaml::parse_value(&body).map_err(|e| {
@@ -739,6 +766,23 @@ pub fn bootstrap(args: BootstrapArgs) -> Result<ExitCode> {
         Ok::<Result<()>, dxops_aws::DeployError>(Ok(()))
     })??;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says where a template over the inline limit went.
+fn uploaded(stack: &str, source: &dxops_aws::TemplateSource) {
+    if let dxops_aws::TemplateSource::Url(up) = source {
+        eprintln!(
+            "{stack}: template of {} bytes (over the 51,200 inline) {} s3://{}/{}",
+            up.bytes,
+            if up.uploaded {
+                "uploaded to"
+            } else {
+                "already in"
+            },
+            up.bucket,
+            up.key
+        );
+    }
 }
 
 /// What a final stack status says about the rollback.
@@ -837,11 +881,164 @@ pub fn destroy(args: DestroyArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// One part of `status` beyond the stacks, as JSON: what AWS said, not
+/// deployed, or why it could not be read. Only a network or credential
+/// problem fails the command.
+fn part(
+    name: &str,
+    found: Result<Option<serde_json::Value>, dxops_aws::DeployError>,
+) -> Result<serde_json::Value, dxops_aws::DeployError> {
+    let mut v = match found {
+        Ok(Some(value)) => serde_json::json!({ "deployed": true, "value": value }),
+        Ok(None) => serde_json::json!({ "deployed": false }),
+        Err(
+            e @ (dxops_aws::DeployError::Unreachable { .. }
+            | dxops_aws::DeployError::Credentials { .. }
+            | dxops_aws::DeployError::NoCredentials { .. }),
+        ) => return Err(e),
+        Err(e) => serde_json::json!({ "deployed": null, "unavailable": e.to_string() }),
+    };
+    v["name"] = name.into();
+    Ok(v)
+}
+
+/// The line of a part that holds nothing to show.
+fn absent(part: &serde_json::Value) -> Option<String> {
+    if part["deployed"] == false {
+        Some("not deployed".into())
+    } else {
+        part["unavailable"]
+            .as_str()
+            .map(|why| format!("unavailable: {why}"))
+    }
+}
+
+fn when(secs: &serde_json::Value) -> String {
+    secs.as_i64()
+        .map(dxops_aws::iso8601)
+        .unwrap_or_else(|| "-".into())
+}
+
+/// The human form of `status`.
+fn human_status(doc: &serde_json::Value) -> String {
+    let mut out = String::new();
+    for r in doc["stacks"].as_array().into_iter().flatten() {
+        let drift = match r["drift"]["status"].as_str() {
+            None => String::new(),
+            Some("unavailable") => "  drift: unavailable".into(),
+            Some(s) => format!("  drift: {s}"),
+        };
+        out.push_str(&format!(
+            "{:<45} {:<14} {}{drift}\n",
+            r["stack_name"].as_str().unwrap_or_default(),
+            r["region"].as_str().unwrap_or_default(),
+            r["status"].as_str().unwrap_or_default()
+        ));
+    }
+    let p = &doc["pipeline"];
+    let name = p["name"].as_str().unwrap_or_default();
+    match absent(p) {
+        Some(line) => out.push_str(&format!("\nPipeline {name}: {line}\n")),
+        None => {
+            let runs = p["value"].as_array().cloned().unwrap_or_default();
+            if runs.is_empty() {
+                out.push_str(&format!("\nPipeline {name}: no executions yet\n"));
+            } else {
+                out.push_str(&format!(
+                    "\nPipeline {name}: last {}\n",
+                    if runs.len() == 1 {
+                        "execution".to_string()
+                    } else {
+                        format!("{} executions", runs.len())
+                    }
+                ));
+            }
+            for e in &runs {
+                let reason = e["failure_reason"]
+                    .as_str()
+                    .map(|r| format!("  {r}"))
+                    .unwrap_or_default();
+                out.push_str(&format!(
+                    "  {}  {:<10} {}{reason}\n",
+                    when(&e["started"]),
+                    e["status"].as_str().unwrap_or_default(),
+                    e["arn"].as_str().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    let e = &doc["endpoint"];
+    let name = e["name"].as_str().unwrap_or_default();
+    match absent(e) {
+        Some(line) => out.push_str(&format!("\nEndpoint {name}: {line}\n")),
+        None => {
+            let v = &e["value"];
+            let reason = v["failure_reason"]
+                .as_str()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "\nEndpoint {name}: {}{reason}\n",
+                v["status"].as_str().unwrap_or_default()
+            ));
+            let variants = v["variants"].as_array().cloned().unwrap_or_default();
+            let total: f64 = variants
+                .iter()
+                .filter_map(|x| x["current_weight"].as_f64())
+                .sum();
+            for x in &variants {
+                let weight = match x["current_weight"].as_f64() {
+                    Some(w) if total > 0.0 => format!("weight {w} ({:.0}%)", 100.0 * w / total),
+                    Some(w) => format!("weight {w}"),
+                    None => "weight -".into(),
+                };
+                let desired = match (x["current_weight"].as_f64(), x["desired_weight"].as_f64()) {
+                    (Some(c), Some(d)) if c != d => format!(" -> {d}"),
+                    _ => String::new(),
+                };
+                let instances = x["current_instances"]
+                    .as_i64()
+                    .map(|n| format!("  instances {n}"))
+                    .unwrap_or_default();
+                out.push_str(&format!(
+                    "  {:<20} {weight}{desired}{instances}\n",
+                    x["name"].as_str().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    let m = &doc["model_packages"];
+    let name = m["name"].as_str().unwrap_or_default();
+    match absent(m) {
+        Some(line) => out.push_str(&format!("\nModel package group {name}: {line}\n")),
+        None => {
+            let versions = m["value"].as_array().cloned().unwrap_or_default();
+            out.push_str(&format!(
+                "\nModel package group {name}: {} version{}\n",
+                versions.len(),
+                if versions.len() == 1 { "" } else { "s" }
+            ));
+            for v in versions.iter().rev() {
+                out.push_str(&format!(
+                    "  v{:<4} {:<22} {}\n",
+                    v["version"].as_u64().unwrap_or_default(),
+                    v["status"].as_str().unwrap_or_default(),
+                    when(&v["created"])
+                ));
+            }
+        }
+    }
+    out
+}
+
 pub fn status(args: StatusArgs) -> Result<ExitCode> {
     let loaded = load(&args.target)?;
+    let env = loaded.env(&args.target.env)?;
     let rendered = loaded.rendered(&args.target)?;
+    let names = &env.names;
+    let region = &env.spec.region;
     let rt = runtime()?;
-    let rows = rt.block_on(async {
+    let doc = rt.block_on(async {
         let aws = Aws::load().await;
         let mut rows = Vec::new();
         for stack in &rendered.manifest.stacks {
@@ -862,29 +1059,31 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
                 "drift": drift,
             }));
         }
-        Ok::<_, dxops_aws::DeployError>(rows)
+        let executions = aws
+            .pipelines(region)
+            .last(&names.pipeline, args.executions)
+            .await;
+        let endpoint = aws.endpoint_status(region, &names.endpoint).await;
+        let versions = aws.registry(region).group(&names.model_package_group).await;
+        let json = |found: Option<serde_json::Result<serde_json::Value>>| found.and_then(Result::ok);
+        Ok::<_, dxops_aws::DeployError>(serde_json::json!({
+            "stacks": rows,
+            "pipeline": part(&names.pipeline, executions.map(|o| json(o.map(serde_json::to_value))))?,
+            "endpoint": part(&names.endpoint, endpoint.map(|o| json(o.map(serde_json::to_value))))?,
+            "model_packages": part(
+                &names.model_package_group,
+                versions.map(|o| json(o.map(serde_json::to_value)))
+            )?,
+        }))
     })?;
-    let drifted = rows.iter().any(|r| r["drift"]["status"] == "DRIFTED");
+    let drifted = doc["stacks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|r| r["drift"]["status"] == "DRIFTED");
     match args.format {
-        OutFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "stacks": rows }))?
-        ),
-        OutFormat::Human => {
-            for r in &rows {
-                let drift = match r["drift"]["status"].as_str() {
-                    None => String::new(),
-                    Some("unavailable") => "  drift: unavailable".into(),
-                    Some(s) => format!("  drift: {s}"),
-                };
-                println!(
-                    "{:<45} {:<14} {}{drift}",
-                    r["stack_name"].as_str().unwrap_or_default(),
-                    r["region"].as_str().unwrap_or_default(),
-                    r["status"].as_str().unwrap_or_default()
-                );
-            }
-        }
+        OutFormat::Json => println!("{}", serde_json::to_string_pretty(&doc)?),
+        OutFormat::Human => print!("{}", human_status(&doc)),
     }
     Ok(if drifted {
         ExitCode::from(EXIT_CHANGES)
@@ -907,4 +1106,407 @@ fn first_failure(outcome: &dxops_aws::cfn::Outcome) -> String {
             )
         })
         .unwrap_or_default()
+}
+
+#[derive(Args)]
+#[command(
+    long_about = "Records a decision on a version of the environment's SageMaker model \
+package group (<name>-<env>): UpdateModelPackage sets its approval status, the reason as its \
+ApprovalDescription, and in its CustomerMetadataProperties who decided (the caller's ARN, from STS \
+GetCallerIdentity), when, why (dxops:reason, dxops:reason-sha256), and the evaluation the \
+decision was made on: the package's metrics URI and, when it can be read, the sha256 of that \
+evaluation.json and its macro-F1, ROC AUC, worst-class recall and drop against production. The \
+package is read back and shown. A version is decided once: one already approved or rejected is \
+refused.\n\nWith --local the decision goes to the local registry of `dxops run` instead.\n\n\
+Examples:\n  dxops approve specs/disease-prediction.yaml --env staging --version 3 --reason \"reviewed by the clinical board\"\n  \
+dxops reject specs/disease-prediction.yaml --env staging --version 4 --reason \"recall on lupus too low\"\n  \
+dxops approve specs/disease-prediction.yaml --env staging --version 1 --reason \"first model\" --local\n\n\
+Exit codes: 0 recorded; 1 error (unknown version, already decided, empty or over-long reason, no \
+or rejected credentials, no endpoint)."
+)]
+pub struct DecideArgs {
+    /// The spec (YAML).
+    spec: PathBuf,
+    /// Environment of the spec.
+    #[arg(long)]
+    env: String,
+    /// Model package version (`dxops status` lists them).
+    #[arg(long)]
+    version: u32,
+    /// Why: recorded with who decided and when (at most 1,024 characters).
+    #[arg(long)]
+    reason: String,
+    /// Decide in the local registry of `dxops run` (under --out) instead of SageMaker's.
+    #[arg(long)]
+    local: bool,
+    /// Folder of runs and of the local registry (with --local).
+    #[arg(long, default_value = crate::local::DEFAULT_OUT)]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value_t)]
+    format: OutFormat,
+}
+
+/// `dxops approve` / `dxops reject`.
+pub fn decide(args: DecideArgs, verdict: Verdict) -> Result<ExitCode> {
+    if args.local {
+        let status = match verdict {
+            Verdict::Approved => dxops_local::registry::ApprovalStatus::Approved,
+            Verdict::Rejected => dxops_local::registry::ApprovalStatus::Rejected,
+        };
+        return crate::local::decide(
+            crate::local::ApproveArgs {
+                spec: args.spec,
+                env: args.env,
+                version: args.version,
+                reason: args.reason,
+                local: true,
+                out: args.out,
+            },
+            status,
+        );
+    }
+    dxops_aws::sagemaker::check_reason(&args.reason)?;
+    let spec = validated(&args.spec)?;
+    let Some(env) = spec.environments.get(&args.env) else {
+        bail!(
+            "spec `{}` has no environment `{}` (it has: {})",
+            spec.name,
+            args.env,
+            spec.environments
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    let group = &env.names.model_package_group;
+    let region = &env.spec.region;
+    let rt = runtime()?;
+    let decided = rt.block_on(async {
+        let aws = Aws::load().await;
+        let who = aws.identity(region).await?;
+        aws.registry(region)
+            .decide(
+                group,
+                args.version,
+                verdict,
+                &args.reason,
+                &who,
+                &dxops_aws::sagemaker::now_utc(),
+            )
+            .await
+    })?;
+    match args.format {
+        OutFormat::Json => println!("{}", serde_json::to_string_pretty(&decided)?),
+        OutFormat::Human => {
+            let p = &decided.package;
+            println!(
+                "{} v{}: {} by {} at {}",
+                p.group, p.version, p.status, decided.by, decided.at
+            );
+            println!(
+                "  reason      {}",
+                p.approval_description.as_deref().unwrap_or_default()
+            );
+            let e = &decided.evaluation;
+            let mut evaluation = e.uri.clone().unwrap_or_else(|| "none registered".into());
+            if let Some(sha) = &e.sha256 {
+                evaluation.push_str(&format!(" (sha256 {sha}"));
+                if let Some(m) = &e.metrics {
+                    evaluation.push_str(&format!(
+                        ", macro-F1 {:.3}, ROC AUC {:.3}, worst-class recall {:.3}",
+                        m.macro_f1, m.roc_auc, m.worst_class_recall
+                    ));
+                }
+                evaluation.push(')');
+            }
+            if let Some(why) = &e.unread {
+                evaluation.push_str(&format!(" (not read: {why})"));
+            }
+            println!("  evaluation  {evaluation}");
+            println!("  recorded on {}", p.arn);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Subcommand)]
+pub enum PipelineCommand {
+    /// Start an execution of the environment's SageMaker pipeline; with --wait, follow it to its end.
+    #[command(
+        long_about = "Starts an execution of the environment's SageMaker pipeline (<name>-<env>, \
+deployed by the ml stack) with StartPipelineExecution. Parameters not given keep the defaults \
+of the rendered pipeline.json (ImageUri, InputDataUri, ProcessingInstanceType, \
+TrainingInstanceType, ModelApprovalStatus and the gates' thresholds); a name the pipeline does \
+not declare is refused before any call.\n\nWith --wait it polls DescribePipelineExecution (and \
+the steps, where the endpoint lists them) and shows the progress until the execution ends: \
+Succeeded exits 0; Failed or Stopped exit 1 with the failure reason. After --timeout seconds it \
+stops following (the execution keeps running in SageMaker) and exits 1.\n\n\
+Examples:\n  dxops pipeline start specs/disease-prediction.yaml --env staging\n  \
+dxops pipeline start specs/disease-prediction.yaml --env staging --wait --timeout 7200\n  \
+dxops pipeline start specs/disease-prediction.yaml --env staging --parameter InputDataUri=s3://bucket/backfill/ --wait --format json\n\n\
+Exit codes: 0 started (without --wait) or succeeded; 1 error (unknown parameter, pipeline not \
+deployed, no or rejected credentials, no endpoint), failed, stopped, or still running at the \
+timeout."
+    )]
+    Start(PipelineStartArgs),
+}
+
+#[derive(Args)]
+pub struct PipelineStartArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Pipeline parameter (repeatable), e.g. `--parameter InputDataUri=s3://...`; the others keep their defaults.
+    #[arg(long = "parameter", value_name = "KEY=VALUE")]
+    parameters: Vec<KeyValue>,
+    /// Follow the execution until it ends (exit 0 Succeeded, 1 Failed or Stopped).
+    #[arg(long)]
+    wait: bool,
+    /// With --wait: seconds to follow the execution before giving up (it keeps running).
+    #[arg(long, default_value_t = 10800, value_name = "SECS")]
+    timeout: u64,
+    /// With --wait: seconds between polls.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    poll: u64,
+    #[arg(long, value_enum, default_value_t)]
+    format: OutFormat,
+}
+
+pub fn pipeline(command: PipelineCommand) -> Result<ExitCode> {
+    match command {
+        PipelineCommand::Start(args) => pipeline_start(args),
+    }
+}
+
+/// The parameter names the rendered pipeline declares.
+fn pipeline_parameters(loaded: &Loaded, target: &Target) -> Result<Vec<String>> {
+    let path = Path::new(&loaded.spec.name)
+        .join(&target.env)
+        .join("pipeline.json");
+    let file = loaded
+        .files
+        .iter()
+        .find(|f| f.path == path)
+        .with_context(|| format!("the rendering has no {}", path.display()))?;
+    let definition: serde_json::Value = serde_json::from_str(&file.contents)
+        .with_context(|| format!("{} is not JSON", path.display()))?;
+    Ok(definition["Parameters"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| p["Name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// An execution's progress: a line whenever its status or a step's
+/// changes, above a spinner on a terminal.
+struct Following {
+    bar: Option<ProgressBar>,
+    seen: std::cell::RefCell<BTreeMap<String, String>>,
+}
+
+impl Following {
+    fn new(pipeline: &str) -> Following {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.set_message(pipeline.to_string());
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Following {
+            bar,
+            seen: Default::default(),
+        }
+    }
+
+    fn line(&self, text: String) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl dxops_aws::pipeline::Watch for Following {
+    fn poll(
+        &self,
+        execution: &dxops_aws::pipeline::Execution,
+        steps: &[dxops_aws::pipeline::Step],
+        elapsed: Duration,
+    ) {
+        let secs = elapsed.as_secs();
+        let mut seen = self.seen.borrow_mut();
+        if seen.get("") != Some(&execution.status) {
+            seen.insert(String::new(), execution.status.clone());
+            self.line(format!("  {secs:>6} s  execution  {}", execution.status));
+        }
+        // SageMaker lists the newest step first
+        for step in steps.iter().rev() {
+            if seen.get(&step.name) != Some(&step.status) {
+                seen.insert(step.name.clone(), step.status.clone());
+                let reason = step
+                    .failure_reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default();
+                self.line(format!(
+                    "  {secs:>6} s  {:<10} {}{reason}",
+                    step.name, step.status
+                ));
+            }
+        }
+        if let Some(bar) = &self.bar {
+            let running: Vec<&str> = steps
+                .iter()
+                .filter(|s| s.status == "Executing")
+                .map(|s| s.name.as_str())
+                .collect();
+            bar.set_message(format!(
+                "{} {}{}",
+                execution.arn.rsplit('/').next().unwrap_or_default(),
+                execution.status,
+                if running.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", running.join(", "))
+                }
+            ));
+        }
+    }
+}
+
+fn pipeline_start(args: PipelineStartArgs) -> Result<ExitCode> {
+    let loaded = load(&args.target)?;
+    let env = loaded.env(&args.target.env)?;
+    let known = pipeline_parameters(&loaded, &args.target)?;
+    let mut values: Vec<(String, String)> = Vec::new();
+    for (k, v) in given(&args.parameters) {
+        if !known.contains(&k) {
+            bail!(
+                "the pipeline {} has no parameter `{k}` (it has: {})",
+                env.names.pipeline,
+                known.join(", ")
+            );
+        }
+        values.retain(|(key, _)| key != &k);
+        values.push((k, v));
+    }
+    let name = env.names.pipeline.clone();
+    let region = env.spec.region.clone();
+    let timeout = Duration::from_secs(args.timeout);
+    let rt = runtime()?;
+    let started = std::time::Instant::now();
+    let (arn, execution) = rt.block_on(async {
+        let aws = Aws::load().await;
+        let who = aws.identity(&region).await?;
+        let pipelines = aws
+            .pipelines(&region)
+            .with_poll(Duration::from_secs(args.poll.max(1)));
+        let arn = pipelines
+            .start(
+                &name,
+                &values,
+                &format!("dxops pipeline start by {}", who.arn),
+            )
+            .await?;
+        eprintln!("started {name}: {arn}");
+        if !args.wait {
+            return Ok::<_, dxops_aws::DeployError>((arn, None));
+        }
+        let following = Following::new(&name);
+        let execution = pipelines.wait(&arn, timeout, &following).await;
+        following.finish();
+        Ok((arn, Some(execution?)))
+    })?;
+    let seconds = started.elapsed().as_secs();
+    if args.format == OutFormat::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "pipeline": name,
+                "execution_arn": arn,
+                "status": execution.as_ref().map(|e| e.status.as_str()).unwrap_or("Executing"),
+                "failure_reason": execution.as_ref().and_then(|e| e.failure_reason.clone()),
+                "waited": args.wait,
+                "seconds": seconds,
+            }))?
+        );
+    }
+    let Some(execution) = execution else {
+        if args.format == OutFormat::Human {
+            println!("{name}: {arn}");
+            println!(
+                "  follow it: dxops status {} --env {}",
+                args.target.spec.display(),
+                args.target.env
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    if execution.succeeded() {
+        if args.format == OutFormat::Human {
+            println!("{name}: Succeeded after {seconds} s ({arn})");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    bail!(
+        "{name}: {} after {seconds} s ({arn}): {}",
+        execution.status,
+        execution
+            .failure_reason
+            .as_deref()
+            .unwrap_or("SageMaker gave no reason")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_shows_a_canary_shifting_and_parts_it_could_not_read() {
+        let doc = serde_json::json!({
+            "stacks": [{ "stack_name": "p-staging-ml", "region": "eu-west-1", "status": "UPDATE_COMPLETE", "drift": null }],
+            "pipeline": { "name": "p-staging", "deployed": null, "unavailable": "ListPipelineExecutions for p-staging failed (AccessDeniedException): not authorized" },
+            "endpoint": { "name": "p-staging", "deployed": true, "value": {
+                "name": "p-staging", "status": "Updating", "failure_reason": null, "config": "c2",
+                "variants": [
+                    { "name": "AllTraffic", "current_weight": 9.0, "desired_weight": 0.0, "current_instances": 2, "desired_instances": 2 },
+                    { "name": "AllTraffic-green", "current_weight": 1.0, "desired_weight": 10.0, "current_instances": 2, "desired_instances": 2 }
+                ] } },
+            "model_packages": { "name": "p-staging", "deployed": true, "value": [
+                { "version": 1, "arn": "a1", "status": "Approved", "created": 1_700_000_000, "description": null },
+                { "version": 2, "arn": "a2", "status": "PendingManualApproval", "created": 1_700_086_400, "description": null }
+            ] }
+        });
+        let text = human_status(&doc);
+        for line in [
+            "Pipeline p-staging: unavailable: ListPipelineExecutions for p-staging failed (AccessDeniedException)",
+            "Endpoint p-staging: Updating",
+            "  AllTraffic           weight 9 (90%) -> 0  instances 2",
+            "  AllTraffic-green     weight 1 (10%) -> 10  instances 2",
+            "Model package group p-staging: 2 versions",
+            "  v2    PendingManualApproval  2023-11-15T22:13:20Z",
+            "  v1    Approved               2023-11-14T22:13:20Z",
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
+        }
+        // newest version first
+        assert!(
+            text.find("  v2 ").unwrap() < text.find("  v1 ").unwrap(),
+            "{text}"
+        );
+    }
 }

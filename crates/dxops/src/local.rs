@@ -67,9 +67,9 @@ pub struct ApproveArgs {
     /// Why: recorded with your name and the time.
     #[arg(long)]
     pub reason: String,
-    /// Decide in the local registry of `dxops run` (under --out); required
-    /// until the SageMaker model registry path exists.
-    #[arg(long, required = true)]
+    /// Decide in the local registry of `dxops run` (under --out) rather
+    /// than SageMaker's (`dxops approve` without --local).
+    #[arg(long)]
     pub local: bool,
     #[arg(long, default_value = DEFAULT_OUT)]
     pub out: PathBuf,

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod local;
 
-use dxops_local::registry::ApprovalStatus;
+use dxops_aws::sagemaker::Verdict;
 use dxops_spec::render::{self, Renderer};
 use dxops_spec::spec::{self, Problem, ValidatedSpec};
 
@@ -117,10 +117,21 @@ data, port in use, a step that could not run)."
         #[arg(long, value_enum, default_value_t = local::OutputFormat::Human)]
         format: local::OutputFormat,
     },
-    /// Approve a registered model version (recorded with who and why).
-    Approve(local::ApproveArgs),
-    /// Reject a registered model version (recorded with who and why).
-    Reject(local::ApproveArgs),
+    #[command(
+        about = "Approve a model package version in SageMaker's registry (or --local), recorded with who, why and the evaluation"
+    )]
+    Approve(deploy::DecideArgs),
+    #[command(
+        about = "Reject a model package version in SageMaker's registry (or --local), recorded with who, why and the evaluation"
+    )]
+    Reject(deploy::DecideArgs),
+    #[command(
+        about = "The environment's SageMaker pipeline: `dxops pipeline start SPEC --env E [--wait]`"
+    )]
+    Pipeline {
+        #[command(subcommand)]
+        command: deploy::PipelineCommand,
+    },
     #[command(
         about = "Create or update what the first deploy needs: deploy role, template bucket, image repository"
     )]
@@ -147,7 +158,9 @@ data, port in use, a step that could not run)."
         about = "Delete the serving, ml and ingest stacks; retained stores are listed, never deleted"
     )]
     Destroy(deploy::DestroyArgs),
-    #[command(about = "Each stack's status and drift")]
+    #[command(
+        about = "Each stack's status and drift, the pipeline's last executions, the endpoint's variants, the model versions"
+    )]
     Status(deploy::StatusArgs),
     /// Write a commented starter spec that validates.
     Init {
@@ -215,8 +228,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => local::run(args),
         Command::Runs { out, format } => local::runs(&out, format),
         Command::Models { out, format } => local::models(&out, format),
-        Command::Approve(args) => local::decide(args, ApprovalStatus::Approved),
-        Command::Reject(args) => local::decide(args, ApprovalStatus::Rejected),
+        Command::Approve(args) => deploy::decide(args, Verdict::Approved),
+        Command::Reject(args) => deploy::decide(args, Verdict::Rejected),
+        Command::Pipeline { command } => deploy::pipeline(command),
         Command::Bootstrap(args) => deploy::bootstrap(args),
         Command::ServeModel {
             ml_root,
