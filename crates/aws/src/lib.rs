@@ -1,5 +1,6 @@
 //! The deployer side of dxops: what `bootstrap`, `diff`, `deploy`,
-//! `destroy`, `status` and `approve` do through the AWS SDK for Rust.
+//! `destroy`, `status`, `approve`/`reject` and `pipeline start` do through
+//! the AWS SDK for Rust.
 //!
 //! It reads what `synth` wrote (the typed [`Manifest`] and the templates
 //! beside it) and the validated spec; it never renders. The model image

@@ -25,7 +25,14 @@ stacks, a SageMaker pipeline, a Step Functions retraining loop, Glue data-qualit
 HIPAA compliance report.\n\nTypical flow:\n  dxops init specs/my-pipeline.yaml     write a starter spec\n  \
 dxops validate specs/*.yaml           check it, with file:line:col for every problem\n  \
 dxops synth specs/*.yaml              render stacks/<name>/<env>/ for review\n  \
-dxops synth --check specs/*.yaml      in CI: fail when stacks/ is stale",
+dxops synth --check specs/*.yaml      in CI: fail when stacks/ is stale\n\n\
+Deploying (credentials, region and endpoint from the standard AWS chain):\n  \
+dxops bootstrap SPEC --env staging           deploy role, template bucket, image repository (once)\n  \
+dxops diff SPEC --env staging                what a deploy would change, security first\n  \
+dxops deploy SPEC --env staging --parameter ImageUri=... --parameter ModelDataUrl=...\n  \
+dxops pipeline start SPEC --env staging --wait   train, evaluate, gate, register\n  \
+dxops approve SPEC --env staging --version N --reason \"...\"   a clinician's recorded decision\n  \
+dxops status SPEC --env staging              stacks, executions, endpoint weights, model versions",
     after_help = "Exit codes: 0 ok; 1 error (invalid spec, I/O, stale stacks under synth --check); 2 findings (audit), changes (diff) or drift (status)."
 )]
 struct Cli {
