@@ -385,3 +385,157 @@ fn synth_never_writes_or_deletes_through_a_link_out_of_the_output_folder() {
         "synth wrote outside --out"
     );
 }
+
+/// `training.transfer.from` reaches the rendered pipeline: the retraining
+/// state machine looks up the group's newest approved package (or writes
+/// the no-source marker) and passes its model data as `WarmStartModelUri`,
+/// which the training step mounts as its `warm_start` channel; the roles may
+/// do exactly that.
+#[test]
+fn the_transfer_source_reaches_the_training_step_through_the_state_machine() {
+    use dxops_contract::layout::paths;
+    let dir = root().join("stacks/disease-prediction/staging");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    let asl: serde_json::Value = serde_json::from_str(&read("retrain.asl.json")).unwrap();
+    let pipeline: serde_json::Value = serde_json::from_str(&read("pipeline.json")).unwrap();
+    let ml = dxops_spec::yaml::parse(&read("ml.yaml")).unwrap().value;
+    let states = &asl["States"];
+
+    assert_eq!(asl["StartAt"], "WriteNoSourceMarker");
+    let marker = &states["WriteNoSourceMarker"];
+    assert_eq!(marker["Resource"], "arn:aws:states:::aws-sdk:s3:putObject");
+    assert_eq!(marker["Parameters"]["Bucket"], "${ArtifactsBucket}");
+    assert_eq!(marker["Parameters"]["Key"], paths::NO_SOURCE_MARKER_KEY);
+    assert!(paths::NO_SOURCE_MARKER_KEY.ends_with(&format!("/{}", paths::NO_SOURCE_MARKER)));
+    assert_eq!(marker["Next"], "FindSourceModel");
+
+    let find = &states["FindSourceModel"];
+    assert_eq!(
+        find["Resource"],
+        "arn:aws:states:::aws-sdk:sagemaker:listModelPackages"
+    );
+    let p = &find["Parameters"];
+    assert_eq!(p["ModelPackageGroupName"], "disease-prediction-prod");
+    assert_eq!(p["ModelApprovalStatus"], "Approved");
+    assert_eq!(p["SortBy"], "CreationTime");
+    assert_eq!(p["SortOrder"], "Descending");
+    assert_eq!(p["MaxResults"], 1);
+    assert_eq!(find["Next"], "HasSourceModel");
+    let choice = &states["HasSourceModel"];
+    assert_eq!(choice["Choices"][0]["Next"], "DescribeSourceModel");
+    assert_eq!(choice["Default"], "NoSourceModel");
+    let describe = &states["DescribeSourceModel"];
+    assert_eq!(
+        describe["ResultSelector"]["uri.$"],
+        "$.InferenceSpecification.Containers[0].ModelDataUrl"
+    );
+    let none = &states["NoSourceModel"];
+    let marker_uri = format!("s3://${{ArtifactsBucket}}/{}", paths::NO_SOURCE_MARKER_KEY);
+    assert_eq!(none["Result"]["uri"], marker_uri.as_str());
+    for s in [describe, none] {
+        assert_eq!(s["ResultPath"], "$.warmStart");
+        assert_eq!(s["Next"], "StartPipeline");
+    }
+    let parameters = asl["States"]["StartPipeline"]["Parameters"]["PipelineParameters"]
+        .as_array()
+        .unwrap();
+    assert_eq!(parameters.len(), 1);
+    assert_eq!(parameters[0]["Name"], "WarmStartModelUri");
+    assert_eq!(parameters[0]["Value.$"], "$.warmStart.uri");
+
+    // The pipeline declares the parameter, defaulting to the same marker, and
+    // the training step mounts it as the channel the image reads.
+    let declared = pipeline["Parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["Name"] == "WarmStartModelUri")
+        .unwrap();
+    assert_eq!(
+        declared["DefaultValue"],
+        format!(
+            "s3://disease-prediction-staging-artifacts-${{AWS::AccountId}}/{}",
+            paths::NO_SOURCE_MARKER_KEY
+        )
+        .as_str()
+    );
+    let train = pipeline["Steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Name"] == "Train")
+        .unwrap();
+    let channel = train["Arguments"]["InputDataConfig"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["ChannelName"] == paths::WARM_START_CHANNEL)
+        .unwrap();
+    assert_eq!(
+        channel["DataSource"]["S3DataSource"]["S3Uri"]["Get"],
+        "Parameters.WarmStartModelUri"
+    );
+
+    // The substitution the state machine's bucket comes from is this
+    // environment's artifacts bucket, the pipeline default's bucket.
+    let machine = &ml["Resources"]["RetrainStateMachine"]["Properties"];
+    assert_eq!(
+        machine["DefinitionSubstitutions"]["ArtifactsBucket"]["Fn::ImportValue"],
+        "disease-prediction-staging-data-ArtifactsBucketName"
+    );
+    // Inline role policies are lowered to managed policies `<Role><Name>Policy`.
+    let statements = |policy: &str| {
+        ml["Resources"][policy]["Properties"]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let sid = |policy: &str, sid: &str| {
+        statements(policy)
+            .into_iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("{policy} has no statement {sid}"))
+    };
+    let put = sid("RetrainRoleRetrainPolicy", "WriteNoSourceMarker");
+    assert_eq!(put["Action"], "s3:PutObject");
+    assert_eq!(
+        put["Resource"]["Fn::Sub"][0],
+        format!("${{Bucket}}/{}", paths::NO_SOURCE_MARKER_KEY).as_str()
+    );
+    let describe = sid("RetrainRoleRetrainPolicy", "FindWarmStartModel");
+    assert!(
+        describe["Resource"]["Fn::Sub"]
+            .as_str()
+            .unwrap()
+            .ends_with(":model-package/disease-prediction-prod/*")
+    );
+    let account_wide = sid("RetrainRoleRetrainPolicy", "AccountWideOnlyActions");
+    assert!(
+        account_wide["Action"]
+            .as_array()
+            .unwrap()
+            .contains(&"sagemaker:ListModelPackages".into())
+    );
+    let source = sid("TrainingRoleJobPolicy", "ReadWarmStartSource");
+    assert!(
+        source["Resource"][1]["Fn::Sub"]
+            .as_str()
+            .unwrap()
+            .contains(":::disease-prediction-prod-artifacts-${AWS::AccountId}/runs/*")
+    );
+    let reads = sid("TrainingRoleJobPolicy", "ReadInputs");
+    assert!(
+        reads["Resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["Fn::Sub"][0] == "${Bucket}/transfer/*")
+    );
+
+    // A spec without a transfer source renders none of it.
+    let minimal = root().join("stacks/heart-disease/prod");
+    let asl = std::fs::read_to_string(minimal.join("retrain.asl.json")).unwrap();
+    let pipeline = std::fs::read_to_string(minimal.join("pipeline.json")).unwrap();
+    assert!(!asl.contains("WarmStart") && !asl.contains("listModelPackages"));
+    assert!(!pipeline.contains("WarmStartModelUri") && !pipeline.contains("\"warm_start\""));
+}

@@ -47,6 +47,12 @@ pub mod paths {
     pub const VALIDATION_CHANNEL: &str = "validation";
     /// Optional training channel holding an earlier `model.tar.gz` to warm-start from.
     pub const WARM_START_CHANNEL: &str = "warm_start";
+    /// The object the retraining state machine writes, and passes as the
+    /// `warm_start` channel, when the transfer source has no approved model
+    /// yet: a channel holding only this file means "train from scratch".
+    pub const NO_SOURCE_MARKER: &str = "no-source-model.txt";
+    /// Its key in the artifacts bucket.
+    pub const NO_SOURCE_MARKER_KEY: &str = "transfer/no-source-model.txt";
 }
 
 /// The three splits the processing step writes.

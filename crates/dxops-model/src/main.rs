@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 
 use dxops_contract::hyperparameters::Hyperparameters;
 use dxops_contract::layout::{self, Layout, paths};
+use dxops_ml::artifact::WarmStartChannel;
 use dxops_ml::data::{Dataset, Table};
 use dxops_ml::drift::DriftConfig;
 use dxops_ml::metrics::{metric_lines, summary_lines};
@@ -264,6 +265,15 @@ fn run_train(
         steps::load_model(&w)?.save(&layout.channel(paths::WARM_START_CHANNEL))?;
     }
     let outcome = steps::train(layout)?;
+    match outcome.warm_start_channel {
+        Some(WarmStartChannel::Model) => {
+            eprintln!("warm start: from the model in the warm_start channel")
+        }
+        Some(WarmStartChannel::NoSource) => eprintln!(
+            "warm start: the channel holds only the no-source marker (the source group has no approved model yet): trained from scratch"
+        ),
+        None => {}
+    }
     print!("{}", metric_lines("cv_", &outcome.cv));
     if let Some(w) = &outcome.warm_start {
         for (c, r) in &w.recall_without {

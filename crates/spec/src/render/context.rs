@@ -9,7 +9,9 @@ use super::RenderError;
 use super::escape::{dqdl_string, iot_sql, sub_literal};
 use crate::spec::Environment;
 use crate::spec::model::{Approval, DriftMethod, RolloutStrategy, ServingTarget, Spec, Trigger};
+use crate::spec::names::Names;
 use dxops_contract::data::{DataContract, Feature, FeatureType, QualityRule, QualityRuleKind};
+use dxops_contract::layout::paths;
 
 /// The processing step's configuration (`process.json`).
 pub fn data_contract(spec: &Spec) -> DataContract {
@@ -158,6 +160,19 @@ pub fn build(env: &Environment) -> Result<Map<String, Value>, RenderError> {
     let capture = s.target == ServingTarget::Endpoint && s.data_capture.percent > 0;
 
     let dashboard = dashboard(&names.endpoint, spec.monitoring.latency_p99_ms);
+    // The warm-start source: the group's newest approved package, looked up
+    // by the retraining state machine; the marker stands in when there is none.
+    let transfer = spec.training.transfer.as_ref().map(|t| {
+        let group = t
+            .from
+            .trim_start_matches("registry:")
+            .trim_end_matches("/latest");
+        json!({
+            "group": group,
+            "source_bucket": Names::artifacts_bucket_of_group(group),
+            "marker_key": paths::NO_SOURCE_MARKER_KEY,
+        })
+    });
     let value = json!({
         "dashboard": dashboard,
         "replica_arn": spec.compliance.recovery_region.as_ref().map(|_| format!("arn:${{AWS::Partition}}:s3:::{}-${{AWS::AccountId}}", names.bucket_replica)).unwrap_or_default(),
@@ -196,7 +211,7 @@ pub fn build(env: &Environment) -> Result<Map<String, Value>, RenderError> {
         "drift_method": spec.monitoring.drift.method.as_str(),
         "drift_threshold": drift_threshold(spec.monitoring.drift.method, spec.monitoring.drift.threshold),
         "triggers": triggers,
-        "transfer_group": spec.training.transfer.as_ref().map(|t| t.from.trim_start_matches("registry:").trim_end_matches("/latest").to_string()),
+        "transfer": transfer,
         "training_max_runtime_seconds": spec.training.max_runtime_minutes * 60,
     });
     match value {

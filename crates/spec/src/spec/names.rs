@@ -85,6 +85,15 @@ impl Names {
         }
     }
 
+    /// The artifacts bucket (without the `-<account id>` suffix) that holds
+    /// the model data of a model package group dxops made: a group is named
+    /// after its environment's prefix, as is that environment's bucket.
+    /// The training role of a spec whose `training.transfer.from` names the
+    /// group may read that bucket's `runs/` (where registered models live).
+    pub fn artifacts_bucket_of_group(group: &str) -> String {
+        format!("{group}-artifacts")
+    }
+
     /// Every name that breaks its AWS limit, as a sentence.
     pub fn violations(&self) -> Vec<String> {
         let mut checks: Vec<(&str, String, usize)> = vec![
@@ -136,6 +145,15 @@ mod tests {
             v.violations()[0].contains("S3 bucket"),
             "{:?}",
             v.violations()
+        );
+    }
+
+    #[test]
+    fn a_group_s_bucket_is_its_environment_s_artifacts_bucket() {
+        let prod = Names::new("disease-prediction", "prod");
+        assert_eq!(
+            Names::artifacts_bucket_of_group(&prod.model_package_group),
+            prod.bucket_artifacts
         );
     }
 }
