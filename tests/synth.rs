@@ -539,3 +539,131 @@ fn the_transfer_source_reaches_the_training_step_through_the_state_machine() {
     assert!(!asl.contains("WarmStart") && !asl.contains("listModelPackages"));
     assert!(!pipeline.contains("WarmStartModelUri") && !pipeline.contains("\"warm_start\""));
 }
+
+/// The scheduled ground-truth join: a daily rule starts a state machine
+/// whose processing job runs `dxops-model monitor --ground-truth` over the
+/// endpoint's capture prefix and the ground-truth prefix, and whose last
+/// task publishes the report's figures as the metric the quality alarm
+/// watches.
+#[test]
+fn the_live_quality_schedule_joins_ground_truth_and_feeds_the_quality_alarm() {
+    use dxops_contract::layout::paths;
+    use dxops_ml::monitor::ground_truth::{GroundTruthReport, LiveQuality};
+    let dir = root().join("stacks/disease-prediction/prod");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    let serving = dxops_spec::yaml::parse(&read("serving.yaml"))
+        .unwrap()
+        .value;
+    let asl: serde_json::Value = serde_json::from_str(&read("live-quality.asl.json")).unwrap();
+    let resources = &serving["Resources"];
+
+    let rule = &resources["LiveQualitySchedule"]["Properties"];
+    assert_eq!(rule["ScheduleExpression"], "rate(1 day)");
+    assert_eq!(rule["Targets"][0]["Arn"]["Ref"], "LiveQualityStateMachine");
+    let alarm = &resources["QualityAlarm"]["Properties"];
+    assert_eq!(alarm["Period"], 86400);
+
+    let states = &asl["States"];
+    let job = &states["StartJoin"]["Parameters"];
+    assert_eq!(
+        states["StartJoin"]["Resource"],
+        "arn:aws:states:::aws-sdk:sagemaker:createProcessingJob"
+    );
+    let entry: Vec<&str> = job["AppSpecification"]["ContainerEntrypoint"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let arg = |flag: &str| entry[entry.iter().position(|a| *a == flag).unwrap() + 1];
+    assert_eq!(&entry[..1], ["dxops-model"]);
+    assert!(entry.contains(&"monitor"));
+    let proc = "/opt/ml/processing/";
+    assert_eq!(arg("--capture"), format!("{proc}{}", paths::CAPTURE_INPUT));
+    assert_eq!(
+        arg("--ground-truth"),
+        format!("{proc}{}", paths::GROUND_TRUTH_INPUT)
+    );
+    assert_eq!(arg("--model"), format!("{proc}{}", paths::MODEL));
+    let input = |name: &str| {
+        job["ProcessingInputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["InputName"] == name)
+            .unwrap()["S3Input"]
+            .clone()
+    };
+    assert_eq!(input("capture")["LocalPath"], arg("--capture"));
+    assert_eq!(input("ground-truth")["LocalPath"], arg("--ground-truth"));
+    assert_eq!(input("model")["LocalPath"], arg("--model"));
+    // The capture prefix is where the endpoint config writes capture.
+    let capture_uri = &resources["EndpointConfig"]["Properties"]["DataCaptureConfig"]["DestinationS3Uri"]
+        ["Fn::Sub"][0];
+    assert_eq!(capture_uri, "s3://${Bucket}/capture");
+    assert_eq!(
+        input("capture")["S3Uri"],
+        "s3://${ArtifactsBucket}/capture/disease-prediction-prod/"
+    );
+    assert_eq!(input("model")["S3Uri"], "${ModelDataUrl}");
+    // The report the job writes is the object the state machine reads.
+    let out = arg("--out");
+    let output = &job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"];
+    let local = output["LocalPath"].as_str().unwrap();
+    assert_eq!(out, format!("{local}/{}", paths::LIVE_QUALITY_FILE));
+    assert_eq!(
+        out,
+        format!(
+            "{proc}{}/{}",
+            paths::LIVE_QUALITY_OUTPUT,
+            paths::LIVE_QUALITY_FILE
+        )
+    );
+    assert!(
+        states["ReadReport"]["Parameters"]["Key.$"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{{}}/{}", paths::LIVE_QUALITY_FILE))
+    );
+
+    // What is published is what the alarm watches, read from fields the
+    // report really has.
+    let publish = &states["PublishLiveQuality"]["Parameters"];
+    assert_eq!(publish["Namespace"], alarm["Namespace"]);
+    let report = serde_json::to_value(GroundTruthReport {
+        live: Some(LiveQuality {
+            macro_f1: 0.5,
+            worst_class_recall: 0.25,
+            labelled_rows: 4,
+        }),
+        ..Default::default()
+    })
+    .unwrap();
+    let data = publish["MetricData"].as_array().unwrap();
+    let macro_f1 = data
+        .iter()
+        .find(|m| m["MetricName"] == alarm["MetricName"])
+        .unwrap();
+    assert_eq!(macro_f1["Dimensions"], alarm["Dimensions"]);
+    for m in data {
+        let path = m["Value.$"].as_str().unwrap();
+        let field = path.strip_prefix("$.result.report.").unwrap();
+        let value = field.split('.').fold(&report, |v, k| &v[k]);
+        assert!(value.is_number(), "{path} is not a number of the report");
+    }
+    assert_eq!(
+        data.iter()
+            .map(|m| m["MetricName"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["LiveMacroF1", "LiveWorstClassRecall", "LiveLabelledRows"]
+    );
+
+    // Without a quality floor (or capture) nothing of it is rendered.
+    let minimal = root().join("stacks/heart-disease/prod");
+    assert!(!minimal.join("live-quality.asl.json").exists());
+    assert!(
+        !std::fs::read_to_string(minimal.join("serving.yaml"))
+            .unwrap()
+            .contains("LiveQuality")
+    );
+}

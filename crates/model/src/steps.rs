@@ -23,6 +23,7 @@ use crate::drift::DriftConfig;
 use crate::ingest::{self, IngestSummary, Ingested};
 use crate::metrics::Metrics;
 use crate::monitor::batch::{self, MonitorError, MonitorReport};
+use crate::monitor::ground_truth::{self, GroundTruthError, GroundTruthReport};
 use crate::pipeline::PipelineError;
 use crate::process::{self, ProcessError, QualityReport};
 use crate::train::{self, WarmStartReport};
@@ -67,6 +68,8 @@ pub enum StepError {
     Artifact(#[from] ArtifactError),
     #[error(transparent)]
     Monitor(#[from] MonitorError),
+    #[error(transparent)]
+    GroundTruth(#[from] GroundTruthError),
 }
 
 /// What the processing step produced.
@@ -274,6 +277,25 @@ pub fn monitor(
     let model = model.map_or_else(|| layout.model_dir(), Path::to_path_buf);
     let out = out.map_or_else(|| layout.monitor_report(), Path::to_path_buf);
     let report = batch::run(&model, capture, &out, config)?;
+    Ok((report, out))
+}
+
+/// Live quality: the ground truth under `ground_truth` joined to the
+/// predictions captured under `capture`, for the classes of `model`
+/// (default: the layout's `model/`); writes the report to `out` (default:
+/// `output/live-quality/live_quality.json`).
+pub fn live_quality(
+    layout: &Layout,
+    capture: &Path,
+    ground_truth: &Path,
+    model: Option<&Path>,
+    out: Option<&Path>,
+) -> Result<(GroundTruthReport, PathBuf), StepError> {
+    let model = model.map_or_else(|| layout.model_dir(), Path::to_path_buf);
+    let artifact = load_model(&model)?;
+    let out = out.map_or_else(|| layout.live_quality_report(), Path::to_path_buf);
+    let report = ground_truth::join(capture, ground_truth, artifact.classes())?;
+    write_json(&out, &report)?;
     Ok((report, out))
 }
 

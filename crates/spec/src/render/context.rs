@@ -173,6 +173,25 @@ pub fn build(env: &Environment) -> Result<Map<String, Value>, RenderError> {
             "marker_key": paths::NO_SOURCE_MARKER_KEY,
         })
     });
+    // The scheduled ground-truth join, where there is a capture to join to
+    // and a quality floor whose alarm watches the result.
+    let live_quality = (capture && spec.monitoring.quality.min_macro_f1.is_some()).then(|| {
+        json!({
+            "capture_prefix": format!("capture/{}/", names.endpoint),
+            "ground_truth_prefix": "ground-truth/",
+            "report_prefix": "live-quality/",
+            "job_prefix": names.live_quality_job,
+            "instance_type": spec.training.instance_type,
+            "paths": {
+                "capture": paths::CAPTURE_INPUT,
+                "ground_truth": paths::GROUND_TRUTH_INPUT,
+                "model": paths::MODEL,
+                "report_dir": paths::LIVE_QUALITY_OUTPUT,
+                "report_file": paths::LIVE_QUALITY_FILE,
+                "report": format!("{}/{}", paths::LIVE_QUALITY_OUTPUT, paths::LIVE_QUALITY_FILE),
+            },
+        })
+    });
     let value = json!({
         "dashboard": dashboard,
         "replica_arn": spec.compliance.recovery_region.as_ref().map(|_| format!("arn:${{AWS::Partition}}:s3:::{}-${{AWS::AccountId}}", names.bucket_replica)).unwrap_or_default(),
@@ -212,6 +231,7 @@ pub fn build(env: &Environment) -> Result<Map<String, Value>, RenderError> {
         "drift_threshold": drift_threshold(spec.monitoring.drift.method, spec.monitoring.drift.threshold),
         "triggers": triggers,
         "transfer": transfer,
+        "live_quality": live_quality,
         "training_max_runtime_seconds": spec.training.max_runtime_minutes * 60,
     });
     match value {

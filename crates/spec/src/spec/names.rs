@@ -27,6 +27,10 @@ pub struct Names {
     pub endpoint: String,
     pub model_package_group: String,
     pub state_machine: String,
+    /// The scheduled ground-truth join: its state machine and the prefix of
+    /// its processing jobs' names (an 8-character run id follows).
+    pub live_quality_machine: String,
+    pub live_quality_job: String,
     pub ingest_function: String,
     /// What `dxops bootstrap` creates before the first deploy: its stack,
     /// the role CloudFormation deploys with, the bucket for templates over
@@ -41,7 +45,7 @@ pub struct Names {
 }
 
 /// The jobs that get a role of their own, and the service that assumes it.
-pub const ROLES: [(&str, &str); 12] = [
+pub const ROLES: [(&str, &str); 15] = [
     ("processing", "sagemaker.amazonaws.com"),
     ("training", "sagemaker.amazonaws.com"),
     ("evaluation", "sagemaker.amazonaws.com"),
@@ -51,6 +55,9 @@ pub const ROLES: [(&str, &str); 12] = [
     ("iot", "iot.amazonaws.com"),
     ("retrain", "states.amazonaws.com"),
     ("scheduler", "events.amazonaws.com"),
+    ("live-quality", "sagemaker.amazonaws.com"),
+    ("live-quality-run", "states.amazonaws.com"),
+    ("live-quality-schedule", "events.amazonaws.com"),
     ("flow-logs", "vpc-flow-logs.amazonaws.com"),
     ("api-logs", "apigateway.amazonaws.com"),
     ("invoke", "apigateway.amazonaws.com"),
@@ -72,6 +79,8 @@ impl Names {
             endpoint: prefix.clone(),
             model_package_group: prefix.clone(),
             state_machine: format!("{prefix}-retrain"),
+            live_quality_machine: format!("{prefix}-live-quality"),
+            live_quality_job: format!("{prefix}-lq"),
             ingest_function: format!("{prefix}-ingest"),
             stack_bootstrap: format!("{prefix}-bootstrap"),
             deploy_role: format!("{prefix}-deploy"),
@@ -110,6 +119,16 @@ impl Names {
                 "Step Functions state machine",
                 self.state_machine.clone(),
                 80,
+            ),
+            (
+                "Step Functions state machine",
+                self.live_quality_machine.clone(),
+                80,
+            ),
+            (
+                "SageMaker processing job",
+                format!("{}-{}", self.live_quality_job, "x".repeat(8)),
+                63,
             ),
             ("Lambda function", self.ingest_function.clone(), 64),
         ];
