@@ -59,6 +59,7 @@ fn retraining_state_machines_are_valid_asl() {
     let live_quality = stack_files("live-quality.asl.json");
     assert_valid_asl(&retrain);
     assert_valid_asl(&live_quality);
+    assert_valid_asl(&stack_files("quality-check.asl.json"));
     for file in retrain {
         let asl: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();

@@ -401,7 +401,11 @@ fn the_transfer_source_reaches_the_training_step_through_the_state_machine() {
     let ml = dxops_spec::yaml::parse(&read("ml.yaml")).unwrap().value;
     let states = &asl["States"];
 
-    assert_eq!(asl["StartAt"], "WriteNoSourceMarker");
+    // After the data-quality check passes.
+    assert_eq!(
+        states["DataQualityPassed"]["Choices"][0]["Next"],
+        "WriteNoSourceMarker"
+    );
     let marker = &states["WriteNoSourceMarker"];
     assert_eq!(marker["Resource"], "arn:aws:states:::aws-sdk:s3:putObject");
     assert_eq!(marker["Parameters"]["Bucket"], "${ArtifactsBucket}");
@@ -665,5 +669,120 @@ fn the_live_quality_schedule_joins_ground_truth_and_feeds_the_quality_alarm() {
         !std::fs::read_to_string(minimal.join("serving.yaml"))
             .unwrap()
             .contains("LiveQuality")
+    );
+}
+
+/// The spec's quality rules judge the ingested records on AWS before any
+/// training: a Glue table over what ingest writes, the ruleset targeting it,
+/// a state machine that runs it, and the retraining state machine that
+/// starts the pipeline only when every rule passed.
+#[test]
+fn the_quality_rules_gate_retraining_through_glue_data_quality() {
+    let dir = root().join("stacks/disease-prediction/prod");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    let ingest = dxops_spec::yaml::parse(&read("ingest.yaml")).unwrap().value;
+    let ml = dxops_spec::yaml::parse(&read("ml.yaml")).unwrap().value;
+    let check: serde_json::Value = serde_json::from_str(&read("quality-check.asl.json")).unwrap();
+    let retrain: serde_json::Value = serde_json::from_str(&read("retrain.asl.json")).unwrap();
+    let contract: serde_json::Value = serde_json::from_str(&read("process.json")).unwrap();
+    let r = &ingest["Resources"];
+
+    // The table reads what ingest writes, with the data contract's columns.
+    let table = &r["RecordsTable"]["Properties"]["TableInput"];
+    let location = &table["StorageDescriptor"]["Location"]["Fn::Sub"];
+    assert_eq!(location[0], "s3://${Bucket}/incoming/");
+    assert_eq!(
+        location[1]["Bucket"]["Fn::ImportValue"],
+        "disease-prediction-prod-data-RawBucketName"
+    );
+    let columns: Vec<&str> = table["StorageDescriptor"]["Columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["Name"].as_str().unwrap())
+        .collect();
+    assert!(columns.contains(&contract["label"].as_str().unwrap()));
+    for f in contract["features"].as_array().unwrap() {
+        assert!(columns.contains(&f["name"].as_str().unwrap()), "{f}");
+    }
+    let ingest_text = read("ingest.yaml");
+    assert!(ingest_text.contains(r#"Key: "incoming/iot/${topic()}/"#));
+
+    // The ruleset is quality.dqdl, aimed at that table.
+    let ruleset = &r["QualityRuleset"]["Properties"];
+    let dqdl = read("quality.dqdl");
+    let rules: Vec<&str> = dqdl.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        ruleset["Ruleset"].as_str().unwrap().trim(),
+        rules.join("\n").trim()
+    );
+    assert_eq!(
+        ruleset["TargetTable"]["DatabaseName"]["Ref"],
+        "RecordsDatabase"
+    );
+    assert_eq!(ruleset["TargetTable"]["TableName"]["Ref"], "RecordsTable");
+    assert!(ml["Resources"]["QualityRuleset"].is_null());
+
+    // The quality check evaluates exactly that ruleset on that table.
+    let start = &check["States"]["StartQualityRun"];
+    assert_eq!(
+        start["Resource"],
+        "arn:aws:states:::aws-sdk:glue:startDataQualityRulesetEvaluationRun"
+    );
+    let p = &start["Parameters"];
+    assert_eq!(
+        p["DataSource"]["GlueTable"]["DatabaseName"],
+        r["RecordsDatabase"]["Properties"]["DatabaseInput"]["Name"]
+    );
+    assert_eq!(p["DataSource"]["GlueTable"]["TableName"], table["Name"]);
+    assert_eq!(p["RulesetNames"][0], ruleset["Name"]);
+    assert_eq!(p["Role"], "${DataQualityRoleArn}");
+    let machine = &r["QualityCheckStateMachine"]["Properties"];
+    assert_eq!(
+        machine["DefinitionSubstitutions"]["DataQualityRoleArn"]["Fn::GetAtt"][0],
+        "DataQualityRole"
+    );
+    let parsed: serde_json::Value =
+        serde_json::from_str(machine["DefinitionString"].as_str().unwrap()).unwrap();
+    assert_eq!(parsed, check, "the stack embeds quality-check.asl.json");
+    // Its verdict: passed, and the names (never values) of rules that did not.
+    let states = &check["States"];
+    assert_eq!(
+        states["GetQualityResult"]["ResultSelector"]["failed.$"],
+        "$.RuleResults[?(@.Result == 'FAIL')].Name"
+    );
+    assert_eq!(states["RulesPassed"]["Parameters"]["passed"], true);
+    assert_eq!(states["RulesFailed"]["Parameters"]["passed"], false);
+    assert_eq!(states["QualityRunOutcome"]["Default"], "WaitForQualityRun");
+
+    // Retraining starts with it and goes on only when every rule passed.
+    let states = &retrain["States"];
+    assert_eq!(retrain["StartAt"], "CheckDataQuality");
+    let run = &states["CheckDataQuality"];
+    assert_eq!(
+        run["Resource"],
+        "arn:aws:states:::states:startExecution.sync:2"
+    );
+    assert_eq!(run["Parameters"]["StateMachineArn"], "${QualityCheckArn}");
+    assert_eq!(run["ResultSelector"]["passed.$"], "$.Output.passed");
+    let choice = &states["DataQualityPassed"];
+    assert_eq!(choice["Choices"][0]["Variable"], "$.quality.passed");
+    assert_eq!(choice["Choices"][0]["BooleanEquals"], true);
+    assert_eq!(choice["Default"], "NotifyQualityFailure");
+    let notify = &states["NotifyQualityFailure"];
+    assert_eq!(notify["Parameters"]["TopicArn"], "${TopicArn}");
+    assert!(
+        notify["Parameters"]["Message.$"]
+            .as_str()
+            .unwrap()
+            .contains("States.JsonToString($.quality.failed)")
+    );
+    assert_eq!(notify["Next"], "DataQualityFailed");
+    assert_eq!(states["DataQualityFailed"]["Type"], "Fail");
+    let export = &ingest["Outputs"]["QualityCheckArn"]["Export"]["Name"];
+    assert_eq!(
+        ml["Resources"]["RetrainStateMachine"]["Properties"]["DefinitionSubstitutions"]["QualityCheckArn"]
+            ["Fn::ImportValue"],
+        *export
     );
 }

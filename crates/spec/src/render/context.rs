@@ -160,6 +160,29 @@ pub fn build(env: &Environment) -> Result<Map<String, Value>, RenderError> {
     let capture = s.target == ServingTarget::Endpoint && s.data_capture.percent > 0;
 
     let dashboard = dashboard(&names.endpoint, spec.monitoring.latency_p99_ms);
+    // The Glue table over the ingested records: the data contract's columns
+    // (identifiers, label, features), as JSON objects under `incoming/`.
+    let mut columns: Vec<Value> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let column = |name: &str, kind: &str| json!({"Name": name.to_ascii_lowercase(), "Type": kind});
+    for id in &spec.data.identifiers {
+        if seen.insert(id.to_ascii_lowercase()) {
+            columns.push(column(id, "string"));
+        }
+    }
+    if seen.insert(spec.data.label.to_ascii_lowercase()) {
+        columns.push(column(&spec.data.label, "string"));
+    }
+    for f in &spec.data.features {
+        let kind = match f.kind {
+            FeatureType::Numeric => "double",
+            // 0/1 or true/false as the records hold them; categories as text.
+            FeatureType::Boolean | FeatureType::Categorical => "string",
+        };
+        if seen.insert(f.name.to_ascii_lowercase()) {
+            columns.push(column(&f.name, kind));
+        }
+    }
     // The warm-start source: the group's newest approved package, looked up
     // by the retraining state machine; the marker stands in when there is none.
     let transfer = spec.training.transfer.as_ref().map(|t| {
@@ -231,6 +254,7 @@ pub fn build(env: &Environment) -> Result<Map<String, Value>, RenderError> {
         "drift_threshold": drift_threshold(spec.monitoring.drift.method, spec.monitoring.drift.threshold),
         "triggers": triggers,
         "transfer": transfer,
+        "records_columns": columns,
         "live_quality": live_quality,
         "training_max_runtime_seconds": spec.training.max_runtime_minutes * 60,
     });

@@ -24,7 +24,7 @@ use crate::spec::{Environment, ValidatedSpec};
 pub use output::{Stale, compare, write};
 
 /// Templates shipped in the binary: (file name, text).
-const EMBEDDED: [(&str, &str); 10] = [
+const EMBEDDED: [(&str, &str); 11] = [
     (
         "macros.tera",
         include_str!("../../../../templates/macros.tera"),
@@ -44,6 +44,10 @@ const EMBEDDED: [(&str, &str); 10] = [
     (
         "retrain.asl.json.tera",
         include_str!("../../../../templates/retrain.asl.json.tera"),
+    ),
+    (
+        "quality-check.asl.json.tera",
+        include_str!("../../../../templates/quality-check.asl.json.tera"),
     ),
     (
         "live-quality.asl.json.tera",
@@ -260,6 +264,10 @@ impl Renderer {
             &serde_json::to_string(&pipeline).expect("json"),
         );
         out.push(("pipeline.json".into(), canonical_json(&pipeline)));
+
+        let quality = self.json("quality-check.asl.json.tera", &ctx)?;
+        ctx.insert("quality_check_definition", &quality);
+        out.push(("quality-check.asl.json".into(), canonical_json(&quality)));
 
         let asl = self.json("retrain.asl.json.tera", &ctx)?;
         ctx.insert("state_machine_definition", &asl);

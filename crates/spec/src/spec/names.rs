@@ -27,6 +27,13 @@ pub struct Names {
     pub endpoint: String,
     pub model_package_group: String,
     pub state_machine: String,
+    /// The Glue Data Catalog database and table over the ingested records,
+    /// the Data Quality ruleset judging them, and the state machine that
+    /// runs it (started by the retraining state machine before training).
+    pub glue_database: String,
+    pub records_table: String,
+    pub quality_ruleset: String,
+    pub quality_machine: String,
     /// The scheduled ground-truth join: its state machine and the prefix of
     /// its processing jobs' names (an 8-character run id follows).
     pub live_quality_machine: String,
@@ -45,7 +52,7 @@ pub struct Names {
 }
 
 /// The jobs that get a role of their own, and the service that assumes it.
-pub const ROLES: [(&str, &str); 15] = [
+pub const ROLES: [(&str, &str); 17] = [
     ("processing", "sagemaker.amazonaws.com"),
     ("training", "sagemaker.amazonaws.com"),
     ("evaluation", "sagemaker.amazonaws.com"),
@@ -55,6 +62,8 @@ pub const ROLES: [(&str, &str); 15] = [
     ("iot", "iot.amazonaws.com"),
     ("retrain", "states.amazonaws.com"),
     ("scheduler", "events.amazonaws.com"),
+    ("data-quality", "glue.amazonaws.com"),
+    ("quality-check", "states.amazonaws.com"),
     ("live-quality", "sagemaker.amazonaws.com"),
     ("live-quality-run", "states.amazonaws.com"),
     ("live-quality-schedule", "events.amazonaws.com"),
@@ -79,6 +88,11 @@ impl Names {
             endpoint: prefix.clone(),
             model_package_group: prefix.clone(),
             state_machine: format!("{prefix}-retrain"),
+            // Glue database names are lower case; Athena refuses hyphens.
+            glue_database: prefix.to_ascii_lowercase().replace('-', "_"),
+            records_table: "records".into(),
+            quality_ruleset: format!("{prefix}-quality"),
+            quality_machine: format!("{prefix}-quality-check"),
             live_quality_machine: format!("{prefix}-live-quality"),
             live_quality_job: format!("{prefix}-lq"),
             ingest_function: format!("{prefix}-ingest"),
@@ -120,6 +134,12 @@ impl Names {
                 self.state_machine.clone(),
                 80,
             ),
+            (
+                "Step Functions state machine",
+                self.quality_machine.clone(),
+                80,
+            ),
+            ("Glue database", self.glue_database.clone(), 255),
             (
                 "Step Functions state machine",
                 self.live_quality_machine.clone(),
