@@ -200,9 +200,9 @@ pub fn build(env: &Environment) -> Result<Map<String, Value>, RenderError> {
     // and a quality floor whose alarm watches the result.
     let live_quality = (capture && spec.monitoring.quality.min_macro_f1.is_some()).then(|| {
         json!({
-            "capture_prefix": format!("capture/{}/", names.endpoint),
-            "ground_truth_prefix": "ground-truth/",
-            "report_prefix": "live-quality/",
+            "capture_prefix": names.capture_prefix,
+            "ground_truth_prefix": names.ground_truth_prefix,
+            "report_prefix": names.live_quality_prefix,
             "job_prefix": names.live_quality_job,
             "instance_type": spec.training.instance_type,
             "paths": {

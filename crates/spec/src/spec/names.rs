@@ -38,6 +38,11 @@ pub struct Names {
     /// its processing jobs' names (an 8-character run id follows).
     pub live_quality_machine: String,
     pub live_quality_job: String,
+    /// Artifacts-bucket prefixes of the ground-truth join: the endpoint's
+    /// data capture, the confirmed labels, and the join's reports.
+    pub capture_prefix: String,
+    pub ground_truth_prefix: String,
+    pub live_quality_prefix: String,
     pub ingest_function: String,
     /// What `dxops bootstrap` creates before the first deploy: its stack,
     /// the role CloudFormation deploys with, the bucket for templates over
@@ -95,6 +100,11 @@ impl Names {
             quality_machine: format!("{prefix}-quality-check"),
             live_quality_machine: format!("{prefix}-live-quality"),
             live_quality_job: format!("{prefix}-lq"),
+            // SageMaker writes capture under `<destination>/<endpoint name>/`,
+            // and the endpoint is named after the prefix.
+            capture_prefix: format!("capture/{prefix}/"),
+            ground_truth_prefix: "ground-truth/".into(),
+            live_quality_prefix: "live-quality/".into(),
             ingest_function: format!("{prefix}-ingest"),
             stack_bootstrap: format!("{prefix}-bootstrap"),
             deploy_role: format!("{prefix}-deploy"),
