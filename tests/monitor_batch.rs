@@ -281,3 +281,62 @@ fn capture_fields_never_reach_the_report() {
     );
     assert!(!output.contains(M), "marker in the output:\n{output}");
 }
+
+#[test]
+fn ground_truth_mode_joins_labels_and_prints_the_live_metrics_as_emf() {
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+    let rows = &data().fresh[..30];
+    write_capture(&capture, rows);
+    // Every captured row was predicted "0"; confirm 20 of them, 5 as "1".
+    let gt = tmp.path().join("ground-truth/2026/11/30/08");
+    std::fs::create_dir_all(&gt).unwrap();
+    let mut lines = String::new();
+    for i in 0..20 {
+        let label = if i < 5 { "1" } else { "0" };
+        lines.push_str(&format!(
+            "{{\"inferenceId\": \"00000000-0000-0000-0000-{i:012}\", \"label\": \"{label}\"}}\n"
+        ));
+    }
+    lines.push_str(
+        "{\"inferenceId\": \"00000000-0000-0000-0000-000000000021\", \"label\": \"XMARKERX\"}\n",
+    );
+    lines.push_str("{\"inferenceId\": \"XMARKERX\", \"label\": \"0\"}\n");
+    std::fs::write(gt.join("labels.jsonl"), lines).unwrap();
+    let out = tmp.path().join("live.json");
+    let o = Command::new(BIN)
+        .args(["monitor", "--ml-root"])
+        .arg(ml_root())
+        .arg("--capture")
+        .arg(&capture)
+        .arg("--ground-truth")
+        .arg(tmp.path().join("ground-truth"))
+        .arg("--out")
+        .arg(&out)
+        .env("DXOPS_METRICS_NAMESPACE", "dxops-test")
+        .env("DXOPS_ENDPOINT", "ep-test")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(report["predictions"], 30);
+    assert_eq!(report["matched"], 20);
+    assert_eq!(report["unknown_labels"], 1);
+    assert_eq!(report["unmatched"], 1);
+    // Class "1" was never predicted: its recall is 0; class "0" has F1 30/35.
+    assert_eq!(report["live"]["worst_class_recall"], 0.0);
+    let f1 = report["live"]["macro_f1"].as_f64().unwrap();
+    assert!((f1 - (2.0 * 15.0 / 35.0) / 2.0).abs() < 1e-9, "{f1}");
+    let emf: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        emf["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "dxops-test"
+    );
+    assert_eq!(emf["Endpoint"], "ep-test");
+    assert_eq!(emf["LiveMacroF1"], report["live"]["macro_f1"]);
+    assert_eq!(emf["LiveWorstClassRecall"], 0.0);
+    let all = format!("{stdout}{stderr}{report}");
+    assert!(!all.contains("XMARKERX"), "{all}");
+}

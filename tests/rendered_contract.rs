@@ -238,3 +238,127 @@ fn the_processing_step_reads_records_as_the_rendered_ingest_writes_them() {
         .sum();
     assert_eq!(rows, 1200);
 }
+
+/// The rendered training step's warm-start channel: its name, and the file
+/// name of the no-source marker its parameter defaults to.
+fn rendered_warm_start(pipeline: &Value) -> (String, String) {
+    let steps = pipeline["Steps"].as_array().unwrap();
+    let train = steps.iter().find(|s| s["Name"] == "Train").unwrap();
+    let channel = train["Arguments"]["InputDataConfig"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["DataSource"]["S3DataSource"]["S3Uri"]["Get"] == "Parameters.WarmStartModelUri")
+        .expect("a training channel reads WarmStartModelUri");
+    let default = pipeline["Parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["Name"] == "WarmStartModelUri")
+        .expect("the pipeline has a WarmStartModelUri parameter")["DefaultValue"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let marker = default.rsplit('/').next().unwrap().to_string();
+    (channel["ChannelName"].as_str().unwrap().to_string(), marker)
+}
+
+#[test]
+fn the_warm_start_channel_warm_starts_from_a_model_and_trains_cold_on_the_marker() {
+    let stacks = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .join("stacks/disease-prediction/prod");
+    let pipeline: Value =
+        serde_json::from_str(&std::fs::read_to_string(stacks.join("pipeline.json")).unwrap())
+            .unwrap();
+    let (channel, marker) = rendered_warm_start(&pipeline);
+    assert_eq!(channel, dxops_contract::layout::paths::WARM_START_CHANNEL);
+    assert_eq!(marker, dxops_contract::layout::paths::NO_SOURCE_MARKER);
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The rendered hyperparameters, with smaller ensembles to keep this quick.
+    let steps = pipeline["Steps"].as_array().unwrap();
+    let mut hp =
+        steps.iter().find(|s| s["Name"] == "Train").unwrap()["Arguments"]["HyperParameters"]
+            .clone();
+    for (k, v) in [("n_trees", "20"), ("rf_n_trees", "10"), ("folds", "3")] {
+        hp[k] = Value::String(v.into());
+    }
+    // A SageMaker training layout: hyperparameters and channels under input/.
+    let layout = |name: &str, rows: usize, seed: u64| {
+        let root = d.join(name);
+        let config = root.join("input/config");
+        std::fs::create_dir_all(&config).unwrap();
+        std::fs::write(config.join("hyperparameters.json"), hp.to_string()).unwrap();
+        let train = root.join("input/data/train");
+        std::fs::create_dir_all(&train).unwrap();
+        dxops_ml::synth::generate(rows, seed, false)
+            .write(&train.join("data.csv"))
+            .unwrap();
+        root
+    };
+    let train = |root: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_dxops-model"))
+            .args(["train", "--ml-root", root.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "dxops-model train: {stderr}");
+        let artifact = dxops_ml::artifact::Artifact::load(&root.join("model")).unwrap();
+        (stderr, artifact)
+    };
+    use dxops_ml::artifact::WarmStartChannel;
+
+    let source = layout("source", 1500, 3);
+    let (_, source_model) = train(&source);
+    assert_eq!(source_model.body().training.warm_start_channel, None);
+
+    // The approved package's model data, as SageMaker downloads it: model.tar.gz.
+    let warm = layout("warm", 800, 4);
+    let channel_dir = warm.join("input/data").join(&channel);
+    std::fs::create_dir_all(&channel_dir).unwrap();
+    let tarball = std::fs::File::create(channel_dir.join("model.tar.gz")).unwrap();
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        tarball,
+        flate2::Compression::default(),
+    ));
+    tar.append_dir_all(".", source.join("model")).unwrap();
+    tar.into_inner().unwrap().finish().unwrap();
+    let (stderr, warm_model) = train(&warm);
+    assert!(stderr.contains("warm start: from the model"), "{stderr}");
+    assert_eq!(
+        warm_model.body().training.warm_start_channel,
+        Some(WarmStartChannel::Model)
+    );
+    assert_eq!(
+        warm_model.body().training.warm_start_source.as_deref(),
+        Some(source_model.checksum())
+    );
+    assert!(warm.join("model/warm_start_report.json").is_file());
+
+    // First run: the source group has no approved model, the channel holds the marker.
+    let cold = layout("cold", 800, 4);
+    let channel_dir = cold.join("input/data").join(&channel);
+    std::fs::create_dir_all(&channel_dir).unwrap();
+    std::fs::write(channel_dir.join(&marker), "no approved model\n").unwrap();
+    let (stderr, cold_model) = train(&cold);
+    assert!(stderr.contains("trained from scratch"), "{stderr}");
+    assert_eq!(
+        cold_model.body().training.warm_start_channel,
+        Some(WarmStartChannel::NoSource)
+    );
+    assert_eq!(cold_model.body().training.warm_start_source, None);
+    assert!(!cold.join("model/warm_start_report.json").exists());
+
+    // A channel holding neither is refused, not silently trained cold.
+    let neither = layout("neither", 800, 4);
+    let channel_dir = neither.join("input/data").join(&channel);
+    std::fs::create_dir_all(&channel_dir).unwrap();
+    std::fs::write(channel_dir.join("something-else.txt"), "x").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dxops-model"))
+        .args(["train", "--ml-root", neither.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-source marker"));
+}

@@ -385,3 +385,404 @@ fn synth_never_writes_or_deletes_through_a_link_out_of_the_output_folder() {
         "synth wrote outside --out"
     );
 }
+
+/// `training.transfer.from` reaches the rendered pipeline: the retraining
+/// state machine looks up the group's newest approved package (or writes
+/// the no-source marker) and passes its model data as `WarmStartModelUri`,
+/// which the training step mounts as its `warm_start` channel; the roles may
+/// do exactly that.
+#[test]
+fn the_transfer_source_reaches_the_training_step_through_the_state_machine() {
+    use dxops_contract::layout::paths;
+    let dir = root().join("stacks/disease-prediction/staging");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    let asl: serde_json::Value = serde_json::from_str(&read("retrain.asl.json")).unwrap();
+    let pipeline: serde_json::Value = serde_json::from_str(&read("pipeline.json")).unwrap();
+    let ml = dxops_spec::yaml::parse(&read("ml.yaml")).unwrap().value;
+    let states = &asl["States"];
+
+    // After the data-quality check passes.
+    assert_eq!(
+        states["DataQualityPassed"]["Choices"][0]["Next"],
+        "WriteNoSourceMarker"
+    );
+    let marker = &states["WriteNoSourceMarker"];
+    assert_eq!(marker["Resource"], "arn:aws:states:::aws-sdk:s3:putObject");
+    assert_eq!(marker["Parameters"]["Bucket"], "${ArtifactsBucket}");
+    assert_eq!(marker["Parameters"]["Key"], paths::NO_SOURCE_MARKER_KEY);
+    assert!(paths::NO_SOURCE_MARKER_KEY.ends_with(&format!("/{}", paths::NO_SOURCE_MARKER)));
+    assert_eq!(marker["Next"], "FindSourceModel");
+
+    let find = &states["FindSourceModel"];
+    assert_eq!(
+        find["Resource"],
+        "arn:aws:states:::aws-sdk:sagemaker:listModelPackages"
+    );
+    let p = &find["Parameters"];
+    assert_eq!(p["ModelPackageGroupName"], "disease-prediction-prod");
+    assert_eq!(p["ModelApprovalStatus"], "Approved");
+    assert_eq!(p["SortBy"], "CreationTime");
+    assert_eq!(p["SortOrder"], "Descending");
+    assert_eq!(p["MaxResults"], 1);
+    assert_eq!(find["Next"], "HasSourceModel");
+    let choice = &states["HasSourceModel"];
+    assert_eq!(choice["Choices"][0]["Next"], "DescribeSourceModel");
+    assert_eq!(choice["Default"], "NoSourceModel");
+    let describe = &states["DescribeSourceModel"];
+    assert_eq!(
+        describe["ResultSelector"]["uri.$"],
+        "$.InferenceSpecification.Containers[0].ModelDataUrl"
+    );
+    let none = &states["NoSourceModel"];
+    let marker_uri = format!("s3://${{ArtifactsBucket}}/{}", paths::NO_SOURCE_MARKER_KEY);
+    assert_eq!(none["Result"]["uri"], marker_uri.as_str());
+    for s in [describe, none] {
+        assert_eq!(s["ResultPath"], "$.warmStart");
+        assert_eq!(s["Next"], "StartPipeline");
+    }
+    let parameters = asl["States"]["StartPipeline"]["Parameters"]["PipelineParameters"]
+        .as_array()
+        .unwrap();
+    assert_eq!(parameters.len(), 1);
+    assert_eq!(parameters[0]["Name"], "WarmStartModelUri");
+    assert_eq!(parameters[0]["Value.$"], "$.warmStart.uri");
+
+    // The pipeline declares the parameter, defaulting to the same marker, and
+    // the training step mounts it as the channel the image reads.
+    let declared = pipeline["Parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["Name"] == "WarmStartModelUri")
+        .unwrap();
+    assert_eq!(
+        declared["DefaultValue"],
+        format!(
+            "s3://disease-prediction-staging-artifacts-${{AWS::AccountId}}/{}",
+            paths::NO_SOURCE_MARKER_KEY
+        )
+        .as_str()
+    );
+    let train = pipeline["Steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Name"] == "Train")
+        .unwrap();
+    let channel = train["Arguments"]["InputDataConfig"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["ChannelName"] == paths::WARM_START_CHANNEL)
+        .unwrap();
+    assert_eq!(
+        channel["DataSource"]["S3DataSource"]["S3Uri"]["Get"],
+        "Parameters.WarmStartModelUri"
+    );
+
+    // The substitution the state machine's bucket comes from is this
+    // environment's artifacts bucket, the pipeline default's bucket.
+    let machine = &ml["Resources"]["RetrainStateMachine"]["Properties"];
+    assert_eq!(
+        machine["DefinitionSubstitutions"]["ArtifactsBucket"]["Fn::ImportValue"],
+        "disease-prediction-staging-data-ArtifactsBucketName"
+    );
+    // Inline role policies are lowered to managed policies `<Role><Name>Policy`.
+    let statements = |policy: &str| {
+        ml["Resources"][policy]["Properties"]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let sid = |policy: &str, sid: &str| {
+        statements(policy)
+            .into_iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("{policy} has no statement {sid}"))
+    };
+    let put = sid("RetrainRoleRetrainPolicy", "WriteNoSourceMarker");
+    assert_eq!(put["Action"], "s3:PutObject");
+    assert_eq!(
+        put["Resource"]["Fn::Sub"][0],
+        format!("${{Bucket}}/{}", paths::NO_SOURCE_MARKER_KEY).as_str()
+    );
+    let describe = sid("RetrainRoleRetrainPolicy", "FindWarmStartModel");
+    assert!(
+        describe["Resource"]["Fn::Sub"]
+            .as_str()
+            .unwrap()
+            .ends_with(":model-package/disease-prediction-prod/*")
+    );
+    let account_wide = sid("RetrainRoleRetrainPolicy", "AccountWideOnlyActions");
+    assert!(
+        account_wide["Action"]
+            .as_array()
+            .unwrap()
+            .contains(&"sagemaker:ListModelPackages".into())
+    );
+    let source = sid("TrainingRoleJobPolicy", "ReadWarmStartSource");
+    assert!(
+        source["Resource"][1]["Fn::Sub"]
+            .as_str()
+            .unwrap()
+            .contains(":::disease-prediction-prod-artifacts-${AWS::AccountId}/runs/*")
+    );
+    let reads = sid("TrainingRoleJobPolicy", "ReadInputs");
+    assert!(
+        reads["Resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["Fn::Sub"][0] == "${Bucket}/transfer/*")
+    );
+
+    // A spec without a transfer source renders none of it.
+    let minimal = root().join("stacks/heart-disease/prod");
+    let asl = std::fs::read_to_string(minimal.join("retrain.asl.json")).unwrap();
+    let pipeline = std::fs::read_to_string(minimal.join("pipeline.json")).unwrap();
+    assert!(!asl.contains("WarmStart") && !asl.contains("listModelPackages"));
+    assert!(!pipeline.contains("WarmStartModelUri") && !pipeline.contains("\"warm_start\""));
+}
+
+/// The scheduled ground-truth join: a daily rule starts a state machine
+/// whose processing job runs `dxops-model monitor --ground-truth` over the
+/// endpoint's capture prefix and the ground-truth prefix, and whose last
+/// task publishes the report's figures as the metric the quality alarm
+/// watches.
+#[test]
+fn the_live_quality_schedule_joins_ground_truth_and_feeds_the_quality_alarm() {
+    use dxops_contract::layout::paths;
+    use dxops_ml::monitor::ground_truth::{GroundTruthReport, LiveQuality};
+    let dir = root().join("stacks/disease-prediction/prod");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    let serving = dxops_spec::yaml::parse(&read("serving.yaml"))
+        .unwrap()
+        .value;
+    let asl: serde_json::Value = serde_json::from_str(&read("live-quality.asl.json")).unwrap();
+    let resources = &serving["Resources"];
+
+    let rule = &resources["LiveQualitySchedule"]["Properties"];
+    assert_eq!(rule["ScheduleExpression"], "rate(1 day)");
+    assert_eq!(rule["Targets"][0]["Arn"]["Ref"], "LiveQualityStateMachine");
+    let alarm = &resources["QualityAlarm"]["Properties"];
+    assert_eq!(alarm["Period"], 86400);
+
+    let states = &asl["States"];
+    let job = &states["StartJoin"]["Parameters"];
+    assert_eq!(
+        states["StartJoin"]["Resource"],
+        "arn:aws:states:::aws-sdk:sagemaker:createProcessingJob"
+    );
+    let entry: Vec<&str> = job["AppSpecification"]["ContainerEntrypoint"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let arg = |flag: &str| entry[entry.iter().position(|a| *a == flag).unwrap() + 1];
+    assert_eq!(&entry[..1], ["dxops-model"]);
+    assert!(entry.contains(&"monitor"));
+    let proc = "/opt/ml/processing/";
+    assert_eq!(arg("--capture"), format!("{proc}{}", paths::CAPTURE_INPUT));
+    assert_eq!(
+        arg("--ground-truth"),
+        format!("{proc}{}", paths::GROUND_TRUTH_INPUT)
+    );
+    assert_eq!(arg("--model"), format!("{proc}{}", paths::MODEL));
+    let input = |name: &str| {
+        job["ProcessingInputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["InputName"] == name)
+            .unwrap()["S3Input"]
+            .clone()
+    };
+    assert_eq!(input("capture")["LocalPath"], arg("--capture"));
+    assert_eq!(input("ground-truth")["LocalPath"], arg("--ground-truth"));
+    assert_eq!(input("model")["LocalPath"], arg("--model"));
+    // The capture prefix is where the endpoint config writes capture.
+    let capture_uri = &resources["EndpointConfig"]["Properties"]["DataCaptureConfig"]["DestinationS3Uri"]
+        ["Fn::Sub"][0];
+    assert_eq!(capture_uri, "s3://${Bucket}/capture");
+    assert_eq!(
+        input("capture")["S3Uri"],
+        "s3://${ArtifactsBucket}/capture/disease-prediction-prod/"
+    );
+    assert_eq!(input("model")["S3Uri"], "${ModelDataUrl}");
+    // The report the job writes is the object the state machine reads.
+    let out = arg("--out");
+    let output = &job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"];
+    let local = output["LocalPath"].as_str().unwrap();
+    assert_eq!(out, format!("{local}/{}", paths::LIVE_QUALITY_FILE));
+    assert_eq!(
+        out,
+        format!(
+            "{proc}{}/{}",
+            paths::LIVE_QUALITY_OUTPUT,
+            paths::LIVE_QUALITY_FILE
+        )
+    );
+    assert!(
+        states["ReadReport"]["Parameters"]["Key.$"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{{}}/{}", paths::LIVE_QUALITY_FILE))
+    );
+
+    // What is published is what the alarm watches, read from fields the
+    // report really has.
+    let publish = &states["PublishLiveQuality"]["Parameters"];
+    assert_eq!(publish["Namespace"], alarm["Namespace"]);
+    let report = serde_json::to_value(GroundTruthReport {
+        live: Some(LiveQuality {
+            macro_f1: 0.5,
+            worst_class_recall: 0.25,
+            labelled_rows: 4,
+        }),
+        ..Default::default()
+    })
+    .unwrap();
+    let data = publish["MetricData"].as_array().unwrap();
+    let macro_f1 = data
+        .iter()
+        .find(|m| m["MetricName"] == alarm["MetricName"])
+        .unwrap();
+    assert_eq!(macro_f1["Dimensions"], alarm["Dimensions"]);
+    for m in data {
+        let path = m["Value.$"].as_str().unwrap();
+        let field = path.strip_prefix("$.result.report.").unwrap();
+        let value = field.split('.').fold(&report, |v, k| &v[k]);
+        assert!(value.is_number(), "{path} is not a number of the report");
+    }
+    assert_eq!(
+        data.iter()
+            .map(|m| m["MetricName"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["LiveMacroF1", "LiveWorstClassRecall", "LiveLabelledRows"]
+    );
+
+    // Without a quality floor (or capture) nothing of it is rendered.
+    let minimal = root().join("stacks/heart-disease/prod");
+    assert!(!minimal.join("live-quality.asl.json").exists());
+    assert!(
+        !std::fs::read_to_string(minimal.join("serving.yaml"))
+            .unwrap()
+            .contains("LiveQuality")
+    );
+}
+
+/// The spec's quality rules judge the ingested records on AWS before any
+/// training: a Glue table over what ingest writes, the ruleset targeting it,
+/// a state machine that runs it, and the retraining state machine that
+/// starts the pipeline only when every rule passed.
+#[test]
+fn the_quality_rules_gate_retraining_through_glue_data_quality() {
+    let dir = root().join("stacks/disease-prediction/prod");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    let ingest = dxops_spec::yaml::parse(&read("ingest.yaml")).unwrap().value;
+    let ml = dxops_spec::yaml::parse(&read("ml.yaml")).unwrap().value;
+    let check: serde_json::Value = serde_json::from_str(&read("quality-check.asl.json")).unwrap();
+    let retrain: serde_json::Value = serde_json::from_str(&read("retrain.asl.json")).unwrap();
+    let contract: serde_json::Value = serde_json::from_str(&read("process.json")).unwrap();
+    let r = &ingest["Resources"];
+
+    // The table reads what ingest writes, with the data contract's columns.
+    let table = &r["RecordsTable"]["Properties"]["TableInput"];
+    let location = &table["StorageDescriptor"]["Location"]["Fn::Sub"];
+    assert_eq!(location[0], "s3://${Bucket}/incoming/");
+    assert_eq!(
+        location[1]["Bucket"]["Fn::ImportValue"],
+        "disease-prediction-prod-data-RawBucketName"
+    );
+    let columns: Vec<&str> = table["StorageDescriptor"]["Columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["Name"].as_str().unwrap())
+        .collect();
+    assert!(columns.contains(&contract["label"].as_str().unwrap()));
+    for f in contract["features"].as_array().unwrap() {
+        assert!(columns.contains(&f["name"].as_str().unwrap()), "{f}");
+    }
+    let ingest_text = read("ingest.yaml");
+    assert!(ingest_text.contains(r#"Key: "incoming/iot/${topic()}/"#));
+
+    // The ruleset is quality.dqdl, aimed at that table.
+    let ruleset = &r["QualityRuleset"]["Properties"];
+    let dqdl = read("quality.dqdl");
+    let rules: Vec<&str> = dqdl.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        ruleset["Ruleset"].as_str().unwrap().trim(),
+        rules.join("\n").trim()
+    );
+    assert_eq!(
+        ruleset["TargetTable"]["DatabaseName"]["Ref"],
+        "RecordsDatabase"
+    );
+    assert_eq!(ruleset["TargetTable"]["TableName"]["Ref"], "RecordsTable");
+    assert!(ml["Resources"]["QualityRuleset"].is_null());
+
+    // The quality check evaluates exactly that ruleset on that table.
+    let start = &check["States"]["StartQualityRun"];
+    assert_eq!(
+        start["Resource"],
+        "arn:aws:states:::aws-sdk:glue:startDataQualityRulesetEvaluationRun"
+    );
+    let p = &start["Parameters"];
+    assert_eq!(
+        p["DataSource"]["GlueTable"]["DatabaseName"],
+        r["RecordsDatabase"]["Properties"]["DatabaseInput"]["Name"]
+    );
+    assert_eq!(p["DataSource"]["GlueTable"]["TableName"], table["Name"]);
+    assert_eq!(p["RulesetNames"][0], ruleset["Name"]);
+    assert_eq!(p["Role"], "${DataQualityRoleArn}");
+    let machine = &r["QualityCheckStateMachine"]["Properties"];
+    assert_eq!(
+        machine["DefinitionSubstitutions"]["DataQualityRoleArn"]["Fn::GetAtt"][0],
+        "DataQualityRole"
+    );
+    let parsed: serde_json::Value =
+        serde_json::from_str(machine["DefinitionString"].as_str().unwrap()).unwrap();
+    assert_eq!(parsed, check, "the stack embeds quality-check.asl.json");
+    // Its verdict: passed, and the names (never values) of rules that did not.
+    let states = &check["States"];
+    assert_eq!(
+        states["GetQualityResult"]["ResultSelector"]["failed.$"],
+        "$.RuleResults[?(@.Result == 'FAIL')].Name"
+    );
+    assert_eq!(states["RulesPassed"]["Parameters"]["passed"], true);
+    assert_eq!(states["RulesFailed"]["Parameters"]["passed"], false);
+    assert_eq!(states["QualityRunOutcome"]["Default"], "WaitForQualityRun");
+
+    // Retraining starts with it and goes on only when every rule passed.
+    let states = &retrain["States"];
+    assert_eq!(retrain["StartAt"], "CheckDataQuality");
+    let run = &states["CheckDataQuality"];
+    assert_eq!(
+        run["Resource"],
+        "arn:aws:states:::states:startExecution.sync:2"
+    );
+    assert_eq!(run["Parameters"]["StateMachineArn"], "${QualityCheckArn}");
+    assert_eq!(run["ResultSelector"]["passed.$"], "$.Output.passed");
+    let choice = &states["DataQualityPassed"];
+    assert_eq!(choice["Choices"][0]["Variable"], "$.quality.passed");
+    assert_eq!(choice["Choices"][0]["BooleanEquals"], true);
+    assert_eq!(choice["Default"], "NotifyQualityFailure");
+    let notify = &states["NotifyQualityFailure"];
+    assert_eq!(notify["Parameters"]["TopicArn"], "${TopicArn}");
+    assert!(
+        notify["Parameters"]["Message.$"]
+            .as_str()
+            .unwrap()
+            .contains("States.JsonToString($.quality.failed)")
+    );
+    assert_eq!(notify["Next"], "DataQualityFailed");
+    assert_eq!(states["DataQualityFailed"]["Type"], "Fail");
+    let export = &ingest["Outputs"]["QualityCheckArn"]["Export"]["Name"];
+    assert_eq!(
+        ml["Resources"]["RetrainStateMachine"]["Properties"]["DefinitionSubstitutions"]["QualityCheckArn"]
+            ["Fn::ImportValue"],
+        *export
+    );
+}

@@ -47,6 +47,18 @@ pub mod paths {
     pub const VALIDATION_CHANNEL: &str = "validation";
     /// Optional training channel holding an earlier `model.tar.gz` to warm-start from.
     pub const WARM_START_CHANNEL: &str = "warm_start";
+    /// The object the retraining state machine writes, and passes as the
+    /// `warm_start` channel, when the transfer source has no approved model
+    /// yet: a channel holding only this file means "train from scratch".
+    pub const NO_SOURCE_MARKER: &str = "no-source-model.txt";
+    /// Live-quality job inputs: the endpoint's data capture and the
+    /// confirmed labels (ground truth), and its output folder and report.
+    pub const CAPTURE_INPUT: &str = "input/capture";
+    pub const GROUND_TRUTH_INPUT: &str = "input/ground-truth";
+    pub const LIVE_QUALITY_OUTPUT: &str = "output/live-quality";
+    pub const LIVE_QUALITY_FILE: &str = "live_quality.json";
+    /// Its key in the artifacts bucket.
+    pub const NO_SOURCE_MARKER_KEY: &str = "transfer/no-source-model.txt";
 }
 
 /// The three splits the processing step writes.
@@ -148,6 +160,13 @@ impl Layout {
     /// The drift report of the batch monitor.
     pub fn monitor_report(&self) -> PathBuf {
         self.root.join("output").join("monitor.json")
+    }
+
+    /// The live-quality report of the ground-truth join.
+    pub fn live_quality_report(&self) -> PathBuf {
+        self.root
+            .join(paths::LIVE_QUALITY_OUTPUT)
+            .join(paths::LIVE_QUALITY_FILE)
     }
 
     /// Where a failed step leaves its reason for SageMaker.

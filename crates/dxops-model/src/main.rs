@@ -14,9 +14,12 @@ use clap::{Parser, Subcommand};
 
 use dxops_contract::hyperparameters::Hyperparameters;
 use dxops_contract::layout::{self, Layout, paths};
+use dxops_ml::artifact::WarmStartChannel;
 use dxops_ml::data::{Dataset, Table};
 use dxops_ml::drift::DriftConfig;
 use dxops_ml::metrics::{metric_lines, summary_lines};
+use dxops_ml::monitor::ground_truth;
+use dxops_ml::serve::metrics::{DEFAULT_ENDPOINT, DEFAULT_NAMESPACE, ENV_ENDPOINT, ENV_NAMESPACE};
 use dxops_ml::{parallel, pipeline, process, serve, steps, synth};
 
 #[derive(Parser)]
@@ -128,6 +131,13 @@ enum Command {
         /// Drift threshold (default: DXOPS_DRIFT_THRESHOLD, else per method).
         #[arg(long)]
         threshold: Option<String>,
+        /// Live quality instead of drift: confirmed labels (JSON lines
+        /// `{"inferenceId": ..., "row": 0, "label": ...}`, file or folder)
+        /// joined to the captured predictions; prints `LiveMacroF1` and
+        /// `LiveWorstClassRecall` as EMF lines (report default:
+        /// `<root>/output/live-quality/live_quality.json`).
+        #[arg(long)]
+        ground_truth: Option<PathBuf>,
     },
 }
 
@@ -183,8 +193,16 @@ fn main() -> ExitCode {
             capture,
             model,
             out,
+            ground_truth: Some(ground_truth),
+            ..
+        } => run_live_quality(&layout, &capture, &ground_truth, model, out),
+        Command::Monitor {
+            capture,
+            model,
+            out,
             method,
             threshold,
+            ground_truth: None,
         } => {
             return run_monitor(&layout, &capture, model, out, method, threshold);
         }
@@ -264,6 +282,15 @@ fn run_train(
         steps::load_model(&w)?.save(&layout.channel(paths::WARM_START_CHANNEL))?;
     }
     let outcome = steps::train(layout)?;
+    match outcome.warm_start_channel {
+        Some(WarmStartChannel::Model) => {
+            eprintln!("warm start: from the model in the warm_start channel")
+        }
+        Some(WarmStartChannel::NoSource) => eprintln!(
+            "warm start: the channel holds only the no-source marker (the source group has no approved model yet): trained from scratch"
+        ),
+        None => {}
+    }
     print!("{}", metric_lines("cv_", &outcome.cv));
     if let Some(w) = &outcome.warm_start {
         for (c, r) in &w.recall_without {
@@ -355,6 +382,49 @@ fn run_cv(
     });
     println!("{}", serde_json::to_string(&out)?);
     eprint!("{}", metric_lines("", m));
+    Ok(())
+}
+
+fn run_live_quality(
+    layout: &Layout,
+    capture: &Path,
+    ground_truth: &Path,
+    model: Option<PathBuf>,
+    out: Option<PathBuf>,
+) -> Result<()> {
+    let (report, path) = steps::live_quality(
+        layout,
+        capture,
+        ground_truth,
+        model.as_deref(),
+        out.as_deref(),
+    )?;
+    let env = |key: &str, default: &str| {
+        std::env::var(key)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| default.to_string())
+    };
+    let timestamp_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    for line in ground_truth::emf_lines(
+        &report,
+        &env(ENV_NAMESPACE, DEFAULT_NAMESPACE),
+        &env(ENV_ENDPOINT, DEFAULT_ENDPOINT),
+        timestamp_ms,
+    ) {
+        println!("{line}");
+    }
+    eprintln!(
+        "live quality: {} labels matched, {} unmatched, {} unknown, {} duplicate, {} lines skipped; report written to {}",
+        report.matched,
+        report.unmatched,
+        report.unknown_labels,
+        report.duplicate_labels,
+        report.skipped.len(),
+        path.display()
+    );
     Ok(())
 }
 

@@ -481,6 +481,15 @@ pub fn run(options: &RunOptions, progress: &mut dyn Progress) -> Result<RunSumma
                 &registry.model_dir(g, p.version),
                 &training.channel(paths::WARM_START_CHANNEL),
             )?;
+        } else if env.spec.training.transfer.is_some() {
+            // What the retraining state machine passes when the source group
+            // has no approved model: the channel holds only the marker.
+            crate::write_text(
+                &training
+                    .channel(paths::WARM_START_CHANNEL)
+                    .join(paths::NO_SOURCE_MARKER),
+                "No approved model in the transfer source group: trained from scratch.\n",
+            )?;
         }
         let t = steps::train(&training).map_err(step_error("train"))?;
         let mut detail = format!("cv macro-F1 {:.3}", t.cv.macro_f1);

@@ -77,12 +77,27 @@ pub struct TrainingInfo {
     /// SHA-256 payload checksum of the warm-start source, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warm_start_source: Option<String>,
+    /// What the `warm_start` channel held, when one was mounted: a model
+    /// (then `warm_start_source` is its checksum) or only the marker of "no
+    /// approved source model yet" (then the model was trained from scratch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_start_channel: Option<WarmStartChannel>,
     /// Boosting rounds kept by early stopping on the inner folds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boosting_rounds: Option<usize>,
     /// The decision rule and the inner cross-validation it was chosen on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operating_point: Option<OperatingPoint>,
+}
+
+/// What a mounted `warm_start` channel held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WarmStartChannel {
+    /// A model artifact: training warm-started from it.
+    Model,
+    /// Only the no-source marker: training started from scratch.
+    NoSource,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -17,12 +17,13 @@ use dxops_contract::evaluation::Evaluation;
 use dxops_contract::hyperparameters::{HyperparameterError, Hyperparameters};
 use dxops_contract::layout::{Layout, SplitName, paths};
 
-use crate::artifact::{Artifact, ArtifactError, TARBALL_NAME};
+use crate::artifact::{Artifact, ArtifactError, FILE_NAME, TARBALL_NAME, WarmStartChannel};
 use crate::data::{DataError, Dataset, Table};
 use crate::drift::DriftConfig;
 use crate::ingest::{self, IngestSummary, Ingested};
 use crate::metrics::Metrics;
 use crate::monitor::batch::{self, MonitorError, MonitorReport};
+use crate::monitor::ground_truth::{self, GroundTruthError, GroundTruthReport};
 use crate::pipeline::PipelineError;
 use crate::process::{self, ProcessError, QualityReport};
 use crate::train::{self, WarmStartReport};
@@ -59,10 +60,16 @@ pub enum StepError {
         path: PathBuf,
         source: ArtifactError,
     },
+    #[error(
+        "the warm_start channel {path} holds neither a model ({TARBALL_NAME} or a model folder) nor the no-source marker {marker}"
+    )]
+    WarmStartChannel { path: PathBuf, marker: &'static str },
     #[error(transparent)]
     Artifact(#[from] ArtifactError),
     #[error(transparent)]
     Monitor(#[from] MonitorError),
+    #[error(transparent)]
+    GroundTruth(#[from] GroundTruthError),
 }
 
 /// What the processing step produced.
@@ -123,6 +130,8 @@ pub struct TrainOutcome {
     pub cv: Metrics,
     /// Rare-class recall with and without the `warm_start` channel's model.
     pub warm_start: Option<WarmStartReport>,
+    /// What the `warm_start` channel held, when it was mounted.
+    pub warm_start_channel: Option<WarmStartChannel>,
     pub validation: Option<ValidationMetrics>,
     pub artifact: Artifact,
     /// The written model file.
@@ -143,13 +152,24 @@ pub fn train(layout: &Layout) -> Result<TrainOutcome, StepError> {
     let hp = Hyperparameters::from_strings(&strings)?;
     let table = Table::read_dir_or_file(&layout.channel(paths::TRAIN_CHANNEL))?;
     let ds = Dataset::from_table(&table, &hp.label, &hp.features)?;
-    let warm_dir = layout.channel(paths::WARM_START_CHANNEL);
-    let warm = if warm_dir.is_dir() {
-        Some(load_model(&warm_dir)?)
-    } else {
-        None
+    let channel = warm_start_channel(&layout.channel(paths::WARM_START_CHANNEL))?;
+    let warm = match &channel {
+        Some(WarmStart::Model(a)) => Some(a.as_ref()),
+        _ => None,
     };
-    let outcome = train::train(&ds, &hp, warm.as_ref())?;
+    let mut outcome = train::train(&ds, &hp, warm)?;
+    let warm_start_channel = match channel {
+        Some(WarmStart::Model(_)) => Some(WarmStartChannel::Model),
+        Some(WarmStart::NoSource) => {
+            // Recorded in the artifact's lineage: this model was trained cold
+            // because the transfer source had no approved model.
+            let mut body = outcome.artifact.body().clone();
+            body.training.warm_start_channel = Some(WarmStartChannel::NoSource);
+            outcome.artifact = Artifact::new(body);
+            Some(WarmStartChannel::NoSource)
+        }
+        None => None,
+    };
     let model_dir = layout.model_dir();
     if let Some(w) = &outcome.warm_start {
         write_json(&model_dir.join("warm_start_report.json"), w)?;
@@ -176,9 +196,47 @@ pub fn train(layout: &Layout) -> Result<TrainOutcome, StepError> {
         hyperparameters: hp,
         cv: outcome.cv,
         warm_start: outcome.warm_start,
+        warm_start_channel,
         validation,
         artifact: outcome.artifact,
         model_path,
+    })
+}
+
+/// What a mounted `warm_start` channel holds.
+enum WarmStart {
+    Model(Box<Artifact>),
+    NoSource,
+}
+
+/// Reads the `warm_start` channel: absent (no transfer source), a model, or
+/// only the no-source marker the retraining state machine writes when the
+/// source group has no approved package yet. A channel with neither is an
+/// error rather than a silent cold start.
+fn warm_start_channel(dir: &Path) -> Result<Option<WarmStart>, StepError> {
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let has_model = [FILE_NAME, TARBALL_NAME]
+        .iter()
+        .any(|f| dir.join(f).is_file());
+    if has_model {
+        return Ok(Some(WarmStart::Model(Box::new(load_model(dir)?))));
+    }
+    let read_err = |source| StepError::Read {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(read_err)? {
+        names.push(entry.map_err(read_err)?.file_name());
+    }
+    if names.len() == 1 && names[0] == paths::NO_SOURCE_MARKER {
+        return Ok(Some(WarmStart::NoSource));
+    }
+    Err(StepError::WarmStartChannel {
+        path: dir.to_path_buf(),
+        marker: paths::NO_SOURCE_MARKER,
     })
 }
 
@@ -219,6 +277,25 @@ pub fn monitor(
     let model = model.map_or_else(|| layout.model_dir(), Path::to_path_buf);
     let out = out.map_or_else(|| layout.monitor_report(), Path::to_path_buf);
     let report = batch::run(&model, capture, &out, config)?;
+    Ok((report, out))
+}
+
+/// Live quality: the ground truth under `ground_truth` joined to the
+/// predictions captured under `capture`, for the classes of `model`
+/// (default: the layout's `model/`); writes the report to `out` (default:
+/// `output/live-quality/live_quality.json`).
+pub fn live_quality(
+    layout: &Layout,
+    capture: &Path,
+    ground_truth: &Path,
+    model: Option<&Path>,
+    out: Option<&Path>,
+) -> Result<(GroundTruthReport, PathBuf), StepError> {
+    let model = model.map_or_else(|| layout.model_dir(), Path::to_path_buf);
+    let artifact = load_model(&model)?;
+    let out = out.map_or_else(|| layout.live_quality_report(), Path::to_path_buf);
+    let report = ground_truth::join(capture, ground_truth, artifact.classes())?;
+    write_json(&out, &report)?;
     Ok((report, out))
 }
 

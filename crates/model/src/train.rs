@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::artifact::{Artifact, ArtifactBody, TrainingInfo};
+use super::artifact::{Artifact, ArtifactBody, TrainingInfo, WarmStartChannel};
 use super::baseline;
 use super::data::Dataset;
 use super::metrics::{self, Metrics, argmax};
@@ -109,6 +109,7 @@ pub fn train(
             cv_metrics: cv.metrics.clone(),
             rare_classes: rare,
             warm_start_source: warm.map(|a| a.checksum().to_string()),
+            warm_start_channel: warm.map(|_| WarmStartChannel::Model),
             boosting_rounds: fitted.boosting_rounds,
             operating_point: fitted.operating_point,
         },

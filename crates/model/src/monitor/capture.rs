@@ -59,6 +59,55 @@ struct Record {
     capture_data: CaptureData,
 }
 
+/// A capture record as the ground-truth join reads it: its ids and the
+/// response, not the request.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OutputRecord {
+    capture_data: OutputData,
+    #[serde(default)]
+    event_metadata: Option<EventMetadata>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OutputData {
+    endpoint_output: Option<Payload>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventMetadata {
+    #[serde(default)]
+    inference_id: Option<String>,
+    #[serde(default)]
+    event_id: Option<String>,
+}
+
+/// The inference id of one capture line (the caller's `InferenceId` when it
+/// set one, else SageMaker's `eventId`) and the predicted label of each row
+/// of its response, in row order.
+pub fn parse_predictions(line: &str) -> Result<(String, Vec<String>), RecordError> {
+    let record: OutputRecord =
+        serde_json::from_str(line).map_err(|e| RecordError::NotCapture(e.classify_name()))?;
+    let id = record
+        .event_metadata
+        .and_then(|m| m.inference_id.or(m.event_id))
+        .ok_or(RecordError::NotCapture("no inferenceId or eventId"))?;
+    let output = record
+        .capture_data
+        .endpoint_output
+        .ok_or(RecordError::NotCapture("no endpointOutput"))?;
+    let (bytes, format) = output.decode()?;
+    let labels = predicted_labels(&bytes, format);
+    if labels.is_empty() {
+        return Err(RecordError::NotCapture(
+            "no predicted labels in endpointOutput",
+        ));
+    }
+    Ok((id, labels))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct CaptureData {

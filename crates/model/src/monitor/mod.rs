@@ -3,3 +3,4 @@
 
 pub mod batch;
 pub mod capture;
+pub mod ground_truth;

@@ -9,7 +9,9 @@ use super::RenderError;
 use super::escape::{dqdl_string, iot_sql, sub_literal};
 use crate::spec::Environment;
 use crate::spec::model::{Approval, DriftMethod, RolloutStrategy, ServingTarget, Spec, Trigger};
+use crate::spec::names::Names;
 use dxops_contract::data::{DataContract, Feature, FeatureType, QualityRule, QualityRuleKind};
+use dxops_contract::layout::paths;
 
 /// The processing step's configuration (`process.json`).
 pub fn data_contract(spec: &Spec) -> DataContract {
@@ -158,6 +160,61 @@ pub fn build(env: &Environment) -> Result<Map<String, Value>, RenderError> {
     let capture = s.target == ServingTarget::Endpoint && s.data_capture.percent > 0;
 
     let dashboard = dashboard(&names.endpoint, spec.monitoring.latency_p99_ms);
+    // The Glue table over the ingested records: the data contract's columns
+    // (identifiers, label, features), as JSON objects under `incoming/`.
+    let mut columns: Vec<Value> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let column = |name: &str, kind: &str| json!({"Name": name.to_ascii_lowercase(), "Type": kind});
+    for id in &spec.data.identifiers {
+        if seen.insert(id.to_ascii_lowercase()) {
+            columns.push(column(id, "string"));
+        }
+    }
+    if seen.insert(spec.data.label.to_ascii_lowercase()) {
+        columns.push(column(&spec.data.label, "string"));
+    }
+    for f in &spec.data.features {
+        let kind = match f.kind {
+            FeatureType::Numeric => "double",
+            // 0/1 or true/false as the records hold them; categories as text.
+            FeatureType::Boolean | FeatureType::Categorical => "string",
+        };
+        if seen.insert(f.name.to_ascii_lowercase()) {
+            columns.push(column(&f.name, kind));
+        }
+    }
+    // The warm-start source: the group's newest approved package, looked up
+    // by the retraining state machine; the marker stands in when there is none.
+    let transfer = spec.training.transfer.as_ref().map(|t| {
+        let group = t
+            .from
+            .trim_start_matches("registry:")
+            .trim_end_matches("/latest");
+        json!({
+            "group": group,
+            "source_bucket": Names::artifacts_bucket_of_group(group),
+            "marker_key": paths::NO_SOURCE_MARKER_KEY,
+        })
+    });
+    // The scheduled ground-truth join, where there is a capture to join to
+    // and a quality floor whose alarm watches the result.
+    let live_quality = (capture && spec.monitoring.quality.min_macro_f1.is_some()).then(|| {
+        json!({
+            "capture_prefix": names.capture_prefix,
+            "ground_truth_prefix": names.ground_truth_prefix,
+            "report_prefix": names.live_quality_prefix,
+            "job_prefix": names.live_quality_job,
+            "instance_type": spec.training.instance_type,
+            "paths": {
+                "capture": paths::CAPTURE_INPUT,
+                "ground_truth": paths::GROUND_TRUTH_INPUT,
+                "model": paths::MODEL,
+                "report_dir": paths::LIVE_QUALITY_OUTPUT,
+                "report_file": paths::LIVE_QUALITY_FILE,
+                "report": format!("{}/{}", paths::LIVE_QUALITY_OUTPUT, paths::LIVE_QUALITY_FILE),
+            },
+        })
+    });
     let value = json!({
         "dashboard": dashboard,
         "replica_arn": spec.compliance.recovery_region.as_ref().map(|_| format!("arn:${{AWS::Partition}}:s3:::{}-${{AWS::AccountId}}", names.bucket_replica)).unwrap_or_default(),
@@ -196,7 +253,9 @@ pub fn build(env: &Environment) -> Result<Map<String, Value>, RenderError> {
         "drift_method": spec.monitoring.drift.method.as_str(),
         "drift_threshold": drift_threshold(spec.monitoring.drift.method, spec.monitoring.drift.threshold),
         "triggers": triggers,
-        "transfer_group": spec.training.transfer.as_ref().map(|t| t.from.trim_start_matches("registry:").trim_end_matches("/latest").to_string()),
+        "transfer": transfer,
+        "records_columns": columns,
+        "live_quality": live_quality,
         "training_max_runtime_seconds": spec.training.max_runtime_minutes * 60,
     });
     match value {

@@ -24,7 +24,7 @@ use crate::spec::{Environment, ValidatedSpec};
 pub use output::{Stale, compare, write};
 
 /// Templates shipped in the binary: (file name, text).
-const EMBEDDED: [(&str, &str); 9] = [
+const EMBEDDED: [(&str, &str); 11] = [
     (
         "macros.tera",
         include_str!("../../../../templates/macros.tera"),
@@ -44,6 +44,14 @@ const EMBEDDED: [(&str, &str); 9] = [
     (
         "retrain.asl.json.tera",
         include_str!("../../../../templates/retrain.asl.json.tera"),
+    ),
+    (
+        "quality-check.asl.json.tera",
+        include_str!("../../../../templates/quality-check.asl.json.tera"),
+    ),
+    (
+        "live-quality.asl.json.tera",
+        include_str!("../../../../templates/live-quality.asl.json.tera"),
     ),
     (
         "data.yaml.tera",
@@ -257,9 +265,19 @@ impl Renderer {
         );
         out.push(("pipeline.json".into(), canonical_json(&pipeline)));
 
+        let quality = self.json("quality-check.asl.json.tera", &ctx)?;
+        ctx.insert("quality_check_definition", &quality);
+        out.push(("quality-check.asl.json".into(), canonical_json(&quality)));
+
         let asl = self.json("retrain.asl.json.tera", &ctx)?;
         ctx.insert("state_machine_definition", &asl);
         out.push(("retrain.asl.json".into(), canonical_json(&asl)));
+
+        if ctx.get("live_quality").is_some_and(|v| !v.is_null()) {
+            let asl = self.json("live-quality.asl.json.tera", &ctx)?;
+            ctx.insert("live_quality_definition", &asl);
+            out.push(("live-quality.asl.json".into(), canonical_json(&asl)));
+        }
 
         // The audit reads each stack as written; the writer hands over the
         // document it wrote, so the text is not parsed a second time.

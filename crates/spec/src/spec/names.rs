@@ -27,6 +27,22 @@ pub struct Names {
     pub endpoint: String,
     pub model_package_group: String,
     pub state_machine: String,
+    /// The Glue Data Catalog database and table over the ingested records,
+    /// the Data Quality ruleset judging them, and the state machine that
+    /// runs it (started by the retraining state machine before training).
+    pub glue_database: String,
+    pub records_table: String,
+    pub quality_ruleset: String,
+    pub quality_machine: String,
+    /// The scheduled ground-truth join: its state machine and the prefix of
+    /// its processing jobs' names (an 8-character run id follows).
+    pub live_quality_machine: String,
+    pub live_quality_job: String,
+    /// Artifacts-bucket prefixes of the ground-truth join: the endpoint's
+    /// data capture, the confirmed labels, and the join's reports.
+    pub capture_prefix: String,
+    pub ground_truth_prefix: String,
+    pub live_quality_prefix: String,
     pub ingest_function: String,
     /// What `dxops bootstrap` creates before the first deploy: its stack,
     /// the role CloudFormation deploys with, the bucket for templates over
@@ -41,7 +57,7 @@ pub struct Names {
 }
 
 /// The jobs that get a role of their own, and the service that assumes it.
-pub const ROLES: [(&str, &str); 12] = [
+pub const ROLES: [(&str, &str); 17] = [
     ("processing", "sagemaker.amazonaws.com"),
     ("training", "sagemaker.amazonaws.com"),
     ("evaluation", "sagemaker.amazonaws.com"),
@@ -51,6 +67,11 @@ pub const ROLES: [(&str, &str); 12] = [
     ("iot", "iot.amazonaws.com"),
     ("retrain", "states.amazonaws.com"),
     ("scheduler", "events.amazonaws.com"),
+    ("data-quality", "glue.amazonaws.com"),
+    ("quality-check", "states.amazonaws.com"),
+    ("live-quality", "sagemaker.amazonaws.com"),
+    ("live-quality-run", "states.amazonaws.com"),
+    ("live-quality-schedule", "events.amazonaws.com"),
     ("flow-logs", "vpc-flow-logs.amazonaws.com"),
     ("api-logs", "apigateway.amazonaws.com"),
     ("invoke", "apigateway.amazonaws.com"),
@@ -72,6 +93,18 @@ impl Names {
             endpoint: prefix.clone(),
             model_package_group: prefix.clone(),
             state_machine: format!("{prefix}-retrain"),
+            // Glue database names are lower case; Athena refuses hyphens.
+            glue_database: prefix.to_ascii_lowercase().replace('-', "_"),
+            records_table: "records".into(),
+            quality_ruleset: format!("{prefix}-quality"),
+            quality_machine: format!("{prefix}-quality-check"),
+            live_quality_machine: format!("{prefix}-live-quality"),
+            live_quality_job: format!("{prefix}-lq"),
+            // SageMaker writes capture under `<destination>/<endpoint name>/`,
+            // and the endpoint is named after the prefix.
+            capture_prefix: format!("capture/{prefix}/"),
+            ground_truth_prefix: "ground-truth/".into(),
+            live_quality_prefix: "live-quality/".into(),
             ingest_function: format!("{prefix}-ingest"),
             stack_bootstrap: format!("{prefix}-bootstrap"),
             deploy_role: format!("{prefix}-deploy"),
@@ -83,6 +116,15 @@ impl Names {
                 .collect(),
             prefix,
         }
+    }
+
+    /// The artifacts bucket (without the `-<account id>` suffix) that holds
+    /// the model data of a model package group dxops made: a group is named
+    /// after its environment's prefix, as is that environment's bucket.
+    /// The training role of a spec whose `training.transfer.from` names the
+    /// group may read that bucket's `runs/` (where registered models live).
+    pub fn artifacts_bucket_of_group(group: &str) -> String {
+        format!("{group}-artifacts")
     }
 
     /// Every name that breaks its AWS limit, as a sentence.
@@ -101,6 +143,22 @@ impl Names {
                 "Step Functions state machine",
                 self.state_machine.clone(),
                 80,
+            ),
+            (
+                "Step Functions state machine",
+                self.quality_machine.clone(),
+                80,
+            ),
+            ("Glue database", self.glue_database.clone(), 255),
+            (
+                "Step Functions state machine",
+                self.live_quality_machine.clone(),
+                80,
+            ),
+            (
+                "SageMaker processing job",
+                format!("{}-{}", self.live_quality_job, "x".repeat(8)),
+                63,
             ),
             ("Lambda function", self.ingest_function.clone(), 64),
         ];
@@ -136,6 +194,15 @@ mod tests {
             v.violations()[0].contains("S3 bucket"),
             "{:?}",
             v.violations()
+        );
+    }
+
+    #[test]
+    fn a_group_s_bucket_is_its_environment_s_artifacts_bucket() {
+        let prod = Names::new("disease-prediction", "prod");
+        assert_eq!(
+            Names::artifacts_bucket_of_group(&prod.model_package_group),
+            prod.bucket_artifacts
         );
     }
 }

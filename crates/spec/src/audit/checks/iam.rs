@@ -427,6 +427,7 @@ pub const STAR_ONLY_ACTIONS: &[&str] = &[
     "logs:ListLogDeliveries",
     "logs:PutResourcePolicy",
     "logs:UpdateLogDelivery",
+    "sagemaker:ListModelPackages",
     "xray:GetSamplingRules",
     "xray:GetSamplingTargets",
     "xray:PutTelemetryRecords",
