@@ -60,6 +60,12 @@ fn retraining_state_machines_are_valid_asl() {
     assert_valid_asl(&retrain);
     assert_valid_asl(&live_quality);
     assert_valid_asl(&stack_files("quality-check.asl.json"));
+    let promote = stack_files("promote.asl.json");
+    assert!(
+        !promote.is_empty(),
+        "the example specs promote after approval"
+    );
+    assert_valid_asl(&promote);
     for file in retrain {
         let asl: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();

@@ -786,3 +786,112 @@ fn the_quality_rules_gate_retraining_through_glue_data_quality() {
         *export
     );
 }
+
+#[test]
+fn an_approval_reaches_the_endpoint_through_the_promotion_loop() {
+    let dir = root().join("stacks/disease-prediction/prod");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    let serving = dxops_spec::yaml::parse(&read("serving.yaml"))
+        .unwrap()
+        .value;
+    let resources = &serving["Resources"];
+
+    // The approval event of this environment's group, and no other, starts it.
+    let rule = &resources["PromoteOnApproval"]["Properties"];
+    let pattern = &rule["EventPattern"];
+    assert_eq!(pattern["source"], serde_json::json!(["aws.sagemaker"]));
+    assert_eq!(
+        pattern["detail-type"],
+        serde_json::json!(["SageMaker Model Package State Change"])
+    );
+    assert_eq!(
+        pattern["detail"]["ModelPackageGroupName"],
+        serde_json::json!(["disease-prediction-prod"])
+    );
+    assert_eq!(
+        pattern["detail"]["ModelApprovalStatus"],
+        serde_json::json!(["Approved"])
+    );
+    assert_eq!(rule["Targets"][0]["Arn"]["Ref"], "PromoteStateMachine");
+
+    // It updates this very stack with the package's model data, keeping the
+    // image and the reviewed template, through the bootstrap's deploy role:
+    // the Endpoint's blue/green policy and alarms do the rollout.
+    let machine = &resources["PromoteStateMachine"]["Properties"];
+    assert_eq!(
+        machine["DefinitionSubstitutions"]["ServingStack"]["Ref"],
+        "AWS::StackName"
+    );
+    let asl: serde_json::Value = serde_json::from_str(&read("promote.asl.json")).unwrap();
+    let embedded: serde_json::Value =
+        serde_json::from_str(machine["DefinitionString"].as_str().unwrap()).unwrap();
+    assert_eq!(embedded, asl, "the stack embeds the reviewed definition");
+    let update = &asl["States"]["UpdateServing"];
+    assert_eq!(
+        update["Resource"],
+        "arn:aws:states:::aws-sdk:cloudformation:updateStack"
+    );
+    let params = &update["Parameters"];
+    assert_eq!(params["UsePreviousTemplate"], true);
+    let by_key = |k: &str| {
+        params["Parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["ParameterKey"] == k)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_key("ImageUri")["UsePreviousValue"], true);
+    assert_eq!(
+        by_key("ModelDataUrl")["ParameterValue.$"],
+        "$.package.modelDataUrl"
+    );
+    // Every parameter the serving stack takes is given, so the update cannot
+    // fail for a missing one.
+    let taken: Vec<&String> = serving["Parameters"].as_object().unwrap().keys().collect();
+    assert_eq!(taken.len(), params["Parameters"].as_array().unwrap().len());
+    let endpoint = &resources["Endpoint"]["Properties"]["DeploymentConfig"];
+    assert_eq!(
+        endpoint["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"],
+        "CANARY"
+    );
+    // A rejected-since package is not deployed.
+    assert_eq!(
+        asl["States"]["StillApproved"]["Choices"][0]["StringEquals"],
+        "Approved"
+    );
+    // The role may update this stack only, and pass only the deploy role.
+    let policy = serde_json::to_string(&resources).unwrap();
+    assert!(policy.contains("role/disease-prediction-prod-deploy"));
+}
+
+#[test]
+fn deploy_never_renders_no_promotion() {
+    let spec = std::fs::read_to_string(root().join("specs/disease-prediction.yaml")).unwrap();
+    let edited = spec.replace("  deploy: after_approval", "  deploy: never");
+    assert_ne!(spec, edited, "the example spec names its deploy policy");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("disease-prediction.yaml");
+    std::fs::write(&path, edited).unwrap();
+    let out_dir = dir.path().join("stacks");
+    let out = dxops(&[
+        "synth",
+        path.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let prod = out_dir.join("disease-prediction/prod");
+    assert!(!prod.join("promote.asl.json").exists());
+    let serving = std::fs::read_to_string(prod.join("serving.yaml")).unwrap();
+    assert!(
+        !serving.contains("PromoteOnApproval"),
+        "no rule when deploys are left to a person"
+    );
+    assert!(serving.contains("  Endpoint:"));
+}

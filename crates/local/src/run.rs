@@ -631,12 +631,24 @@ pub fn run(options: &RunOptions, progress: &mut dyn Progress) -> Result<RunSumma
         status: p.status,
     });
 
-    // Serve: the model that is live after this run.
+    // Serve: the model that is live after this run. An approval deploys
+    // only where the rendered serving stack has the promotion loop
+    // (`retraining.deploy: after_approval`), as on AWS.
+    let serving_stack = rendered.yaml("serving.yaml")?;
+    let promotes = serving_stack["Resources"]
+        .get("PromoteOnApproval")
+        .is_some();
     let (model_dir, served_version, reason) = match (&registered, registry.production(&group)?) {
-        (Some(p), _) if p.status == ApprovalStatus::Approved => (
+        (Some(p), _) if p.status == ApprovalStatus::Approved && promotes => (
             registry.model_dir(&group, p.version),
             Some(p.version),
             "approved in this run".to_string(),
+        ),
+        (Some(p), _) if p.status == ApprovalStatus::Approved => (
+            registry.model_dir(&group, p.version),
+            Some(p.version),
+            "approved; not deployed (retraining.deploy: never): replayed as a staging check"
+                .to_string(),
         ),
         (_, Some(prod)) => (
             registry.model_dir(&group, prod.version),
@@ -655,7 +667,7 @@ pub fn run(options: &RunOptions, progress: &mut dyn Progress) -> Result<RunSumma
         ),
     };
     let serving = Layout::new(dir.join("serving"));
-    let serving_env = serving_environment(&rendered.yaml("serving.yaml")?);
+    let serving_env = serving_environment(&serving_stack);
     let mut server = steps.run("serve", || {
         crate::copy_tree(&model_dir, &serving.model_dir())?;
         let s = Server::start(options, &serving, &serving_env)?;

@@ -8,7 +8,9 @@ use serde_json::{Map, Value, json};
 use super::RenderError;
 use super::escape::{dqdl_string, iot_sql, sub_literal};
 use crate::spec::Environment;
-use crate::spec::model::{Approval, DriftMethod, RolloutStrategy, ServingTarget, Spec, Trigger};
+use crate::spec::model::{
+    Approval, DeployPolicy, DriftMethod, RolloutStrategy, ServingTarget, Spec, Trigger,
+};
 use crate::spec::names::Names;
 use dxops_contract::data::{DataContract, Feature, FeatureType, QualityRule, QualityRuleKind};
 use dxops_contract::layout::paths;
@@ -256,6 +258,9 @@ pub fn build(env: &Environment) -> Result<Map<String, Value>, RenderError> {
         "transfer": transfer,
         "records_columns": columns,
         "live_quality": live_quality,
+        // An approved package reaches the endpoint through the rendered
+        // promotion loop, unless the spec leaves deploys to a person.
+        "promote": spec.retraining.deploy == DeployPolicy::AfterApproval,
         "training_max_runtime_seconds": spec.training.max_runtime_minutes * 60,
     });
     match value {

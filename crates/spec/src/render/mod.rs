@@ -24,7 +24,7 @@ use crate::spec::{Environment, ValidatedSpec};
 pub use output::{Stale, compare, write};
 
 /// Templates shipped in the binary: (file name, text).
-const EMBEDDED: [(&str, &str); 11] = [
+const EMBEDDED: [(&str, &str); 12] = [
     (
         "macros.tera",
         include_str!("../../../../templates/macros.tera"),
@@ -52,6 +52,10 @@ const EMBEDDED: [(&str, &str); 11] = [
     (
         "live-quality.asl.json.tera",
         include_str!("../../../../templates/live-quality.asl.json.tera"),
+    ),
+    (
+        "promote.asl.json.tera",
+        include_str!("../../../../templates/promote.asl.json.tera"),
     ),
     (
         "data.yaml.tera",
@@ -277,6 +281,11 @@ impl Renderer {
             let asl = self.json("live-quality.asl.json.tera", &ctx)?;
             ctx.insert("live_quality_definition", &asl);
             out.push(("live-quality.asl.json".into(), canonical_json(&asl)));
+        }
+        if ctx.get("promote").and_then(Value::as_bool) == Some(true) {
+            let asl = self.json("promote.asl.json.tera", &ctx)?;
+            ctx.insert("promote_definition", &asl);
+            out.push(("promote.asl.json".into(), canonical_json(&asl)));
         }
 
         // The audit reads each stack as written; the writer hands over the

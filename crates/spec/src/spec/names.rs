@@ -43,6 +43,9 @@ pub struct Names {
     pub capture_prefix: String,
     pub ground_truth_prefix: String,
     pub live_quality_prefix: String,
+    /// The state machine that puts an approved model package behind the
+    /// endpoint (started by the approval's EventBridge event).
+    pub promote_machine: String,
     pub ingest_function: String,
     /// What `dxops bootstrap` creates before the first deploy: its stack,
     /// the role CloudFormation deploys with, the bucket for templates over
@@ -57,7 +60,7 @@ pub struct Names {
 }
 
 /// The jobs that get a role of their own, and the service that assumes it.
-pub const ROLES: [(&str, &str); 17] = [
+pub const ROLES: [(&str, &str); 19] = [
     ("processing", "sagemaker.amazonaws.com"),
     ("training", "sagemaker.amazonaws.com"),
     ("evaluation", "sagemaker.amazonaws.com"),
@@ -72,6 +75,8 @@ pub const ROLES: [(&str, &str); 17] = [
     ("live-quality", "sagemaker.amazonaws.com"),
     ("live-quality-run", "states.amazonaws.com"),
     ("live-quality-schedule", "events.amazonaws.com"),
+    ("promote", "states.amazonaws.com"),
+    ("promote-trigger", "events.amazonaws.com"),
     ("flow-logs", "vpc-flow-logs.amazonaws.com"),
     ("api-logs", "apigateway.amazonaws.com"),
     ("invoke", "apigateway.amazonaws.com"),
@@ -105,6 +110,7 @@ impl Names {
             capture_prefix: format!("capture/{prefix}/"),
             ground_truth_prefix: "ground-truth/".into(),
             live_quality_prefix: "live-quality/".into(),
+            promote_machine: format!("{prefix}-promote"),
             ingest_function: format!("{prefix}-ingest"),
             stack_bootstrap: format!("{prefix}-bootstrap"),
             deploy_role: format!("{prefix}-deploy"),
@@ -159,6 +165,11 @@ impl Names {
                 "SageMaker processing job",
                 format!("{}-{}", self.live_quality_job, "x".repeat(8)),
                 63,
+            ),
+            (
+                "Step Functions state machine",
+                self.promote_machine.clone(),
+                80,
             ),
             ("Lambda function", self.ingest_function.clone(), 64),
         ];
