@@ -737,14 +737,14 @@ fn audit_findings_are_refused_before_any_call() {
     assert!(!text(&out).contains("cannot reach"), "{}", text(&out));
 }
 
-/// The example spec with 120 more lab values: a real rendering whose ml
+/// The example spec with 600 more lab values: a real rendering whose ml
 /// stack is over CloudFormation's inline limit; returns the spec's path
 /// and the folder it was synthesised into.
 fn large_spec(dir: &Path) -> (String, String) {
     let spec = std::fs::read_to_string(root().join(SPEC)).unwrap();
     let anchor = "    - { name: sweating, type: boolean }\n";
     assert!(spec.contains(anchor), "anchor in the example spec");
-    let labs: String = (0..120)
+    let labs: String = (0..600)
         .map(|i| {
             format!("    - {{ name: lab_{i:03}, type: numeric, min: 0, max: 1000, unit: mg/L }}\n")
         })
@@ -771,14 +771,17 @@ fn a_template_over_the_inline_limit_goes_through_the_deploy_bucket() {
     let dir = tempfile::tempdir().unwrap();
     let (spec, stacks) = large_spec(dir.path());
     let ml = Path::new(&stacks).join("disease-prediction/staging/ml.yaml");
-    let size = std::fs::metadata(&ml).unwrap().len();
-    assert!(size > 51_200, "ml.yaml has {size} bytes");
+    for stack in [&ml, &ml.with_file_name("ingest.yaml")] {
+        let size = std::fs::metadata(stack).unwrap().len();
+        assert!(size > 51_200, "{} has {size} bytes", stack.display());
+    }
     bootstrap_spec(&moto, &spec, &["--stacks", &stacks]);
     let bucket = "disease-prediction-staging-deploy-123456789012";
     let mut args = deploy_args(&["--stacks", &stacks]);
     args[1] = &spec;
 
-    // the deploy bucket gone: the ml stack's upload fails, clearly, exit 1
+    // the deploy bucket gone: the first large stack's upload (ingest, whose
+    // Glue table has a column per feature) fails, clearly, exit 1
     boto3(
         &moto,
         &format!("import boto3; boto3.client('s3').delete_bucket(Bucket='{bucket}')"),
@@ -787,9 +790,9 @@ fn a_template_over_the_inline_limit_goes_through_the_deploy_bucket() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let all = text(&out);
     assert!(
-        all.contains("cannot upload the template of disease-prediction-staging-ml")
+        all.contains("cannot upload the template of disease-prediction-staging-ingest")
             && all.contains(&format!(
-                "s3://{bucket}/templates/disease-prediction-staging-ml/"
+                "s3://{bucket}/templates/disease-prediction-staging-ingest/"
             ))
             && all.contains("NoSuchBucket"),
         "{all}"
@@ -826,7 +829,7 @@ s3 = boto3.client("s3")
 body = open({ml:?}, "rb").read()
 key = "templates/disease-prediction-staging-ml/" + hashlib.sha256(body).hexdigest() + ".template"
 head = s3.head_object(Bucket="{bucket}", Key=key)
-versions = s3.list_object_versions(Bucket="{bucket}", Prefix="templates/").get("Versions", [])
+versions = s3.list_object_versions(Bucket="{bucket}", Prefix="templates/disease-prediction-staging-ml/").get("Versions", [])
 deployed = boto3.client("cloudformation").get_template(StackName="disease-prediction-staging-ml")["TemplateBody"]
 print(head["ServerSideEncryption"], len(versions), deployed == body.decode())
 "#,
