@@ -18,6 +18,7 @@ pub mod bootstrap;
 pub mod cfn;
 pub mod diff;
 mod error;
+pub mod image;
 pub mod pipeline;
 pub mod sagemaker;
 pub mod serving;
@@ -309,6 +310,37 @@ impl Aws {
         Ok(stack
             .filter(|s| matches!(s.status.as_str(), "CREATE_COMPLETE" | "UPDATE_COMPLETE"))
             .map(|_| Bootstrapped::of(names, region, caller)))
+    }
+
+    /// The environment's ECR registry in `region`, with the Basic
+    /// credentials of ecr:GetAuthorizationToken (valid for 12 hours).
+    pub async fn ecr_registry(&self, region: &str) -> Result<image::Registry, DeployError> {
+        let conf = aws_sdk_ecr::config::Builder::from(&self.config)
+            .region(aws_config::Region::new(region.to_string()))
+            .build();
+        let out = aws_sdk_ecr::Client::from_conf(conf)
+            .get_authorization_token()
+            .send()
+            .await
+            .map_err(|e| error::classify("GetAuthorizationToken", "ECR", self.endpoint(), e))?;
+        let data = out.authorization_data().first();
+        let (Some(token), Some(endpoint)) = (
+            data.and_then(|d| d.authorization_token()),
+            data.and_then(|d| d.proxy_endpoint()),
+        ) else {
+            return Err(DeployError::Api {
+                operation: "GetAuthorizationToken",
+                stack: "ECR".into(),
+                code: None,
+                message: "the answer holds no token or proxy endpoint".into(),
+            });
+        };
+        let base = if endpoint.contains("://") {
+            endpoint.to_string()
+        } else {
+            format!("https://{endpoint}")
+        };
+        Ok(image::Registry::new(&base, Some(format!("Basic {token}"))))
     }
 
     /// Checks the credentials before anything else is called.

@@ -56,13 +56,13 @@ pub enum Approval {
 #[derive(Args)]
 pub struct Target {
     /// The spec (YAML).
-    spec: PathBuf,
+    pub(crate) spec: PathBuf,
     /// Environment of the spec.
     #[arg(long)]
-    env: String,
+    pub(crate) env: String,
     /// Folder `synth` wrote (the one reviewed and committed).
     #[arg(long, default_value = "stacks")]
-    stacks: PathBuf,
+    pub(crate) stacks: PathBuf,
 }
 
 #[derive(Args)]
@@ -186,21 +186,21 @@ pub struct StatusArgs {
     format: OutFormat,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
 }
 
-struct Loaded {
+pub(crate) struct Loaded {
     spec: dxops_spec::spec::ValidatedSpec,
     /// Every rendered file of the spec (all environments), for the stale check.
     files: Vec<render::RenderedFile>,
 }
 
 impl Loaded {
-    fn env(&self, env: &str) -> Result<&dxops_spec::spec::Environment> {
+    pub(crate) fn env(&self, env: &str) -> Result<&dxops_spec::spec::Environment> {
         self.spec.environments.get(env).with_context(|| {
             format!(
                 "spec `{}` has no environment `{env}` (it has: {})",
@@ -264,7 +264,7 @@ fn validated(path: &Path) -> Result<dxops_spec::spec::ValidatedSpec> {
     }
 }
 
-fn load(target: &Target) -> Result<Loaded> {
+pub(crate) fn load(target: &Target) -> Result<Loaded> {
     let spec = validated(&target.spec)?;
     let files = Renderer::embedded()?.render(&spec)?;
     let loaded = Loaded { spec, files };
