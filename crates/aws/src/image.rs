@@ -47,7 +47,7 @@ pub enum ImageError {
     BadLayout { path: PathBuf, message: String },
     #[error("cannot reach the registry at {url}: {message}")]
     Unreachable { url: String, message: String },
-    #[error("{operation} {url}: the registry answered {status}{}", body_note(.body))]
+    #[error("{operation} {url}: the registry answered {status}{}{}", body_note(.body), status_hint(*.status))]
     Registry {
         operation: &'static str,
         url: String,
@@ -56,6 +56,16 @@ pub enum ImageError {
     },
     #[error("the registry stored the manifest as {got}, not {expected}")]
     DigestMismatch { expected: String, got: String },
+}
+
+fn status_hint(status: u16) -> &'static str {
+    match status {
+        401 | 403 => {
+            "\nhint: the registry refused the credentials: an ECR token lasts 12 hours, and the caller needs ecr:GetAuthorizationToken and push rights on the repository"
+        }
+        404 => "\nhint: no such repository: run `dxops bootstrap` for the environment first",
+        _ => "",
+    }
 }
 
 fn body_note(body: &str) -> String {
