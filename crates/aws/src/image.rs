@@ -698,6 +698,18 @@ mod tests {
         );
     }
 
+    /// The digest of a fixed input, written down: a change of the tar or
+    /// gzip encoding (a dependency update included) changes every image's
+    /// digest, and this says so before a registry does.
+    #[test]
+    fn a_fixed_binary_has_a_known_digest() {
+        let img = image(b"binary", 0).unwrap();
+        assert_eq!(
+            digest(&img.manifest),
+            "sha256:e6fc855b9b83e66c63e2666e71953288b18223d80220cb59bc7e3e37606e6ed8"
+        );
+    }
+
     fn later_tar(img: &Image) -> Vec<u8> {
         let mut tar = Vec::new();
         flate2::read::GzDecoder::new(&img.layer[..])
