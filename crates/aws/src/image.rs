@@ -419,7 +419,13 @@ impl Registry {
     /// A registry at `base`; `authorization` is the whole header value
     /// (`Basic …` for ECR).
     pub fn new(base: &str, authorization: Option<String>) -> Registry {
+        let tls = ureq::tls::TlsConfig::builder()
+            .unversioned_rustls_crypto_provider(std::sync::Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ))
+            .build();
         let agent = ureq::Agent::config_builder()
+            .tls_config(tls)
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(10)))
             .timeout_global(Some(Duration::from_secs(600)))
