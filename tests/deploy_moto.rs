@@ -541,6 +541,53 @@ cf.update_stack(StackName=name, TemplateBody=new, Capabilities=["CAPABILITY_NAME
 }
 
 #[test]
+fn image_uri_is_the_image_parameter_pinned_by_digest() {
+    let moto = Moto::start(&[]);
+    let pinned = format!(
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/disease-prediction-staging/dxops-model@sha256:{}",
+        "0f".repeat(32)
+    );
+    // --image-uri stands for ImageUri: the next missing parameter is named.
+    let out = dxops(
+        &moto,
+        &[
+            "deploy",
+            SPEC,
+            "--env",
+            "staging",
+            "--yes",
+            "--image-uri",
+            &pinned,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("needs the parameter `ModelDataUrl`"),
+        "{}",
+        text(&out)
+    );
+    // A tag is not a pin.
+    let out = dxops(
+        &moto,
+        &[
+            "deploy",
+            SPEC,
+            "--env",
+            "staging",
+            "--yes",
+            "--image-uri",
+            &IMAGE["ImageUri=".len()..],
+        ],
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("host/repository@sha256:"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
 fn unreachable_endpoint_is_a_clear_error() {
     let port = free_port();
     let out = dxops_at(

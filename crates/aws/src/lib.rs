@@ -18,6 +18,7 @@ pub mod bootstrap;
 pub mod cfn;
 pub mod diff;
 mod error;
+pub mod image;
 pub mod pipeline;
 pub mod sagemaker;
 pub mod serving;
@@ -311,6 +312,15 @@ impl Aws {
             .map(|_| Bootstrapped::of(names, region, caller)))
     }
 
+    /// The environment's ECR registry in `region`, with the Basic
+    /// credentials of ecr:GetAuthorizationToken (valid for 12 hours).
+    pub async fn ecr_registry(&self, region: &str) -> Result<image::Registry, DeployError> {
+        let conf = aws_sdk_ecr::config::Builder::from(&self.config)
+            .region(aws_config::Region::new(region.to_string()))
+            .build();
+        ecr_registry(&aws_sdk_ecr::Client::from_conf(conf), self.endpoint()).await
+    }
+
     /// Checks the credentials before anything else is called.
     pub async fn identity(&self, region: &str) -> Result<Identity, DeployError> {
         let conf = aws_sdk_sts::config::Builder::from(&self.config)
@@ -326,4 +336,35 @@ impl Aws {
             arn: out.arn().unwrap_or_default().to_string(),
         })
     }
+}
+
+/// The registry of `client`'s account with the Basic credentials of
+/// ecr:GetAuthorizationToken (valid for 12 hours).
+pub async fn ecr_registry(
+    client: &aws_sdk_ecr::Client,
+    endpoint: Option<&str>,
+) -> Result<image::Registry, DeployError> {
+    let out = client
+        .get_authorization_token()
+        .send()
+        .await
+        .map_err(|e| error::classify("GetAuthorizationToken", "ECR", endpoint, e))?;
+    let data = out.authorization_data().first();
+    let (Some(token), Some(proxy)) = (
+        data.and_then(|d| d.authorization_token()),
+        data.and_then(|d| d.proxy_endpoint()),
+    ) else {
+        return Err(DeployError::Api {
+            operation: "GetAuthorizationToken",
+            stack: "ECR".into(),
+            code: None,
+            message: "the answer holds no token or proxy endpoint".into(),
+        });
+    };
+    let base = if proxy.contains("://") {
+        proxy.to_string()
+    } else {
+        format!("https://{proxy}")
+    };
+    Ok(image::Registry::new(&base, Some(format!("Basic {token}"))))
 }

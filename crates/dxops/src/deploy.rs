@@ -34,6 +34,31 @@ impl std::str::FromStr for KeyValue {
     }
 }
 
+/// An image reference pinned by digest (`host/repository@sha256:<64 hex>`),
+/// as `dxops image push` prints it, for `deploy --image-uri`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageRef(String);
+
+impl std::str::FromStr for ImageRef {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let pinned = s.split_once('@').is_some_and(|(name, digest)| {
+            name.contains('/')
+                && !name.starts_with('/')
+                && digest.strip_prefix("sha256:").is_some_and(|h| {
+                    h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                })
+        });
+        if pinned {
+            Ok(ImageRef(s.to_string()))
+        } else {
+            Err(format!(
+                "expected host/repository@sha256:<64 hex digits> (what `dxops image push` prints), got `{s}`"
+            ))
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum OutFormat {
     #[default]
@@ -56,13 +81,13 @@ pub enum Approval {
 #[derive(Args)]
 pub struct Target {
     /// The spec (YAML).
-    spec: PathBuf,
+    pub(crate) spec: PathBuf,
     /// Environment of the spec.
     #[arg(long)]
-    env: String,
+    pub(crate) env: String,
     /// Folder `synth` wrote (the one reviewed and committed).
     #[arg(long, default_value = "stacks")]
-    stacks: PathBuf,
+    pub(crate) stacks: PathBuf,
 }
 
 #[derive(Args)]
@@ -99,7 +124,8 @@ stack settles. A template over CloudFormation's inline limit (51,200 bytes) is u
 bootstrap's deploy bucket first (key: stack name and sha256 of the template, so the same template is \
 uploaded once; SSE-KMS) and the change set reads it from there.\n\nIt refuses to start when stacks/ is stale (run `dxops synth`) or the audit has \
 findings, and refuses to replace a stateful resource (bucket, key, log group, model package group) \
-without --allow-replace.\n\nExit codes: 0 deployed or no changes, 1 error, failure or refusal."
+without --allow-replace.\n\nThe model image: `dxops image push` prints host/repository@sha256:...; pass it as \
+--image-uri to pin the ImageUri parameter by digest.\n\nExit codes: 0 deployed or no changes, 1 error, failure or refusal."
 )]
 pub struct DeployArgs {
     #[command(flatten)]
@@ -119,6 +145,9 @@ pub struct DeployArgs {
     /// Template parameter (repeatable), e.g. `--parameter ImageUri=...`; every parameter the manifest lists is required.
     #[arg(long = "parameter", value_name = "KEY=VALUE")]
     parameters: Vec<KeyValue>,
+    /// The model image pinned by digest, as `dxops image push` prints it (`host/repository@sha256:...`): the ImageUri parameter, over any `--parameter ImageUri=`.
+    #[arg(long, value_name = "REF")]
+    image_uri: Option<ImageRef>,
 }
 
 #[derive(Args)]
@@ -186,21 +215,21 @@ pub struct StatusArgs {
     format: OutFormat,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
 }
 
-struct Loaded {
+pub(crate) struct Loaded {
     spec: dxops_spec::spec::ValidatedSpec,
     /// Every rendered file of the spec (all environments), for the stale check.
     files: Vec<render::RenderedFile>,
 }
 
 impl Loaded {
-    fn env(&self, env: &str) -> Result<&dxops_spec::spec::Environment> {
+    pub(crate) fn env(&self, env: &str) -> Result<&dxops_spec::spec::Environment> {
         self.spec.environments.get(env).with_context(|| {
             format!(
                 "spec `{}` has no environment `{env}` (it has: {})",
@@ -264,7 +293,7 @@ fn validated(path: &Path) -> Result<dxops_spec::spec::ValidatedSpec> {
     }
 }
 
-fn load(target: &Target) -> Result<Loaded> {
+pub(crate) fn load(target: &Target) -> Result<Loaded> {
     let spec = validated(&target.spec)?;
     let files = Renderer::embedded()?.render(&spec)?;
     let loaded = Loaded { spec, files };
@@ -603,7 +632,10 @@ pub fn deploy(args: DeployArgs) -> Result<ExitCode> {
             args.target.env
         );
     }
-    let given = given(&args.parameters);
+    let mut given = given(&args.parameters);
+    if let Some(ImageRef(uri)) = &args.image_uri {
+        given.push(("ImageUri".into(), uri.clone()));
+    }
     let mut params = Vec::new();
     for stack in &rendered.manifest.stacks {
         params.push(rendered.parameters(stack, &given)?);
@@ -1474,6 +1506,25 @@ fn pipeline_start(args: PipelineStartArgs) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_uri_must_be_pinned_by_digest() {
+        let digest = format!("sha256:{}", "ab12".repeat(16));
+        let good =
+            format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/p-staging/dxops-model@{digest}");
+        assert_eq!(good.parse::<ImageRef>(), Ok(ImageRef(good.clone())));
+        for bad in [
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/p-staging/dxops-model:1".to_string(),
+            format!("dxops-model@{digest}"),
+            format!("/repo@{digest}"),
+            format!("host/repo@sha256:{}", "AB12".repeat(16)),
+            format!("host/repo@sha256:{}", "ab".repeat(16)),
+            format!("host/repo@sha512:{}", "ab12".repeat(16)),
+        ] {
+            let err = bad.parse::<ImageRef>().unwrap_err();
+            assert!(err.contains("host/repository@sha256:"), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn status_shows_a_canary_shifting_and_parts_it_could_not_read() {

@@ -14,6 +14,7 @@ use dxops_spec::render::{self, Renderer};
 use dxops_spec::spec::{self, Problem, ValidatedSpec};
 
 mod deploy;
+mod image;
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +29,7 @@ dxops synth specs/*.yaml              render stacks/<name>/<env>/ for review\n  
 dxops synth --check specs/*.yaml      in CI: fail when stacks/ is stale\n\n\
 Deploying (credentials, region and endpoint from the standard AWS chain):\n  \
 dxops bootstrap SPEC --env staging           deploy role, template bucket, image repository (once)\n  \
+dxops image build && dxops image push SPEC --env staging   the model image, by digest\n  \
 dxops diff SPEC --env staging                what a deploy would change, security first\n  \
 dxops deploy SPEC --env staging --parameter ImageUri=... --parameter ModelDataUrl=...\n  \
 dxops pipeline start SPEC --env staging --wait   train, evaluate, gate, register\n  \
@@ -169,6 +171,13 @@ data, port in use, a step that could not run)."
         about = "Each stack's status and drift, the pipeline's last executions, the endpoint's variants, the model versions"
     )]
     Status(deploy::StatusArgs),
+    #[command(
+        about = "The dxops-model image: `image build` writes it as an OCI layout, `image push` sends it to ECR"
+    )]
+    Image {
+        #[command(subcommand)]
+        command: image::ImageCommand,
+    },
     /// Write a commented starter spec that validates.
     Init {
         /// Where to write it.
@@ -239,6 +248,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Reject(args) => deploy::decide(args, Verdict::Rejected),
         Command::Pipeline { command } => deploy::pipeline(command),
         Command::Bootstrap(args) => deploy::bootstrap(args),
+        Command::Image { command } => image::run(command),
         Command::ServeModel {
             ml_root,
             host,

@@ -1,0 +1,291 @@
+//! `dxops image build` and `dxops image push` for real: two builds give the
+//! same digest; a push to Debian's `docker-registry` (the reference
+//! implementation of the distribution API, started here on a free loopback
+//! port with its storage in a temporary folder, stopped by its pid) is read
+//! back with `skopeo`; a second push uploads nothing; an unreachable
+//! registry is a clear error with exit 1. `bash .ci/setup` installs both
+//! programs.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const SPEC: &str = "specs/disease-prediction.yaml";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn dxops(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dxops"))
+        .current_dir(root())
+        .args(args)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .expect("dxops runs")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).expect("utf-8")
+}
+
+/// A small executable standing in for the model binary.
+fn binary(dir: &Path) -> PathBuf {
+    let path = dir.join("dxops-model");
+    std::fs::write(&path, b"#!/bin/sh\necho dxops-model stand-in\n").unwrap();
+    path
+}
+
+fn build(binary: &Path, out: &Path) -> Value {
+    let text = ok(&dxops(&[
+        "image",
+        "build",
+        "--binary",
+        binary.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    serde_json::from_str(&text).expect("json")
+}
+
+/// `docker-registry serve` for one test; killed (by its pid) when dropped.
+struct Registry {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("storage").display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("log")).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("docker-registry runs (bash .ci/setup installs Debian's docker-registry)");
+        let registry = Registry {
+            child,
+            port,
+            _dir: dir,
+        };
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "docker-registry did not listen on {port} within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        registry
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn skopeo(args: &[&str]) -> Value {
+    let out = Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("skopeo runs (bash .ci/setup installs it)");
+    assert!(
+        out.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("skopeo prints json")
+}
+
+#[test]
+fn two_builds_of_the_same_binary_give_the_same_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = binary(dir.path());
+    let first = build(&bin, &dir.path().join("a"));
+    // Another file time and another folder change nothing.
+    std::thread::sleep(Duration::from_millis(1100));
+    let copy = dir.path().join("elsewhere");
+    std::fs::create_dir(&copy).unwrap();
+    let bin2 = binary(&copy);
+    let second = build(&bin2, &dir.path().join("b"));
+    assert_eq!(first["manifest"], second["manifest"]);
+    for file in ["index.json", "oci-layout"] {
+        assert_eq!(
+            std::fs::read(dir.path().join("a").join(file)).unwrap(),
+            std::fs::read(dir.path().join("b").join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    // The human output is the digest alone on stdout.
+    let out = ok(&dxops(&[
+        "image",
+        "build",
+        "--binary",
+        bin.to_str().unwrap(),
+        "--out",
+        dir.path().join("c").to_str().unwrap(),
+    ]));
+    assert_eq!(out.trim(), first["manifest"]["digest"].as_str().unwrap());
+    // A different binary is a different image.
+    std::fs::write(&bin, b"#!/bin/sh\necho other\n").unwrap();
+    let other = build(&bin, &dir.path().join("d"));
+    assert_ne!(first["manifest"]["digest"], other["manifest"]["digest"]);
+    // skopeo reads the layout as an OCI image.
+    let inspected = skopeo(&[
+        "inspect",
+        &format!("oci:{}", dir.path().join("a").display()),
+    ]);
+    assert_eq!(inspected["Digest"], first["manifest"]["digest"]);
+}
+
+#[test]
+fn push_to_a_registry_then_push_again_uploads_nothing() {
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let built = build(&binary(dir.path()), &layout);
+    let digest = built["manifest"]["digest"].as_str().unwrap().to_string();
+    let push = || {
+        let text = ok(&dxops(&[
+            "image",
+            "push",
+            SPEC,
+            "--env",
+            "staging",
+            "--layout",
+            layout.to_str().unwrap(),
+            "--registry",
+            &registry.url(),
+            "--format",
+            "json",
+        ]));
+        serde_json::from_str::<Value>(&text).expect("json")
+    };
+    let first = push();
+    assert_eq!(first["digest"], digest.as_str());
+    assert_eq!(first["uploaded"].as_array().unwrap().len(), 2, "{first}");
+    assert_eq!(first["skipped"].as_array().unwrap().len(), 0, "{first}");
+    assert_eq!(first["manifest_existed"], false);
+    let repository = first["repository"].as_str().unwrap().to_string();
+    let tag = first["tag"].as_str().unwrap().to_string();
+    assert_eq!(
+        first["reference"],
+        format!("127.0.0.1:{}/{repository}@{digest}", registry.port).as_str()
+    );
+
+    let again = push();
+    assert_eq!(again["uploaded"].as_array().unwrap().len(), 0, "{again}");
+    assert_eq!(again["skipped"].as_array().unwrap().len(), 2, "{again}");
+    assert_eq!(again["manifest_existed"], true);
+
+    // What the registry holds, read back by another client.
+    let image = format!("docker://127.0.0.1:{}/{repository}:{tag}", registry.port);
+    let inspected = skopeo(&["inspect", "--tls-verify=false", &image]);
+    assert_eq!(inspected["Digest"], digest.as_str());
+    assert_eq!(inspected["Architecture"], "amd64");
+    assert_eq!(inspected["Os"], "linux");
+    let config = skopeo(&["inspect", "--tls-verify=false", "--config", &image]);
+    assert_eq!(config["config"]["User"], "65532:65532");
+    assert_eq!(config["config"]["Entrypoint"][0], "dxops-model");
+    assert_eq!(
+        config["rootfs"]["diff_ids"][0], built["diff_id"],
+        "{config}"
+    );
+    let raw = skopeo(&["inspect", "--tls-verify=false", "--raw", &image]);
+    assert_eq!(
+        raw["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(raw["layers"][0]["digest"], built["layer"]["digest"]);
+    // By digest too, as deploy's ImageUri names it.
+    let by_digest = format!("docker://127.0.0.1:{}/{repository}@{digest}", registry.port);
+    assert_eq!(
+        skopeo(&["inspect", "--tls-verify=false", &by_digest])["Digest"],
+        digest.as_str()
+    );
+}
+
+#[test]
+fn an_unreachable_registry_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    build(&binary(dir.path()), &layout);
+    let port = free_port();
+    let out = dxops(&[
+        "image",
+        "push",
+        SPEC,
+        "--env",
+        "staging",
+        "--layout",
+        layout.to_str().unwrap(),
+        "--registry",
+        &format!("http://127.0.0.1:{port}"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "cannot reach the registry at http://127.0.0.1:{port}/v2/"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // No layout at all says what to run.
+    let out = dxops(&[
+        "image",
+        "push",
+        SPEC,
+        "--env",
+        "staging",
+        "--layout",
+        dir.path().join("missing").to_str().unwrap(),
+        "--registry",
+        &format!("http://127.0.0.1:{port}"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("run `dxops image build` first"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
