@@ -7,10 +7,13 @@
 //! version, an unknown pipeline parameter. Every workaround of the launcher
 //! has a test here showing moto still needs it.
 
-use std::net::{TcpListener, TcpStream};
+mod loopback;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use loopback::{Listening, free_port};
 
 const SPEC: &str = "specs/disease-prediction.yaml";
 const IMAGE: &str = "ImageUri=123456789012.dkr.ecr.eu-west-1.amazonaws.com/dxops-model:1";
@@ -20,17 +23,9 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 /// moto server for one test; killed (by its pid) when dropped.
 struct Moto {
-    child: Child,
-    port: u16,
+    server: Listening,
     _log: tempfile::NamedTempFile,
 }
 
@@ -46,34 +41,17 @@ impl Moto {
         for w in without {
             cmd.args(["--without", w]);
         }
-        let child = cmd
-            .spawn()
-            .expect("python3 runs (bash .ci/setup installs moto[server])");
-        let moto = Moto {
-            child,
+        let server = Listening::spawn(
+            cmd,
             port,
-            _log: log,
-        };
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "moto did not listen on {port} within 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        moto
+            "moto (bash .ci/setup installs moto[server])",
+            Duration::from_secs(60),
+        );
+        Moto { server, _log: log }
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.server.url()
     }
 }
 

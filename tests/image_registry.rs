@@ -6,10 +6,13 @@
 //! registry is a clear error with exit 1. `bash .ci/setup` installs both
 //! programs.
 
-use std::net::{TcpListener, TcpStream};
+mod loopback;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use loopback::{Listening, free_port};
 
 use serde_json::Value;
 
@@ -17,13 +20,6 @@ const SPEC: &str = "specs/disease-prediction.yaml";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 fn dxops(args: &[&str]) -> Output {
@@ -69,8 +65,7 @@ fn build(binary: &Path, out: &Path) -> Value {
 
 /// `docker-registry serve` for one test; killed (by its pid) when dropped.
 struct Registry {
-    child: Child,
-    port: u16,
+    server: Listening,
     _dir: tempfile::TempDir,
 }
 
@@ -88,38 +83,26 @@ impl Registry {
         )
         .unwrap();
         let log = std::fs::File::create(dir.path().join("log")).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
+        let mut cmd = Command::new("docker-registry");
+        cmd.arg("serve")
             .arg(&config)
             .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("docker-registry runs (bash .ci/setup installs Debian's docker-registry)");
-        let registry = Registry {
-            child,
+            .stderr(Stdio::from(log));
+        let server = Listening::spawn(
+            cmd,
             port,
-            _dir: dir,
-        };
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "docker-registry did not listen on {port} within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        registry
+            "docker-registry (bash .ci/setup installs Debian's docker-registry)",
+            Duration::from_secs(30),
+        );
+        Registry { server, _dir: dir }
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.server.url()
     }
-}
 
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn port(&self) -> u16 {
+        self.server.port
     }
 }
 
@@ -209,7 +192,7 @@ fn push_to_a_registry_then_push_again_uploads_nothing() {
     let tag = first["tag"].as_str().unwrap().to_string();
     assert_eq!(
         first["reference"],
-        format!("127.0.0.1:{}/{repository}@{digest}", registry.port).as_str()
+        format!("127.0.0.1:{}/{repository}@{digest}", registry.port()).as_str()
     );
 
     let again = push();
@@ -218,7 +201,7 @@ fn push_to_a_registry_then_push_again_uploads_nothing() {
     assert_eq!(again["manifest_existed"], true);
 
     // What the registry holds, read back by another client.
-    let image = format!("docker://127.0.0.1:{}/{repository}:{tag}", registry.port);
+    let image = format!("docker://127.0.0.1:{}/{repository}:{tag}", registry.port());
     let inspected = skopeo(&["inspect", "--tls-verify=false", &image]);
     assert_eq!(inspected["Digest"], digest.as_str());
     assert_eq!(inspected["Architecture"], "amd64");
@@ -237,7 +220,10 @@ fn push_to_a_registry_then_push_again_uploads_nothing() {
     );
     assert_eq!(raw["layers"][0]["digest"], built["layer"]["digest"]);
     // By digest too, as deploy's ImageUri names it.
-    let by_digest = format!("docker://127.0.0.1:{}/{repository}@{digest}", registry.port);
+    let by_digest = format!(
+        "docker://127.0.0.1:{}/{repository}@{digest}",
+        registry.port()
+    );
     assert_eq!(
         skopeo(&["inspect", "--tls-verify=false", &by_digest])["Digest"],
         digest.as_str()

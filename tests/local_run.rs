@@ -114,6 +114,7 @@ fn the_pipeline_runs_registers_serves_and_learns_from_its_approved_version() {
     assert_eq!(first["registered"]["version"], 1);
     assert_eq!(first["registered"]["status"], "Approved");
     assert_eq!(first["served"]["version"], 1);
+    assert_eq!(first["served"]["reason"], "approved in this run");
     assert_eq!(first["replay"]["errors"], 0);
     assert!(first["replay"]["rows"].as_u64().unwrap() > 200);
     assert_eq!(first["drift"]["dataset_drift"], false);
@@ -253,6 +254,29 @@ fn the_local_gate_follows_the_rendered_threshold() {
     assert_eq!(param["DefaultValue"], 0.995);
     assert_eq!(step(&run, "register")["status"], "skipped");
     assert!(run["registered"].is_null());
+}
+
+#[test]
+fn an_approval_deploys_only_where_the_spec_promotes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = std::fs::read_to_string(root().join("specs/disease-prediction.yaml"))
+        .unwrap()
+        .replace("  deploy: after_approval", "  deploy: never");
+    let spec_path = dir.path().join("manual-deploys.yaml");
+    std::fs::write(&spec_path, spec).unwrap();
+    let run = run_json(&[
+        spec_path.to_str().unwrap(),
+        "--out",
+        dir.path().join("runs").to_str().unwrap(),
+        "--approve",
+        "reviewed",
+    ]);
+    assert_eq!(run["registered"]["status"], "Approved");
+    let reason = run["served"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("not deployed (retraining.deploy: never)"),
+        "{reason}"
+    );
 }
 
 #[test]
