@@ -17,7 +17,7 @@ pub(in crate::audit) const CONTROLS: &[Control] = &[
         false,
         AT_REST,
         "Training, processing, transform and monitoring jobs write PHI to volumes and S3 outputs that must be encrypted with a customer-managed key.",
-        "AWS::SageMaker::Pipeline PipelineDefinitionBody steps (Processing, Training, Transform): volume and output KmsKeyId set; AWS::SageMaker::MonitoringSchedule and *JobDefinition: VolumeKmsKeyId and output KmsKeyId set."
+        "AWS::SageMaker::Pipeline PipelineDefinitionBody steps (Processing, Training, Transform): volume and output KmsKeyId set; the same for every job an AWS::StepFunctions::StateMachine task creates (sagemaker:createProcessingJob, createTrainingJob, createTransformJob, createHyperParameterTuningJob); AWS::SageMaker::MonitoringSchedule and *JobDefinition: VolumeKmsKeyId and output KmsKeyId set."
     ),
     control_entry!(
         SageMakerEndpointKmsEncryption,
@@ -25,8 +25,8 @@ pub(in crate::audit) const CONTROLS: &[Control] = &[
         High,
         false,
         AT_REST,
-        "Endpoint instance storage may hold inference payloads and must use a customer-managed key.",
-        "AWS::SageMaker::EndpointConfig: KmsKeyId references a customer-managed key."
+        "Endpoint instance storage may hold inference payloads, and captured requests and responses are PHI; both must use a customer-managed key.",
+        "AWS::SageMaker::EndpointConfig: KmsKeyId references a customer-managed key, and so does DataCaptureConfig KmsKeyId when data capture is configured."
     ),
     control_entry!(
         SageMakerInterContainerEncryption,
@@ -93,6 +93,15 @@ pub(super) fn check(out: &mut Out) {
             &ec,
             &["KmsKeyId"],
         );
+        // Captured payloads land in S3 under the capture config's own key,
+        // not the endpoint's: without it they fall back to the bucket default.
+        if ec.prop(&["DataCaptureConfig"]).is_some() {
+            out.key(
+                ControlId::SageMakerEndpointKmsEncryption,
+                &ec,
+                &["DataCaptureConfig", "KmsKeyId"],
+            );
+        }
     }
     for m in tpl.of_type("AWS::SageMaker::Model") {
         let ptr = m.ptr(&["EnableNetworkIsolation"]);
@@ -295,6 +304,9 @@ pub(super) fn check(out: &mut Out) {
     for p in tpl.of_type("AWS::SageMaker::Pipeline") {
         pipeline(out, &p);
     }
+    for sm in tpl.of_type("AWS::StepFunctions::StateMachine") {
+        state_machine_jobs(out, &sm);
+    }
 }
 
 /// Inter-container traffic encryption of a monitoring job's network config.
@@ -411,27 +423,36 @@ fn pipeline(out: &mut Out, p: &Resource) {
     steps.sort_by(|a, b| a.0.cmp(&b.0));
     for (sp, step) in steps {
         let start = out.obs.len();
-        judge_step(out, p, &body_ptr, &sp, step);
+        judge_step(out, p, &body_ptr, &sp, step, "Arguments");
         for o in &mut out.obs[start..] {
             o.inner = Some(sp.clone());
         }
     }
 }
 
-fn judge_step(out: &mut Out, p: &Resource, body_ptr: &str, sp: &str, step: &Value) {
+/// One job request, a pipeline step's `Arguments` or a state machine task's
+/// `Parameters` (`request_key`): both are the SageMaker Create*Job request.
+fn judge_step(
+    out: &mut Out,
+    p: &Resource,
+    body_ptr: &str,
+    sp: &str,
+    step: &Value,
+    request_key: &str,
+) {
     let tpl = out.tpl;
     let body_ptr = body_ptr.to_string();
     let key_ok = |v: Option<&Value>| cmk(tpl, v);
     let name = str_of(step.get("Name")).unwrap_or("?");
     let ty = str_of(step.get("Type")).unwrap_or("");
-    let args = step.get("Arguments").unwrap_or(&Value::Null);
+    let args = step.get(request_key).unwrap_or(&Value::Null);
     let (args, ap) = if ty == "Tuning" {
         (
             args.get("TrainingJobDefinition").unwrap_or(&Value::Null),
-            format!("{sp}/Arguments/TrainingJobDefinition"),
+            format!("{sp}/{request_key}/TrainingJobDefinition"),
         )
     } else {
-        (args, format!("{sp}/Arguments"))
+        (args, format!("{sp}/{request_key}"))
     };
     let label = |path: &str| format!("step `{name}` ({ty}) {ap}/{path}");
     let mut enc = Vec::new();
@@ -536,6 +557,126 @@ fn judge_step(out: &mut Out, p: &Resource, body_ptr: &str, sp: &str, step: &Valu
             );
         }
         _ => {}
+    }
+}
+
+/// Jobs a state machine starts itself (the live-quality join, say) write PHI
+/// as pipeline steps do: each task that creates one is judged as the step of
+/// the same kind, with `${Name}` placeholders read through the resource's
+/// DefinitionSubstitutions.
+fn state_machine_jobs(out: &mut Out, sm: &Resource) {
+    let def_ptr = sm.ptr(&["DefinitionString"]);
+    let Some(definition) = state_machine_definition(sm) else {
+        return;
+    };
+    let definition = match definition {
+        Ok(d) => d,
+        Err(e) => {
+            out.fail(
+                ControlId::SageMakerJobKmsEncryption,
+                sm,
+                def_ptr,
+                format!("cannot judge the jobs this state machine starts: {e}"),
+            );
+            return;
+        }
+    };
+    let substitutions = sm.prop(&["DefinitionSubstitutions"]);
+    let mut tasks = Vec::new();
+    collect_job_tasks(&definition, "", &mut tasks);
+    for (sp, kind, parameters) in tasks {
+        let step = serde_json::json!({
+            "Name": sp.rsplit('/').next().unwrap_or(""),
+            "Type": kind,
+            "Parameters": substitute(parameters, substitutions),
+        });
+        let start = out.obs.len();
+        judge_step(out, sm, &def_ptr, &sp, &step, "Parameters");
+        for o in &mut out.obs[start..] {
+            o.inner = Some(sp.clone());
+        }
+    }
+}
+
+/// The inline definition as JSON; `None` when the resource has none to read.
+fn state_machine_definition(sm: &Resource) -> Option<Result<Value, String>> {
+    if let Some(def) = sm.prop(&["Definition"]) {
+        return Some(Ok(def.clone()));
+    }
+    if sm.prop(&["DefinitionS3Location"]).is_some() {
+        return Some(Err(
+            "the definition is not inline (DefinitionS3Location); inline it as DefinitionString so it can be audited".into(),
+        ));
+    }
+    let text = match sm.prop(&["DefinitionString"])? {
+        Value::String(s) => s.as_str(),
+        Value::Object(o) => match o.get("Fn::Sub") {
+            Some(Value::String(s)) => s.as_str(),
+            Some(Value::Array(a)) => a.first().and_then(Value::as_str)?,
+            _ => {
+                return Some(Err(
+                    "DefinitionString is neither a string nor Fn::Sub".into()
+                ));
+            }
+        },
+        _ => return Some(Err("DefinitionString is not a string".into())),
+    };
+    Some(serde_json::from_str(text).map_err(|e| format!("DefinitionString is not valid JSON: {e}")))
+}
+
+/// Task states that create a SageMaker job, with their pointer and the step
+/// type of the same request; into Parallel branches and Map iterators too.
+fn collect_job_tasks<'v>(
+    def: &'v Value,
+    base: &str,
+    out: &mut Vec<(String, &'static str, &'v Value)>,
+) {
+    let Some(states) = def.get("States").and_then(Value::as_object) else {
+        return;
+    };
+    for (name, state) in states {
+        let ptr = format!("{base}/States/{name}");
+        for (i, branch) in items(state.get("Branches")).iter().enumerate() {
+            collect_job_tasks(branch, &format!("{ptr}/Branches/{i}"), out);
+        }
+        for inner in ["ItemProcessor", "Iterator"] {
+            if let Some(machine) = state.get(inner) {
+                collect_job_tasks(machine, &format!("{ptr}/{inner}"), out);
+            }
+        }
+        let action = str_of(state.get("Resource"))
+            .and_then(|r| r.rsplit_once("sagemaker:"))
+            .map(|(_, action)| action.split('.').next().unwrap_or(action));
+        let kind = match action {
+            Some("createProcessingJob") => "Processing",
+            Some("createTrainingJob") => "Training",
+            Some("createTransformJob") => "Transform",
+            Some("createHyperParameterTuningJob") => "Tuning",
+            _ => continue,
+        };
+        let parameters = state.get("Parameters").unwrap_or(&Value::Null);
+        out.push((ptr, kind, parameters));
+    }
+}
+
+/// `parameters` with every string that is exactly `${Name}` replaced by the
+/// substitution of that name, so keys and subnets are judged as CloudFormation
+/// will fill them in.
+fn substitute(parameters: &Value, substitutions: Option<&Value>) -> Value {
+    match parameters {
+        Value::String(s) => s
+            .strip_prefix("${")
+            .and_then(|t| t.strip_suffix('}'))
+            .and_then(|name| substitutions?.get(name))
+            .cloned()
+            .unwrap_or_else(|| parameters.clone()),
+        Value::Array(a) => Value::Array(a.iter().map(|v| substitute(v, substitutions)).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), substitute(v, substitutions)))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 
