@@ -373,6 +373,12 @@ pub(super) fn pipeline_body(p: &Resource) -> Result<Value, String> {
     let body = def.get("PipelineDefinitionBody").ok_or(
         "the definition is not inline (PipelineDefinitionS3Location); inline it as PipelineDefinitionBody so it can be audited",
     )?;
+    embedded_json(body, "PipelineDefinitionBody")
+}
+
+/// A JSON document held as text, plain or as the template of an `Fn::Sub`
+/// (its `${…}` placeholders sit inside JSON strings, so it parses as is).
+fn embedded_json(body: &Value, what: &str) -> Result<Value, String> {
     let text = match body {
         Value::String(s) => s.as_str(),
         Value::Object(o) => match o.get("Fn::Sub") {
@@ -381,11 +387,11 @@ pub(super) fn pipeline_body(p: &Resource) -> Result<Value, String> {
                 .first()
                 .and_then(Value::as_str)
                 .ok_or("Fn::Sub has no template string")?,
-            _ => return Err("PipelineDefinitionBody is neither a string nor Fn::Sub".into()),
+            _ => return Err(format!("{what} is neither a string nor Fn::Sub")),
         },
-        _ => return Err("PipelineDefinitionBody is not a string".into()),
+        _ => return Err(format!("{what} is not a string")),
     };
-    serde_json::from_str(text).map_err(|e| format!("PipelineDefinitionBody is not valid JSON: {e}"))
+    serde_json::from_str(text).map_err(|e| format!("{what} is not valid JSON: {e}"))
 }
 
 /// Steps with their pointer inside the definition, descending into
@@ -608,20 +614,8 @@ fn state_machine_definition(sm: &Resource) -> Option<Result<Value, String>> {
             "the definition is not inline (DefinitionS3Location); inline it as DefinitionString so it can be audited".into(),
         ));
     }
-    let text = match sm.prop(&["DefinitionString"])? {
-        Value::String(s) => s.as_str(),
-        Value::Object(o) => match o.get("Fn::Sub") {
-            Some(Value::String(s)) => s.as_str(),
-            Some(Value::Array(a)) => a.first().and_then(Value::as_str)?,
-            _ => {
-                return Some(Err(
-                    "DefinitionString is neither a string nor Fn::Sub".into()
-                ));
-            }
-        },
-        _ => return Some(Err("DefinitionString is not a string".into())),
-    };
-    Some(serde_json::from_str(text).map_err(|e| format!("DefinitionString is not valid JSON: {e}")))
+    let body = sm.prop(&["DefinitionString"])?;
+    Some(embedded_json(body, "DefinitionString"))
 }
 
 /// Task states that create a SageMaker job, with their pointer and the step
