@@ -7,7 +7,11 @@
 #  (b) the same against a scikit-learn model of the same family served by
 #      Flask + gunicorn (venv in benches/.venv);
 #  (c) time from process start to the first /ping 200;
-#  (d) resident memory.
+#  (d) resident memory;
+#  (e) Lambda mode: a fresh process to its first answer (cold start, wall
+#      and CPU) and warm per-invocation latency, through a local Runtime API,
+#      against the same scikit-learn model under awslambdaric (the runtime
+#      interface client of AWS's Python images).
 # SOAK=1 adds 100,000 single-row requests at SOAK_RATE (default 2000) rps.
 # Results: benches/out/serve/results.jsonl and a Markdown table on stdout.
 set -euo pipefail
@@ -48,6 +52,7 @@ if [ ! -x "$venv/bin/gunicorn" ]; then
   echo '*' > "$venv/.gitignore"
   "$venv/bin/pip" install -q flask gunicorn scikit-learn numpy
 fi
+[ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import awslambdaric' 2>/dev/null || "$venv/bin/pip" install -q awslambdaric
 if [ ! -f "$out/model.joblib" ]; then
   "$venv/bin/python" benches/serve/py/train.py "$data" label "$out/model.joblib"
 fi
@@ -96,6 +101,15 @@ DXOPS_METRICS_INTERVAL=10 bench_server rust "$RUST_PORT" "$out/rust-server.log" 
 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MODEL_PATH="$root/$out/model.joblib" bench_server python "$PY_PORT" "$out/python-server.log" -- \
   "$venv/bin/gunicorn" --chdir "$root/benches/serve/py" -w 2 -b "127.0.0.1:$PY_PORT" --log-level warning app:app
 
+COLD_RUNS=${COLD_RUNS:-20}
+r=$(python3 benches/serve/lambda_bench.py "$COLD_RUNS" 1000 "$out/row1.csv" "$out/rust-lambda.log" -- \
+  "$bin" lambda --ml-root "$out/ml")
+record "rust lambda" "$r"; echo "rust lambda: $r"
+r=$(OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MODEL_PATH="$root/$out/model.joblib" PYTHONPATH="$root/benches/serve/py" \
+  python3 benches/serve/lambda_bench.py "$COLD_RUNS" 1000 "$out/row1.csv" "$out/python-lambda.log" -- \
+  "$venv/bin/python" -m awslambdaric lambda_app.handler)
+record "python lambda" "$r"; echo "python lambda: $r"
+
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$results" <<'PY'
 import json, sys
@@ -115,6 +129,10 @@ print(f"| start → first /ping 200 | {cell('rust startup', start)} | {cell('pyt
 mem = lambda r: f'{r["rss_kib"]/1024:.1f} MiB (peak {r["peak_rss_kib"]/1024:.1f})'
 print(f"| RSS idle | {cell('rust rss idle', mem)} | {cell('python rss idle', mem)} |")
 print(f"| RSS after load | {cell('rust rss after load', mem)} | {cell('python rss after load', mem)} |")
+cold = lambda r: f'{r["cold_start_ms"]["median"]:.1f} ms wall, {r["cold_start_cpu_ms"]["median"]:.1f} ms CPU (median of {r["cold_start_ms"]["runs"]})'
+print(f"| Lambda: fresh process → first answer | {cell('rust lambda', cold)} | {cell('python lambda', cold)} |")
+warm = lambda r: f'{r["warm_ms"]["p50"]:.3f} / {r["warm_ms"]["p99"]:.3f} ms ({r["warm_ms"]["invocations"]} in a row)'
+print(f"| Lambda: warm invocation p50 / p99 | {cell('rust lambda', warm)} | {cell('python lambda', warm)} |")
 for r in rows:
     if "soak" in r["name"]:
         print(f'| {r["name"]} | {lat(r)} | |')

@@ -4,6 +4,8 @@
 //! loopback port, and a minimal HTTP/1.1 client.
 #![allow(dead_code)]
 
+pub mod runtime_api;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -271,6 +273,84 @@ impl Drop for Server {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// `dxops-model lambda` on a model, polling a local Runtime API.
+pub struct Function {
+    pub child: Child,
+    pub api: runtime_api::RuntimeApi,
+    pub stdout: Arc<Mutex<String>>,
+    pub stderr: Arc<Mutex<String>>,
+    pub started: Instant,
+}
+
+/// What Lambda sets in a function's environment.
+pub fn lambda_env(api: SocketAddr) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_LAMBDA_RUNTIME_API", api.to_string()),
+        ("AWS_LAMBDA_FUNCTION_NAME", "dxops-test".into()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512".into()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/dxops-test".into()),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "test".into()),
+    ]
+}
+
+impl Function {
+    pub fn start_at(root: &Path, env: &[(&str, &str)]) -> Function {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["lambda", "--ml-root"]).arg(root);
+        Function::spawn(cmd, env)
+    }
+
+    /// The function started by `cmd`, with Lambda's environment and `env`.
+    pub fn spawn(mut cmd: Command, env: &[(&str, &str)]) -> Function {
+        let api = runtime_api::RuntimeApi::default();
+        let addr = api.start();
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        for (k, v) in lambda_env(addr) {
+            cmd.env(k, v);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let started = Instant::now();
+        let mut child = cmd.spawn().unwrap();
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        pump(child.stdout.take().unwrap(), stdout.clone(), None);
+        pump(child.stderr.take().unwrap(), stderr.clone(), None);
+        Function {
+            child,
+            api,
+            stdout,
+            stderr,
+            started,
+        }
+    }
+
+    /// Sends one event and returns the function's response event.
+    pub fn invoke(&self, id: &str, event: &serde_json::Value) -> serde_json::Value {
+        match self.api.invoke(id, event) {
+            runtime_api::Outcome::Response(v) => v,
+            runtime_api::Outcome::Error(e) => panic!("invocation {id} failed: {e}"),
+        }
+    }
+
+    pub fn output(&self) -> String {
+        format!(
+            "{}{}",
+            self.stdout.lock().unwrap(),
+            self.stderr.lock().unwrap()
+        )
+    }
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -11,6 +11,10 @@ pub const ML_ROOT: &str = "/opt/ml";
 /// Default root of processing jobs (process, evaluate, monitor).
 pub const PROCESSING_ROOT: &str = "/opt/ml/processing";
 
+/// Set to `1` in the evaluation step's environment when the spec serves on
+/// Lambda: the step then also writes [`paths::LAMBDA_PACKAGE_FILE`].
+pub const ENV_LAMBDA_PACKAGE: &str = "DXOPS_LAMBDA_PACKAGE";
+
 /// Relative locations, as the pipeline definition names them.
 pub mod paths {
     /// Processing input: raw records (CSV, JSON, JSON lines) as ingest wrote
@@ -40,6 +44,10 @@ pub mod paths {
     pub const EVALUATION_OUTPUT: &str = "evaluation";
     /// File name of the evaluation report.
     pub const EVALUATION_FILE: &str = "evaluation.json";
+    /// Evaluation output when the model serves on Lambda: the function's
+    /// code (the image's binary as `bootstrap`, the evaluated model under
+    /// `model/`), which the promotion deploys once a person approves.
+    pub const LAMBDA_PACKAGE_FILE: &str = "lambda.zip";
     /// Where a failed step leaves its reason.
     pub const FAILURE_FILE: &str = "output/failure";
     /// Training channels.
@@ -155,6 +163,13 @@ impl Layout {
         self.root
             .join(paths::EVALUATION_OUTPUT)
             .join(paths::EVALUATION_FILE)
+    }
+
+    /// The Lambda package the evaluation step writes beside its report.
+    pub fn lambda_package(&self) -> PathBuf {
+        self.root
+            .join(paths::EVALUATION_OUTPUT)
+            .join(paths::LAMBDA_PACKAGE_FILE)
     }
 
     /// The drift report of the batch monitor.

@@ -26,7 +26,7 @@ use dxops_ml::{parallel, pipeline, process, serve, steps, synth};
 #[command(
     name = "dxops-model",
     version,
-    about = "dxops model container: process, train, evaluate, cv, synth-data"
+    about = "dxops model container: process, train, evaluate, serve, lambda, monitor, cv, synth-data"
 )]
 struct Cli {
     /// Root of the SageMaker layout (default /opt/ml, or /opt/ml/processing
@@ -113,6 +113,12 @@ enum Command {
         #[arg(long, default_value = "0.0.0.0")]
         host: std::net::IpAddr,
     },
+    /// Answer AWS Lambda invocations with `<root>/model` (`serving.target:
+    /// lambda`): API Gateway proxy events in, the same bodies as
+    /// `/invocations` out, through the Runtime API that Lambda names in
+    /// `AWS_LAMBDA_RUNTIME_API`. Bad requests are 4xx responses, never
+    /// failed invocations.
+    Lambda,
     /// Drift of SageMaker data-capture files against the model's baseline;
     /// exits 2 on drift, 0 without, 1 on error.
     Monitor {
@@ -142,6 +148,21 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Packaged for Lambda's provided.al2023 runtime, this binary is started
+    // as `bootstrap` with no arguments, its model beside it.
+    let started_as = std::env::args_os().next().map(PathBuf::from);
+    if std::env::args_os().len() == 1
+        && started_as.is_some_and(|p| p.file_name() == Some(serve::lambda::BOOTSTRAP.as_ref()))
+    {
+        let root = serve::lambda::task_root().unwrap_or_else(|| PathBuf::from("."));
+        return match run_lambda(&root) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {}", dxops_contract::error_chain(&e));
+                ExitCode::FAILURE
+            }
+        };
+    }
     let cli = Cli::parse();
     let from_env = std::env::var_os("DXOPS_ML_ROOT")
         .filter(|v| !v.is_empty())
@@ -189,6 +210,7 @@ fn main() -> ExitCode {
         Command::Serve { port, host } => serve::ServeOptions::resolve(layout.root(), host, port)
             .and_then(serve::run)
             .map_err(anyhow::Error::from),
+        Command::Lambda => run_lambda(layout.root()).map_err(anyhow::Error::from),
         Command::Monitor {
             capture,
             model,
@@ -218,6 +240,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The Lambda runtime loop over the model under `root`.
+fn run_lambda(root: &Path) -> Result<(), serve::lambda::LambdaError> {
+    serve::ServeOptions::resolve(root, [0, 0, 0, 0].into(), None)
+        .map_err(serve::lambda::LambdaError::from)
+        .and_then(serve::lambda::run)
 }
 
 /// Local use: copy a file into the layout where SageMaker would mount it.
@@ -328,6 +357,12 @@ fn run_evaluate(
     ];
     print!("{}", summary_lines("test_", values));
     println!("test_macro_f1_drop={:.6};", m.macro_f1_drop);
+    if std::env::var(layout::ENV_LAMBDA_PACKAGE).is_ok_and(|v| v.trim() == "1") {
+        // The binary that evaluated the model is the one that will serve it.
+        let exe = std::env::current_exe().context("locating this binary to package it")?;
+        let out = steps::package_lambda(layout, model.as_deref(), &exe)?;
+        eprintln!("wrote the Lambda package {}", out.display());
+    }
     Ok(())
 }
 

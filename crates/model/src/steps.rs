@@ -70,6 +70,8 @@ pub enum StepError {
     Monitor(#[from] MonitorError),
     #[error(transparent)]
     GroundTruth(#[from] GroundTruthError),
+    #[error(transparent)]
+    Lambda(#[from] crate::serve::lambda::LambdaError),
 }
 
 /// What the processing step produced.
@@ -263,6 +265,20 @@ pub fn evaluate(
     let ev = train::evaluate(&artifact, &ds, production.as_ref().map(|(a, d)| (a, d)))?;
     write_json(&layout.evaluation_report(), &ev)?;
     Ok(ev)
+}
+
+/// The Lambda package of `model` (default: the layout's `model/`), with
+/// `binary` as its `bootstrap`, written beside the evaluation report.
+pub fn package_lambda(
+    layout: &Layout,
+    model: Option<&Path>,
+    binary: &Path,
+) -> Result<PathBuf, StepError> {
+    let model_path = model.map_or_else(|| layout.model_dir(), Path::to_path_buf);
+    let artifact = load_model(&model_path)?;
+    let out = layout.lambda_package();
+    crate::serve::lambda::package(&artifact, binary, &out)?;
+    Ok(out)
 }
 
 /// Drift of data-capture files against the model's baseline; writes the

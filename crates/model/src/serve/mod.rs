@@ -20,8 +20,10 @@
 //! [`wire::MAX_ROWS`]: crate::wire::MAX_ROWS
 
 pub mod feedback;
+pub mod lambda;
 pub mod metrics;
 pub mod output;
+pub mod scoring;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
@@ -47,9 +49,8 @@ use tokio::sync::Semaphore;
 use crate::artifact::{Artifact, ArtifactError, RawValue};
 use crate::baseline::Baseline;
 use crate::drift::{self, DriftConfig, DriftError};
-use crate::wire::{InputError, InputFormat, Schema};
 use metrics::Metrics;
-use output::{OutputFormat, Prediction};
+use scoring::{Rejection, Scorer};
 
 /// SageMaker's real-time payload limit (6 MB).
 pub const MAX_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
@@ -361,10 +362,8 @@ impl Window {
 }
 
 struct AppState {
-    artifact: Artifact,
+    scorer: Scorer,
     feedback: feedback::Feedback,
-    schema: Schema,
-    ranges: Vec<Option<(f64, f64)>>,
     metrics: Metrics,
     window: Window,
     next_id: AtomicU64,
@@ -414,12 +413,14 @@ fn error_response(
         .into_response()
 }
 
-fn input_error(e: &InputError) -> Response {
-    let status = match e {
-        InputError::TooManyRows { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    error_response(status, e.to_string(), e.row(), e.column())
+fn reject(r: Rejection) -> Response {
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        r.body(),
+    )
+        .into_response()
 }
 
 /// An error after which the rest of the request is not read: the
@@ -428,109 +429,6 @@ fn closing(mut resp: Response) -> Response {
     resp.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     resp
-}
-
-fn predict_error(e: &crate::artifact::PredictError) -> Response {
-    use crate::artifact::PredictError;
-    // The model's messages may quote the value; build our own without it.
-    match e {
-        PredictError::WrongWidth {
-            row, got, expected, ..
-        } => error_response(
-            StatusCode::BAD_REQUEST,
-            format!("row {row} has {got} values, the model expects {expected}"),
-            Some(*row),
-            None,
-        ),
-        PredictError::NotNumeric { row, column, .. } => error_response(
-            StatusCode::BAD_REQUEST,
-            format!("row {row}, column `{column}`: not a number"),
-            Some(*row),
-            Some(column),
-        ),
-        PredictError::NonFinite { row, column } => error_response(
-            StatusCode::BAD_REQUEST,
-            format!("row {row}, column `{column}`: NaN or infinite values are not accepted"),
-            Some(*row),
-            Some(column),
-        ),
-    }
-}
-
-fn score(
-    state: &AppState,
-    rows: &[Vec<RawValue>],
-) -> Result<Vec<Prediction>, crate::artifact::PredictError> {
-    let probabilities = state.artifact.predict_proba(rows)?;
-    Ok(rows
-        .iter()
-        .zip(probabilities)
-        .map(|(row, p)| {
-            let class = p
-                .iter()
-                .enumerate()
-                .fold(0, |best, (i, v)| if *v > p[best] { i } else { best });
-            let out_of_range = row
-                .iter()
-                .zip(&state.ranges)
-                .enumerate()
-                .filter_map(|(j, (v, r))| match (v, r) {
-                    (RawValue::Number(x), Some((lo, hi))) if x < lo || x > hi => Some(j),
-                    _ => None,
-                })
-                .collect();
-            Prediction {
-                class,
-                probabilities: p,
-                out_of_range,
-            }
-        })
-        .collect())
-}
-
-/// What a scored batch hands back to the async side.
-struct Scored {
-    text: String,
-    rows: usize,
-    classes: Vec<usize>,
-    window: Vec<Cell>,
-}
-
-/// Parses, scores and renders one body; CPU-bound.
-fn handle_batch(
-    state: &AppState,
-    bytes: &[u8],
-    format: InputFormat,
-    out: OutputFormat,
-) -> Result<Scored, Box<Response>> {
-    let rows = state
-        .schema
-        .parse(bytes, format)
-        .map_err(|e| Box::new(input_error(&e)))?;
-    let predictions = score(state, &rows).map_err(|e| Box::new(predict_error(&e)))?;
-    let text = output::render_bounded(
-        out,
-        &predictions,
-        state.artifact.classes(),
-        state.artifact.feature_names(),
-        MAX_RESPONSE_BYTES,
-    )
-    .ok_or_else(|| {
-        Box::new(error_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "the response would exceed {MAX_RESPONSE_BYTES} bytes; send fewer rows per request"
-            ),
-            None,
-            None,
-        ))
-    })?;
-    Ok(Scored {
-        text,
-        rows: rows.len(),
-        classes: predictions.iter().map(|p| p.class).collect(),
-        window: state.window.encode(&rows),
-    })
 }
 
 async fn invocations(
@@ -556,23 +454,11 @@ async fn invocations(
 
 async fn invoke(state: Arc<AppState>, id: String, headers: HeaderMap, body: Body) -> Response {
     let header_str = |h| headers.get(h).and_then(|v: &HeaderValue| v.to_str().ok());
-    let Some(format) = header_str(header::CONTENT_TYPE).and_then(InputFormat::from_content_type)
-    else {
-        return error_response(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Type must be text/csv, application/json or application/jsonlines".into(),
-            None,
-            None,
-        );
-    };
-    let Some(out) = OutputFormat::from_accept(header_str(header::ACCEPT)) else {
-        return error_response(
-            StatusCode::NOT_ACCEPTABLE,
-            "Accept must allow application/json, application/jsonlines or text/csv".into(),
-            None,
-            None,
-        );
-    };
+    let (format, out) =
+        match scoring::negotiate(header_str(header::CONTENT_TYPE), header_str(header::ACCEPT)) {
+            Ok(f) => f,
+            Err(r) => return reject(r),
+        };
     let too_large = || {
         closing(error_response(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -637,29 +523,28 @@ async fn invoke(state: Arc<AppState>, id: String, headers: HeaderMap, body: Body
     };
     let permit = (reading, scoring);
     let result = if bytes.len() <= INLINE_BYTES {
-        let r = handle_batch(&state, &bytes, format, out);
+        let r = state
+            .scorer
+            .answer(&bytes, format, out, &state.window, MAX_RESPONSE_BYTES);
         drop(permit);
         r
     } else {
         let st = state.clone();
         let work = tokio::task::spawn_blocking(move || {
-            let r = handle_batch(&st, &bytes, format, out);
+            let r = st
+                .scorer
+                .answer(&bytes, format, out, &st.window, MAX_RESPONSE_BYTES);
             drop(permit);
             r
         });
         match work.await {
             Ok(r) => r,
-            Err(_) => Err(Box::new(error_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "scoring failed".into(),
-                None,
-                None,
-            ))),
+            Err(_) => Err(Rejection::new(500, "scoring failed")),
         }
     };
     let scored = match result {
         Ok(s) => s,
-        Err(resp) => return *resp,
+        Err(r) => return reject(r),
     };
     state.metrics.record_predictions(&scored.classes);
     state.feedback.predicted(&id, &scored.classes);
@@ -809,7 +694,12 @@ async fn observe(State(state): State<Arc<AppState>>, mut req: Request, next: Nex
 }
 
 fn emit_metrics(state: &AppState) {
-    let lines = state.metrics.emf_lines(now_ms());
+    emit_metrics_of(&state.metrics);
+}
+
+/// EMF lines on stdout for the interval since the last call.
+fn emit_metrics_of(metrics: &Metrics) {
+    let lines = metrics.emf_lines(now_ms());
     let mut out = std::io::stdout().lock();
     for l in lines {
         let _ = writeln!(out, "{l}");
@@ -834,9 +724,10 @@ async fn update_drift(state: &Arc<AppState>, opts: &ServeOptions) {
     };
     let st = state.clone();
     let cfg = opts.drift;
-    let result =
-        tokio::task::spawn_blocking(move || drift::compute(st.artifact.baseline(), &rows, &cfg))
-            .await;
+    let result = tokio::task::spawn_blocking(move || {
+        drift::compute(st.scorer.artifact.baseline(), &rows, &cfg)
+    })
+    .await;
     match result {
         Ok(Ok(report)) => state.metrics.set_drift(report),
         Ok(Err(e)) => log_line(
@@ -945,12 +836,6 @@ async fn serve_connections(
 pub fn run(opts: ServeOptions) -> Result<(), ServeError> {
     let started = Instant::now();
     let artifact = Artifact::load(&opts.model_dir)?;
-    let schema = Schema::new(artifact.feature_names(), artifact.feature_types());
-    let ranges = artifact
-        .feature_names()
-        .iter()
-        .map(|f| artifact.training_range(f))
-        .collect();
     let metrics = Metrics::from_env(artifact.classes().to_vec());
     let window = Window::new(
         artifact.baseline(),
@@ -970,8 +855,6 @@ pub fn run(opts: ServeOptions) -> Result<(), ServeError> {
     }));
     let state = Arc::new(AppState {
         feedback: feedback::Feedback::new(artifact.classes().to_vec()),
-        schema,
-        ranges,
         metrics,
         window,
         next_id: AtomicU64::new(0),
@@ -980,7 +863,7 @@ pub fn run(opts: ServeOptions) -> Result<(), ServeError> {
         inflight: Arc::new(Semaphore::new(opts.max_inflight)),
         body_timeout: opts.body_timeout,
         request_timeout: opts.request_timeout,
-        artifact,
+        scorer: Scorer::new(artifact),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(opts.threads)

@@ -1,0 +1,224 @@
+//! A local implementation of the AWS Lambda Runtime API (version
+//! 2018-06-01, as documented in the Lambda developer guide, "Using the
+//! Lambda runtime API for custom runtimes"), enough to drive a custom
+//! runtime the way Lambda does: `GET /runtime/invocation/next` long-polls
+//! for the next event and names it by the `Lambda-Runtime-Aws-Request-Id`
+//! header; the function answers with `POST /runtime/invocation/{id}/response`
+//! or `/error`, or reports a failed start with `POST /runtime/init/error`.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// What the function posted back for one event.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Response(serde_json::Value),
+    Error(String),
+}
+
+#[derive(Default)]
+struct Shared {
+    queue: Vec<(String, String)>,
+    outcomes: HashMap<String, Outcome>,
+    init_errors: Vec<String>,
+    /// When the function first asked for an event.
+    first_poll: Option<Instant>,
+}
+
+#[derive(Clone, Default)]
+pub struct RuntimeApi {
+    shared: Arc<(Mutex<Shared>, Condvar)>,
+}
+
+struct Request {
+    method: String,
+    path: String,
+    body: Vec<u8>,
+}
+
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let path = parts.next()?.to_string();
+    let mut length = 0usize;
+    let mut chunked = false;
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h).ok()?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        let (name, value) = h.split_once(':')?;
+        match name.trim().to_ascii_lowercase().as_str() {
+            "content-length" => length = value.trim().parse().ok()?,
+            "transfer-encoding" => chunked = value.to_ascii_lowercase().contains("chunked"),
+            _ => {}
+        }
+    }
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size).ok()?;
+            let n = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
+            let mut chunk = vec![0; n + 2];
+            reader.read_exact(&mut chunk).ok()?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    } else {
+        body.resize(length, 0);
+        reader.read_exact(&mut body).ok()?;
+    }
+    Some(Request { method, path, body })
+}
+
+fn respond(stream: &mut TcpStream, status: &str, headers: &[(&str, String)], body: &[u8]) {
+    let mut head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(body);
+    let _ = stream.flush();
+}
+
+impl RuntimeApi {
+    /// Listens on a free loopback port; returns the value for
+    /// `AWS_LAMBDA_RUNTIME_API`.
+    pub fn start(&self) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let api = self.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let api = api.clone();
+                std::thread::spawn(move || api.connection(stream));
+            }
+        });
+        addr
+    }
+
+    fn connection(&self, stream: TcpStream) {
+        let mut writer = stream.try_clone().unwrap();
+        let mut reader = BufReader::new(stream);
+        while let Some(req) = read_request(&mut reader) {
+            self.route(&mut writer, req);
+        }
+    }
+
+    fn route(&self, out: &mut TcpStream, req: Request) {
+        let path = req.path.trim_start_matches("/2018-06-01/runtime");
+        let (lock, ready) = &*self.shared;
+        match (req.method.as_str(), path) {
+            ("GET", "/invocation/next") => {
+                let mut s = lock.lock().unwrap();
+                s.first_poll.get_or_insert_with(Instant::now);
+                while s.queue.is_empty() {
+                    s = ready.wait(s).unwrap();
+                }
+                let (id, event) = s.queue.remove(0);
+                drop(s);
+                let deadline = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis()
+                    + 30_000;
+                respond(
+                    out,
+                    "200 OK",
+                    &[
+                        ("Content-Type", "application/json".into()),
+                        ("Lambda-Runtime-Aws-Request-Id", id),
+                        ("Lambda-Runtime-Deadline-Ms", deadline.to_string()),
+                        (
+                            "Lambda-Runtime-Invoked-Function-Arn",
+                            "arn:aws:lambda:eu-west-1:123456789012:function:dxops-test".into(),
+                        ),
+                        (
+                            "Lambda-Runtime-Trace-Id",
+                            "Root=1-00000000-000000000000000000000000".into(),
+                        ),
+                    ],
+                    event.as_bytes(),
+                );
+            }
+            ("POST", "/init/error") => {
+                lock.lock()
+                    .unwrap()
+                    .init_errors
+                    .push(String::from_utf8_lossy(&req.body).into_owned());
+                ready.notify_all();
+                respond(out, "202 Accepted", &[], b"{}");
+            }
+            ("POST", p) if p.starts_with("/invocation/") => {
+                let rest = &p["/invocation/".len()..];
+                let (id, kind) = rest.split_once('/').unwrap_or((rest, ""));
+                let outcome = match kind {
+                    "response" => Outcome::Response(
+                        serde_json::from_slice(&req.body).unwrap_or(serde_json::Value::Null),
+                    ),
+                    _ => Outcome::Error(String::from_utf8_lossy(&req.body).into_owned()),
+                };
+                lock.lock()
+                    .unwrap()
+                    .outcomes
+                    .insert(id.to_string(), outcome);
+                ready.notify_all();
+                respond(out, "202 Accepted", &[], b"{}");
+            }
+            _ => respond(out, "404 Not Found", &[], b"{}"),
+        }
+    }
+
+    /// Queues `event` under `id`.
+    pub fn send(&self, id: &str, event: &serde_json::Value) {
+        let (lock, ready) = &*self.shared;
+        lock.lock()
+            .unwrap()
+            .queue
+            .push((id.to_string(), event.to_string()));
+        ready.notify_all();
+    }
+
+    /// Waits for the function's answer to `id`.
+    pub fn outcome(&self, id: &str, timeout: Duration) -> Outcome {
+        let (lock, ready) = &*self.shared;
+        let deadline = Instant::now() + timeout;
+        let mut s = lock.lock().unwrap();
+        loop {
+            if let Some(o) = s.outcomes.get(id) {
+                return o.clone();
+            }
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .unwrap_or_else(|| panic!("no answer to {id} within {timeout:?}"));
+            s = ready.wait_timeout(s, left).unwrap().0;
+        }
+    }
+
+    /// Sends one event and waits for its answer.
+    pub fn invoke(&self, id: &str, event: &serde_json::Value) -> Outcome {
+        self.send(id, event);
+        self.outcome(id, Duration::from_secs(60))
+    }
+
+    pub fn init_errors(&self) -> Vec<String> {
+        self.shared.0.lock().unwrap().init_errors.clone()
+    }
+
+    pub fn first_poll(&self) -> Option<Instant> {
+        self.shared.0.lock().unwrap().first_poll
+    }
+}
