@@ -9,6 +9,18 @@ fn root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
 
+/// Every committed spec, as `specs/<file>`.
+fn specs() -> Vec<String> {
+    let mut specs: Vec<String> = std::fs::read_dir(root().join("specs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|f| f.ends_with(".yaml"))
+        .map(|f| format!("specs/{f}"))
+        .collect();
+    specs.sort();
+    specs
+}
+
 fn dxops(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_dxops"))
         .args(args)
@@ -54,7 +66,7 @@ fn committed_manifests_list_stacks_in_a_deployable_order() {
         }
         seen += 1;
     }
-    assert_eq!(seen, 3, "three environments are committed");
+    assert_eq!(seen, 4, "four environments are committed");
 }
 
 #[test]
@@ -62,13 +74,10 @@ fn synth_is_byte_identical_across_runs() {
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
     for dir in [&a, &b] {
-        let out = dxops(&[
-            "synth",
-            "specs/disease-prediction.yaml",
-            "specs/minimal.yaml",
-            "--out",
-            dir.path().to_str().unwrap(),
-        ]);
+        let specs = specs();
+        let mut args = vec!["synth", "--out", dir.path().to_str().unwrap()];
+        args.extend(specs.iter().map(String::as_str));
+        let out = dxops(&args);
         assert!(
             out.status.success(),
             "{}",
@@ -77,8 +86,8 @@ fn synth_is_byte_identical_across_runs() {
     }
     let files = walk(a.path());
     assert!(
-        files.len() >= 27,
-        "expected every file of three environments, got {}",
+        files.len() >= 41,
+        "expected every file of four environments, got {}",
         files.len()
     );
     for rel in files {
@@ -107,12 +116,10 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn committed_stacks_are_fresh() {
-    let out = dxops(&[
-        "synth",
-        "--check",
-        "specs/disease-prediction.yaml",
-        "specs/minimal.yaml",
-    ]);
+    let specs = specs();
+    let mut args = vec!["synth", "--check"];
+    args.extend(specs.iter().map(String::as_str));
+    let out = dxops(&args);
     assert!(
         out.status.success(),
         "stacks/ is stale:\n{}{}",

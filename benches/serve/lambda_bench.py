@@ -7,6 +7,7 @@ one Lambda environment receives them.
 
 Usage: lambda_bench.py COLD_RUNS INVOCATIONS BODYFILE LOGFILE -- CMD ARGS...
 Prints one JSON object."""
+import http
 import http.server
 import json
 import os
@@ -27,66 +28,74 @@ event = json.dumps({
     "body": body,
 }).encode()
 
-events = queue.Queue()
-answers = queue.Queue()
+class Api:
+    """One Runtime API per function process, so that a killed process's
+    pending poll cannot take the next process's event."""
 
+    def __init__(self):
+        self.events, self.answers, self.last_hand_out = queue.Queue(), queue.Queue(), 0.0
+        api = self
 
-class RuntimeApi(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
 
-    def log_message(self, *args):
-        pass
+            def log_message(self, *args):
+                pass
 
-    def reply(self, status, payload=b"{}", headers=()):
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(payload)))
-        for k, v in headers:
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(payload)
+            # One write per response and no Nagle delay: otherwise a client
+            # that waits for the body meets delayed ACKs (tens of ms).
+            disable_nagle_algorithm = True
 
-    def do_GET(self):
-        if not self.path.endswith("/runtime/invocation/next"):
-            return self.reply(404)
-        request_id = events.get()
-        self.handed_out = time.perf_counter()
-        deadline = str(int(time.time() * 1000) + 30_000)
-        self.reply(200, event, [
-            ("Content-Type", "application/json"),
-            ("Lambda-Runtime-Aws-Request-Id", request_id),
-            ("Lambda-Runtime-Deadline-Ms", deadline),
-            ("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:eu-west-1:123456789012:function:bench"),
-            ("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000"),
-        ])
-        RuntimeApi.last_hand_out = self.handed_out
+            def reply(self, status, payload=b"{}", headers=()):
+                head = f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\nContent-Length: {len(payload)}\r\n"
+                head += "".join(f"{k}: {v}\r\n" for k, v in headers)
+                self.wfile.write(head.encode() + b"\r\n" + payload)
+                self.wfile.flush()
 
-    def do_POST(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        payload = self.rfile.read(n)
-        self.reply(202)
-        answers.put((self.path, payload, time.perf_counter()))
+            def do_GET(self):
+                if not self.path.endswith("/runtime/invocation/next"):
+                    return self.reply(404)
+                request_id = api.events.get()
+                api.last_hand_out = time.perf_counter()
+                deadline = str(int(time.time() * 1000) + 30_000)
+                self.reply(200, event, [
+                    ("Content-Type", "application/json"),
+                    ("Lambda-Runtime-Aws-Request-Id", request_id),
+                    ("Lambda-Runtime-Deadline-Ms", deadline),
+                    ("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:eu-west-1:123456789012:function:bench"),
+                    ("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000"),
+                ])
 
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                payload = self.rfile.read(n)
+                at = time.perf_counter()
+                self.reply(202)
+                api.answers.put((self.path, payload, at))
 
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RuntimeApi)
-threading.Thread(target=server.serve_forever, daemon=True).start()
-env = dict(os.environ,
-           AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{server.server_address[1]}",
-           AWS_LAMBDA_FUNCTION_NAME="bench", AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
-           AWS_LAMBDA_FUNCTION_MEMORY_SIZE="1024", _HANDLER=os.environ.get("_HANDLER", ""))
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        # A killed function leaves its connection behind: not worth a trace.
+        self.server.handle_error = lambda *args: None
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def start(self):
+        env = dict(os.environ,
+                   AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{self.server.server_address[1]}",
+                   AWS_LAMBDA_FUNCTION_NAME="bench", AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
+                   AWS_LAMBDA_FUNCTION_MEMORY_SIZE="1024")
+        return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
-def answer(request_id):
-    path, payload, at = answers.get(timeout=120)
-    if not path.endswith(f"/invocation/{request_id}/response"):
-        sys.exit(f"{request_id}: {path} {payload[:200]!r}")
-    status = json.loads(payload).get("statusCode")
-    if status != 200:
-        sys.exit(f"{request_id}: status {status}: {payload[:200]!r}")
-    return at
-
-
-def start():
-    return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    def invoke(self, request_id):
+        """Queues one event; the time its answer arrived."""
+        self.events.put(request_id)
+        path, payload, at = self.answers.get(timeout=120)
+        if not path.endswith(f"/invocation/{request_id}/response"):
+            sys.exit(f"{request_id}: {path} {payload[:200]!r}")
+        status = json.loads(payload).get("statusCode")
+        if status != 200:
+            sys.exit(f"{request_id}: status {status}: {payload[:200]!r}")
+        return at
 
 
 def stop(proc):
@@ -98,19 +107,20 @@ def stop(proc):
 
 cold, cold_cpu = [], []
 for i in range(cold_runs):
+    api = Api()
     t0 = time.perf_counter()
-    proc = start()
-    events.put(f"cold-{i}")
-    cold.append((answer(f"cold-{i}") - t0) * 1000)
+    proc = api.start()
+    cold.append((api.invoke(f"cold-{i}") - t0) * 1000)
     cold_cpu.append(stop(proc))
+    api.server.shutdown()
 
-proc = start()
+api = Api()
+proc = api.start()
 warm = []
 for i in range(invocations + 50):
-    events.put(f"warm-{i}")
-    at = answer(f"warm-{i}")
+    at = api.invoke(f"warm-{i}")
     if i >= 50:  # the first ones warm caches
-        warm.append((at - RuntimeApi.last_hand_out) * 1000)
+        warm.append((at - api.last_hand_out) * 1000)
 stop(proc)
 warm.sort()
 q = lambda p: warm[min(len(warm) - 1, int(p * len(warm)))]

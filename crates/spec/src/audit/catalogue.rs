@@ -115,6 +115,7 @@ control_ids! {
     SageMakerNotebookHardening => "sagemaker-notebook-hardening",
     LambdaInVpc => "lambda-in-vpc",
     LambdaResilience => "lambda-resilience",
+    LambdaAliasRollback => "lambda-alias-rollback",
     DataClassificationTag => "data-classification-tag",
     WaiverValid => "waiver-valid",
 }

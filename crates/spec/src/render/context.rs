@@ -161,7 +161,17 @@ pub fn build(env: &Environment) -> Result<Map<String, Value>, RenderError> {
     let s = &spec.serving;
     let capture = s.target == ServingTarget::Endpoint && s.data_capture.percent > 0;
 
-    let dashboard = dashboard(&names.endpoint, spec.monitoring.latency_p99_ms);
+    let lambda = s.target == ServingTarget::Lambda;
+    let dashboard = if lambda {
+        lambda_dashboard(
+            &names.serving_function,
+            &names.serving_alias,
+            &names.endpoint,
+            spec.monitoring.latency_p99_ms,
+        )
+    } else {
+        dashboard(&names.endpoint, spec.monitoring.latency_p99_ms)
+    };
     // The Glue table over the ingested records: the data contract's columns
     // (identifiers, label, features), as JSON objects under `incoming/`.
     let mut columns: Vec<Value> = Vec::new();
@@ -246,6 +256,15 @@ pub fn build(env: &Environment) -> Result<Map<String, Value>, RenderError> {
             Approval::Automatic => "Approved",
         },
         "serverless": s.target == ServingTarget::Serverless,
+        "lambda": lambda,
+        // CodeDeploy waits whole minutes between shifts, at least one.
+        "lambda_interval_minutes": s.rollout.bake_minutes.max(1),
+        // The evaluation step writes the function's code beside its report;
+        // the promotion deploys it once a person approves the package.
+        "lambda_package": {
+            "env": dxops_contract::layout::ENV_LAMBDA_PACKAGE,
+            "file": paths::LAMBDA_PACKAGE_FILE,
+        },
         "rollout": match s.rollout.strategy {
             RolloutStrategy::Canary => "canary",
             RolloutStrategy::Linear => "linear",
@@ -269,17 +288,39 @@ pub fn build(env: &Environment) -> Result<Map<String, Value>, RenderError> {
     }
 }
 
+/// One metric widget of a dashboard.
+fn widget(x: u32, y: u32, title: &str, metrics: Vec<Value>, annotations: Value) -> Value {
+    json!({
+        "type": "metric", "x": x, "y": y, "width": 12, "height": 6,
+        "properties": {"title": title, "region": "${AWS::Region}", "view": "timeSeries", "metrics": metrics, "annotations": annotations}
+    })
+}
+
+/// The dashboard of a function behind its alias: Lambda's own metrics, and
+/// drift and quality from the function's EMF (its `Endpoint` dimension is
+/// the environment's serving name, as on an endpoint).
+fn lambda_dashboard(function: &str, alias: &str, endpoint: &str, latency_p99_ms: u32) -> String {
+    let resource = format!("{function}:{alias}");
+    let lambda = |metric: &str, stat: &str| json!(["AWS/Lambda", metric, "FunctionName", function, "Resource", resource, {"stat": stat}]);
+    let dxops =
+        |metric: &str, stat: &str| json!(["dxops", metric, "Endpoint", endpoint, {"stat": stat}]);
+    let body = json!({
+        "widgets": [
+            widget(0, 0, "Function duration (milliseconds)", vec![lambda("Duration", "p50"), lambda("Duration", "p99")],
+                json!({"horizontal": [{"label": "p99 alarm", "value": latency_p99_ms}]})),
+            widget(12, 0, "Invocations, errors and throttles", vec![lambda("Invocations", "Sum"), lambda("Errors", "Sum"), lambda("Throttles", "Sum"), dxops("Errors4xx", "Sum")], json!({})),
+            widget(0, 6, "Drift: share of drifted features", vec![dxops("DriftShare", "Maximum")], json!({"horizontal": [{"label": "alarm", "value": 0.5}]})),
+            widget(12, 6, "Cold starts and predicted rows", vec![lambda("ProvisionedConcurrencySpilloverInvocations", "Sum"), dxops("Rows", "Sum")], json!({})),
+        ]
+    });
+    serde_json::to_string(&body).expect("json")
+}
+
 /// The CloudWatch dashboard body: what operators watch (`${AWS::Region}` is filled by `Fn::Sub`).
 fn dashboard(endpoint: &str, latency_p99_ms: u32) -> String {
     let sagemaker = |metric: &str, stat: &str| json!(["AWS/SageMaker", metric, "EndpointName", endpoint, "VariantName", "AllTraffic", {"stat": stat}]);
     let dxops =
         |metric: &str, stat: &str| json!(["dxops", metric, "Endpoint", endpoint, {"stat": stat}]);
-    let widget = |x: u32, y: u32, title: &str, metrics: Vec<Value>, annotations: Value| {
-        json!({
-            "type": "metric", "x": x, "y": y, "width": 12, "height": 6,
-            "properties": {"title": title, "region": "${AWS::Region}", "view": "timeSeries", "metrics": metrics, "annotations": annotations}
-        })
-    };
     let body = json!({
         "widgets": [
             widget(0, 0, "Model latency (microseconds)", vec![sagemaker("ModelLatency", "p50"), sagemaker("ModelLatency", "p99")],

@@ -382,6 +382,9 @@ pub struct Serving {
     /// Memory and concurrency (target `serverless`).
     #[serde(default)]
     pub serverless: ServerlessConfig,
+    /// Memory, timeout and concurrency of the function (target `lambda`).
+    #[serde(default)]
+    pub lambda: LambdaConfig,
     #[serde(default)]
     pub rollout: Rollout,
     #[serde(default)]
@@ -395,6 +398,7 @@ impl Default for Serving {
             instance_type: default_serving_instance(),
             instance_count: 1,
             serverless: ServerlessConfig::default(),
+            lambda: LambdaConfig::default(),
             rollout: Rollout::default(),
             data_capture: DataCapture::default(),
         }
@@ -416,6 +420,53 @@ pub enum ServingTarget {
     Endpoint,
     /// A SageMaker serverless endpoint (no canary rollout, no data capture).
     Serverless,
+    /// `dxops-model` as an AWS Lambda function (`provided.al2023`), its
+    /// versions shifted by CodeDeploy as `rollout` says (no data capture).
+    Lambda,
+}
+
+/// The serving function (target `lambda`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LambdaConfig {
+    #[serde(default = "default_lambda_memory")]
+    #[schemars(range(min = 128, max = 10240))]
+    pub memory_mb: u32,
+    /// Longest invocation, in seconds.
+    #[serde(default = "default_lambda_timeout")]
+    #[schemars(range(min = 1, max = 900))]
+    pub timeout_seconds: u32,
+    /// Most environments at once; the function never takes more of the
+    /// account's concurrency.
+    #[serde(default = "default_lambda_reserved")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub reserved_concurrency: u32,
+    /// Environments kept initialised on the live alias (0: none, every
+    /// scale-out is a cold start).
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 1000))]
+    pub provisioned_concurrency: u32,
+}
+
+impl Default for LambdaConfig {
+    fn default() -> Self {
+        LambdaConfig {
+            memory_mb: default_lambda_memory(),
+            timeout_seconds: default_lambda_timeout(),
+            reserved_concurrency: default_lambda_reserved(),
+            provisioned_concurrency: 0,
+        }
+    }
+}
+
+fn default_lambda_memory() -> u32 {
+    1024
+}
+fn default_lambda_timeout() -> u32 {
+    30
+}
+fn default_lambda_reserved() -> u32 {
+    50
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -47,6 +47,11 @@ pub struct Names {
     /// endpoint (started by the approval's EventBridge event).
     pub promote_machine: String,
     pub ingest_function: String,
+    /// The serving function (`serving.target: lambda`), the alias the API
+    /// calls, and the CodeDeploy application that shifts the alias.
+    pub serving_function: String,
+    pub serving_alias: String,
+    pub codedeploy_application: String,
     /// What `dxops bootstrap` creates before the first deploy: its stack,
     /// the role CloudFormation deploys with, the bucket for templates over
     /// the inline limit (without the `-<account id>` suffix) and the image
@@ -60,7 +65,7 @@ pub struct Names {
 }
 
 /// The jobs that get a role of their own, and the service that assumes it.
-pub const ROLES: [(&str, &str); 19] = [
+pub const ROLES: [(&str, &str); 21] = [
     ("processing", "sagemaker.amazonaws.com"),
     ("training", "sagemaker.amazonaws.com"),
     ("evaluation", "sagemaker.amazonaws.com"),
@@ -80,6 +85,8 @@ pub const ROLES: [(&str, &str); 19] = [
     ("flow-logs", "vpc-flow-logs.amazonaws.com"),
     ("api-logs", "apigateway.amazonaws.com"),
     ("invoke", "apigateway.amazonaws.com"),
+    ("function", "lambda.amazonaws.com"),
+    ("codedeploy", "codedeploy.amazonaws.com"),
 ];
 
 impl Names {
@@ -112,6 +119,9 @@ impl Names {
             live_quality_prefix: "live-quality/".into(),
             promote_machine: format!("{prefix}-promote"),
             ingest_function: format!("{prefix}-ingest"),
+            serving_function: format!("{prefix}-predict"),
+            serving_alias: "live".into(),
+            codedeploy_application: format!("{prefix}-predict"),
             stack_bootstrap: format!("{prefix}-bootstrap"),
             deploy_role: format!("{prefix}-deploy"),
             bucket_deploy: format!("{prefix}-deploy"),
@@ -172,6 +182,12 @@ impl Names {
                 80,
             ),
             ("Lambda function", self.ingest_function.clone(), 64),
+            ("Lambda function", self.serving_function.clone(), 64),
+            (
+                "CodeDeploy application",
+                self.codedeploy_application.clone(),
+                100,
+            ),
         ];
         checks.push(("IAM role", self.deploy_role.clone(), 64));
         checks.push(("ECR repository", self.repository.clone(), 256));

@@ -792,6 +792,26 @@ fn check_conflicts(spec: &Spec, at: &dyn Fn(&str) -> Span, problems: &mut Proble
             );
         }
     }
+    if s.target == ServingTarget::Lambda {
+        if s.data_capture.percent > 0 {
+            problems.push(
+                Code::Conflict,
+                at("/serving/data_capture/percent"),
+                "Lambda serving has no data capture, which drift monitoring and live quality read",
+                "no capture on Lambda",
+                Some("set `serving.data_capture.percent: 0` (drift is then computed by the function over its own window and sent as metrics)".into()),
+            );
+        }
+        if s.lambda.provisioned_concurrency > s.lambda.reserved_concurrency {
+            problems.push(
+                Code::Conflict,
+                at("/serving/lambda/provisioned_concurrency"),
+                "more provisioned environments than the function may ever run",
+                "above `reserved_concurrency`",
+                Some("lower `provisioned_concurrency` or raise `reserved_concurrency`".into()),
+            );
+        }
+    }
     if spec.retraining.on.contains(&super::model::Trigger::Quality)
         && spec.monitoring.quality.min_macro_f1.is_none()
     {

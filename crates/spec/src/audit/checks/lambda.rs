@@ -1,8 +1,8 @@
-//! Lambda: invoke permissions, environment encryption, VPC placement and
-//! resilience.
+//! Lambda: invoke permissions, environment encryption, VPC placement,
+//! resilience, and the guarded rollout of a serving alias.
 
 use crate::audit::catalogue::{AT_REST, Control, ControlId, control_entry};
-use crate::audit::template::arn_text;
+use crate::audit::template::{arn_text, get, is_true, items, ref_target, str_of};
 
 use super::Out;
 
@@ -44,10 +44,20 @@ pub(in crate::audit) const CONTROLS: &[Control] = &[
         "A function must not drop failed events nor starve others of concurrency.",
         "AWS::Lambda::Function: DeadLetterConfig TargetArn and ReservedConcurrentExecutions set."
     ),
+    control_entry!(
+        LambdaAliasRollback,
+        "availability",
+        Medium,
+        true,
+        &["164.308(a)(1)(ii)(D)", "164.308(a)(7)"],
+        "A new model version must reach patients gradually and be withdrawn by itself when its alarms fire.",
+        "AWS::Lambda::Alias: UpdatePolicy CodeDeployLambdaAliasUpdate names an AWS::CodeDeploy::DeploymentGroup of the template whose AlarmConfiguration is enabled with at least one alarm and whose AutoRollbackConfiguration is enabled for DEPLOYMENT_STOP_ON_ALARM."
+    ),
 ];
 
-/// Permissions and functions.
+/// Permissions, functions and aliases.
 pub(super) fn check(out: &mut Out) {
+    alias_rollback(out);
     for p in out.tpl.of_type("AWS::Lambda::Permission") {
         let principal = p
             .prop(&["Principal"])
@@ -121,6 +131,60 @@ pub(super) fn check(out: &mut Out) {
             &f,
             f.ptr(&[]),
             "has a dead-letter queue and reserved concurrency",
+            problems,
+        );
+    }
+}
+
+/// Each alias shifts through a deployment group that watches alarms and
+/// rolls back on them.
+fn alias_rollback(out: &mut Out) {
+    for a in out.tpl.of_type("AWS::Lambda::Alias") {
+        let policy = get(a.body, &["UpdatePolicy", "CodeDeployLambdaAliasUpdate"]);
+        let group = policy
+            .and_then(|p| p.get("DeploymentGroupName"))
+            .and_then(ref_target)
+            .and_then(|id| out.tpl.resource(id))
+            .filter(|g| g.ty == "AWS::CodeDeploy::DeploymentGroup");
+        let ptr = a.attr_ptr("UpdatePolicy");
+        let Some(g) = group else {
+            out.fail(
+                ControlId::LambdaAliasRollback,
+                &a,
+                ptr,
+                "no UpdatePolicy CodeDeployLambdaAliasUpdate naming a deployment group of this template: a new version would take all traffic at once, unwatched",
+            );
+            continue;
+        };
+        let mut problems = Vec::new();
+        let alarms = items(g.prop(&["AlarmConfiguration", "Alarms"]));
+        if !is_true(g.prop(&["AlarmConfiguration", "Enabled"])) || alarms.is_empty() {
+            problems.push((
+                g.ptr(&["AlarmConfiguration"]),
+                format!("deployment group `{}` watches no alarm", g.id),
+            ));
+        }
+        let stops_on_alarm = items(g.prop(&["AutoRollbackConfiguration", "Events"]))
+            .iter()
+            .any(|e| str_of(Some(e)) == Some("DEPLOYMENT_STOP_ON_ALARM"));
+        if !is_true(g.prop(&["AutoRollbackConfiguration", "Enabled"])) || !stops_on_alarm {
+            problems.push((
+                g.ptr(&["AutoRollbackConfiguration"]),
+                format!(
+                    "deployment group `{}` does not roll back when an alarm stops the deployment",
+                    g.id
+                ),
+            ));
+        }
+        out.judge(
+            ControlId::LambdaAliasRollback,
+            &a,
+            ptr,
+            &format!(
+                "shifted by deployment group `{}`, rolled back on {} alarm(s)",
+                g.id,
+                alarms.len()
+            ),
             problems,
         );
     }
