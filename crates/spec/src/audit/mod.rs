@@ -14,6 +14,7 @@
 mod catalogue;
 mod checks;
 mod report;
+mod scanners;
 mod template;
 mod waiver;
 
@@ -30,8 +31,10 @@ pub use report::{
     ControlResult, ControlStatus, Finding, Format, Report, Status, TemplateSummary, exit_code,
     report_schema,
 };
+pub use scanners::{ScannerRules, scanner_rules, suppression_reason, waiver_reason};
 pub use waiver::{
-    Waiver, WaiverError, check_waiver, design_waivers, validate_date, waived_control,
+    DESIGN_EXPIRES, DESIGN_OWNER, Waiver, WaiverError, check_waiver, design_waivers, validate_date,
+    waived_control,
 };
 
 use crate::yaml::{self, YamlError};
