@@ -1,7 +1,9 @@
 //! The committed stacks against the validators AWS users rely on: cfn-lint
-//! for CloudFormation, asl-validator for Step Functions, and botocore's
-//! SageMaker model for the pipeline steps' request shapes. `.ci/setup`
-//! installs the tools; a missing tool fails the test with that hint.
+//! for CloudFormation, asl-validator for Step Functions, botocore's
+//! SageMaker model for the pipeline steps' request shapes, and checkov and
+//! cdk-nag's rule packs, which must honour the waivers the audit reports.
+//! `.ci/setup` installs the tools; a missing tool fails the test with that
+//! hint.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

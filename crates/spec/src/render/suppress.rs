@@ -1,6 +1,6 @@
 //! What the other scanners must be told: every waiver (the spec's and the
 //! design's, see `audit::design_waivers`) and every exception the design
-//! makes to a rule only another scanner has, written into the resource's
+//! makes where cdk-nag asks more than the audit, written into the resource's
 //! `Metadata` where cdk-nag (`cdk_nag.rules_to_suppress: [{id, reason}]`) and
 //! checkov (`checkov.skip: [{id, comment}]`) read them. The text comes from
 //! the waiver itself ([`waiver_reason`]), so a reviewer reads the same
@@ -83,7 +83,7 @@ pub fn annotate(template: &mut Value, stack: &str, waivers: &[Waiver]) {
     }
 }
 
-/// The design's exceptions to rules that only cdk-nag has.
+/// The design's exceptions where cdk-nag asks more than the audit.
 fn design_exceptions(resource: &Value) -> Vec<Suppression> {
     let by_design = |rule: &str, reason: &str, applies_to: Option<Value>| Suppression {
         id: rule.to_string(),
