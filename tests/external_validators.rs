@@ -148,6 +148,28 @@ fn waivers_of(env_dir: &Path) -> Vec<(Waiver, String)> {
     out
 }
 
+/// Whether the audit's report of the environment (`compliance.json`) lists
+/// this suppression, as the template's metadata states it.
+fn reported(
+    env_dir: &Path,
+    stack: &str,
+    id: &str,
+    scanner: &str,
+    rule: &str,
+    reason: &str,
+) -> bool {
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(env_dir.join("compliance.json")).unwrap())
+            .unwrap();
+    report["suppressions"].as_array().unwrap().iter().any(|s| {
+        s["stack"] == stack
+            && s["logical_id"] == id
+            && s["scanner"] == scanner
+            && s["rule"] == rule
+            && s["reason"] == reason
+    })
+}
+
 /// The stack a template file of `stacks/` deploys as, from its `compliance.json`.
 fn stack_of(template: &Path) -> String {
     let report: serde_json::Value = serde_json::from_str(
@@ -275,6 +297,17 @@ fn checkov_fails_nothing_and_skips_only_what_a_waiver_names() {
                         .contains(&check)
             });
         assert!(waived, "skip that no waiver of the audit names: {s}");
+        assert!(
+            reported(
+                file.parent().unwrap(),
+                &stack,
+                id,
+                "checkov",
+                check,
+                comment
+            ),
+            "not in the audit's report: {s}"
+        );
     }
 }
 
@@ -311,7 +344,8 @@ fn list<'a>(report: &'a serde_json::Value, pack: &str, what: &str) -> &'a Vec<se
 /// every exception is suppressed in the template's metadata, and each
 /// suppression cdk-nag applied carries the text of a waiver the audit
 /// reports (same reason, owner and expiry) or of an exception the design
-/// makes to a rule only cdk-nag has (owner "dxops (by design)").
+/// makes where cdk-nag asks more than the audit (owner "dxops (by design)"),
+/// and the audit's report lists it.
 #[test]
 fn cdk_nag_packs_find_nothing_unwaived() {
     let templates = stack_files(".yaml");
@@ -374,6 +408,10 @@ fn cdk_nag_packs_find_nothing_unwaived() {
                 "(waiver of {rule}; owner {DESIGN_OWNER}; expires {DESIGN_EXPIRES})"
             ));
             assert!(waiver || by_design, "suppressed without a waiver: {s}");
+            assert!(
+                reported(file.parent().unwrap(), &stack, id, "cdk-nag", rule, reason),
+                "not in the audit's report: {s}"
+            );
             rules.insert(rule.to_string());
         }
     }
