@@ -1,17 +1,23 @@
-// Runs cdk-nag's HIPAA Security pack over CloudFormation templates rendered
-// by dxops, as an independent check of `dxops audit`: each template is
-// included as-is (CfnInclude) in a stack of its own and the pack runs as a
-// policy-validation plugin. Prints one JSON object: every violation with its
-// rule, severity, template and logical id.
+// Runs cdk-nag's HIPAA Security and AwsSolutions packs over CloudFormation
+// templates rendered by dxops, as an independent check of `dxops audit`.
+// Each template is included as-is (CfnInclude) in a stack of its own and the
+// packs run as Aspects, the mode in which cdk-nag reads the suppressions a
+// template carries (`Metadata.cdk_nag.rules_to_suppress`, where dxops writes
+// its waivers). cdk-nag 3 runs only as a policy-validation plugin, which
+// reads no template metadata, hence cdk-nag 2.
+//
+// Prints one JSON object: per pack, the rules it applied, every finding
+// (rule, finding id, level, template, logical id) and every suppressed one
+// with the reason cdk-nag read, plus any rule that could not be evaluated.
 //
 // Usage: node check.js TEMPLATE...
 'use strict';
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { App, Stack, Validations } = require('aws-cdk-lib');
+const { App, Aspects, Stack } = require('aws-cdk-lib');
 const { CfnInclude } = require('aws-cdk-lib/cloudformation-include');
-const { HIPAASecurityChecks } = require('cdk-nag');
+const { AwsSolutionsChecks, HIPAASecurityChecks } = require('cdk-nag');
 
 const templates = process.argv.slice(2);
 if (templates.length === 0) {
@@ -19,39 +25,59 @@ if (templates.length === 0) {
   process.exit(2);
 }
 
+const packs = {};
+const rules = {};
+for (const name of ['HIPAA.Security', 'AwsSolutions']) {
+  packs[name] = { rules: [], findings: [], suppressed: [], errors: [] };
+  rules[name] = new Set();
+}
+const where = (resource) => {
+  const [stack, , logicalId] = resource.node.path.split('/');
+  return { template: templates[Number(stack.replace('Template', ''))], logical_id: logicalId };
+};
+const pack = (d) => {
+  rules[d.nagPackName].add(d.ruleId);
+  return packs[d.nagPackName];
+};
+const level = (d) => String(d.ruleLevel).toLowerCase();
+// A logger that keeps what cdk-nag decided, finding by finding.
+const logger = {
+  onCompliance(d) {
+    pack(d);
+  },
+  onNotApplicable(d) {
+    pack(d);
+  },
+  onNonCompliance(d) {
+    pack(d).findings.push({ rule: d.ruleId, finding: d.findingId, level: level(d), ...where(d.resource) });
+  },
+  onSuppressed(d) {
+    pack(d).suppressed.push({ rule: d.ruleId, finding: d.findingId, level: level(d), ...where(d.resource), reason: d.suppressionReason });
+  },
+  onError(d) {
+    pack(d).errors.push({ rule: d.ruleId, message: d.errorMessage, ...where(d.resource) });
+  },
+  onSuppressedError(d) {
+    pack(d).errors.push({ rule: d.ruleId, message: d.errorMessage, ...where(d.resource), reason: d.errorSuppressionReason });
+  },
+};
+
 const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'dxops-nag-'));
 const app = new App({ outdir });
 templates.forEach((file, i) => {
   new CfnInclude(new Stack(app, `Template${i}`), 'Included', { templateFile: file });
 });
-Validations.of(app).addPlugins(new HIPAASecurityChecks(app));
-
-// The plugin makes synth throw when a rule fails; its report is written either way.
-const log = console.log;
-console.log = () => {};
-console.error = () => {};
-try {
-  app.synth();
-} catch (e) {
-  // judged from the report below
+for (const Pack of [HIPAASecurityChecks, AwsSolutionsChecks]) {
+  Aspects.of(app).add(new Pack({ reports: false, additionalLoggers: [logger] }));
 }
-console.log = log;
-
-const report = JSON.parse(fs.readFileSync(path.join(outdir, 'validation-report.json'), 'utf8'));
-const violations = [];
-for (const plugin of report.pluginReports) {
-  for (const v of plugin.violations) {
-    for (const c of v.violatingConstructs) {
-      const [stack, , logicalId] = c.constructPath.split('/');
-      violations.push({
-        rule: v.ruleName,
-        severity: v.severity,
-        template: templates[Number(stack.replace('Template', ''))],
-        logical_id: logicalId,
-      });
-    }
-  }
-}
-violations.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
-console.log(JSON.stringify({ pack: 'HIPAA.Security', templates: templates.length, violations }, null, 2));
+app.synth();
 fs.rmSync(outdir, { recursive: true, force: true });
+
+const order = (a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b));
+for (const [name, p] of Object.entries(packs)) {
+  p.rules = [...rules[name]].sort();
+  p.findings.sort(order);
+  p.suppressed.sort(order);
+  p.errors.sort(order);
+}
+console.log(JSON.stringify({ templates: templates.length, packs }, null, 2));

@@ -298,6 +298,31 @@ pub fn controls_markdown() -> String {
     let ids: Vec<String> = never_waivable().map(|c| format!("`{}`", c.id)).collect();
     out.push_str(&ids.join(", "));
     out.push_str(".\n");
+    out.push_str("\n## The same control in cdk-nag and checkov\n\n");
+    out.push_str(
+        "A waiver of one of these controls is rendered into the resource's `Metadata` as a \
+         cdk-nag suppression (`cdk_nag.rules_to_suppress`) and a checkov skip \
+         (`checkov.skip`) of the rules listed, with the waiver's reason, owner and expiry.\n\n",
+    );
+    out.push_str("| Control | cdk-nag | checkov |\n|---|---|---|\n");
+    let code = |ids: &[&str]| {
+        ids.iter()
+            .map(|id| format!("`{id}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for c in CONTROLS {
+        let rules = super::scanners::scanner_rules(c.key);
+        if rules.cdk_nag.is_empty() && rules.checkov.is_empty() {
+            continue;
+        }
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            c.id,
+            code(rules.cdk_nag),
+            code(rules.checkov)
+        ));
+    }
     out
 }
 

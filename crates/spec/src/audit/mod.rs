@@ -14,6 +14,7 @@
 mod catalogue;
 mod checks;
 mod report;
+mod scanners;
 mod template;
 mod waiver;
 
@@ -27,11 +28,13 @@ pub use catalogue::{
     control, controls_markdown, never_waivable,
 };
 pub use report::{
-    ControlResult, ControlStatus, Finding, Format, Report, Status, TemplateSummary, exit_code,
-    report_schema,
+    ControlResult, ControlStatus, Finding, Format, Report, Status, Suppression, TemplateSummary,
+    exit_code, report_schema,
 };
+pub use scanners::{ScannerRules, scanner_rules, suppression_reason, waiver_reason};
 pub use waiver::{
-    Waiver, WaiverError, check_waiver, design_waivers, validate_date, waived_control,
+    DESIGN_EXPIRES, DESIGN_OWNER, Waiver, WaiverError, check_waiver, design_waivers, validate_date,
+    waived_control,
 };
 
 use crate::yaml::{self, YamlError};
@@ -168,6 +171,7 @@ fn judge(
     let mut findings = Vec::new();
     let mut used = vec![false; options.waivers.len()];
     let mut summaries = Vec::new();
+    let mut suppressions = Vec::new();
     for (t, doc) in &parsed {
         let tpl = template::Template {
             stack: &t.stack,
@@ -215,6 +219,7 @@ fn judge(
             }
             findings.push(finding);
         }
+        suppressions.extend(suppressions_of(tpl.stack, &doc.value));
         summaries.push(TemplateSummary {
             stack: t.stack.clone(),
             file: file.clone(),
@@ -269,7 +274,45 @@ fn judge(
         summaries,
         findings,
         warnings,
+        suppressions,
     ))
+}
+
+/// The rules a template's resources tell cdk-nag and checkov to skip.
+fn suppressions_of(stack: &str, template: &serde_json::Value) -> Vec<Suppression> {
+    let mut out = Vec::new();
+    let Some(resources) = template.get("Resources").and_then(|r| r.as_object()) else {
+        return out;
+    };
+    let text = |v: &serde_json::Value, key: &str| v[key].as_str().unwrap_or_default().to_string();
+    for (id, r) in resources {
+        let meta = &r["Metadata"];
+        let lists = [
+            ("cdk-nag", &meta["cdk_nag"]["rules_to_suppress"], "reason"),
+            ("checkov", &meta["checkov"]["skip"], "comment"),
+        ];
+        for (scanner, list, reason) in lists {
+            for item in list.as_array().into_iter().flatten() {
+                out.push(Suppression {
+                    stack: stack.to_string(),
+                    logical_id: id.clone(),
+                    scanner: scanner.to_string(),
+                    rule: text(item, "id"),
+                    reason: text(item, reason),
+                    applies_to: item["applies_to"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|a| match a.as_str() {
+                            Some(s) => s.to_string(),
+                            None => a.to_string(),
+                        })
+                        .collect(),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// The file position of `inner`, a pointer into the JSON document held by the

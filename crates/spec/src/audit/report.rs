@@ -103,6 +103,23 @@ pub struct Report {
     pub controls: Vec<ControlResult>,
     pub findings: Vec<Finding>,
     pub warnings: Vec<String>,
+    /// What the templates tell other scanners to skip, as their metadata
+    /// says it (`cdk_nag.rules_to_suppress`, `checkov.skip`).
+    pub suppressions: Vec<Suppression>,
+}
+
+/// One rule another scanner is told to skip on one resource.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
+pub struct Suppression {
+    pub stack: String,
+    pub logical_id: String,
+    /// `cdk-nag` or `checkov`.
+    pub scanner: String,
+    pub rule: String,
+    pub reason: String,
+    /// The findings of a granular rule it covers (cdk-nag's `applies_to`);
+    /// empty: all of them.
+    pub applies_to: Vec<String>,
 }
 
 /// Output formats of `dxops audit --format`.
@@ -155,7 +172,10 @@ impl Report {
         templates: Vec<TemplateSummary>,
         mut findings: Vec<Finding>,
         mut warnings: Vec<String>,
+        mut suppressions: Vec<Suppression>,
     ) -> Report {
+        suppressions.sort();
+        suppressions.dedup();
         findings.sort_by(|a, b| {
             (
                 control_index(&a.control),
@@ -214,6 +234,7 @@ impl Report {
             controls,
             findings,
             warnings,
+            suppressions,
         }
     }
 
@@ -431,6 +452,25 @@ impl Report {
                     cell(&w.expires),
                     status,
                     waived
+                );
+            }
+        }
+        if !self.suppressions.is_empty() {
+            out.push_str("\n## Suppressed in cdk-nag and checkov\n\n| Resource | Scanner | Rule | Reason |\n|---|---|---|---|\n");
+            for x in &self.suppressions {
+                let rule = match x.applies_to.len() {
+                    0 => format!("`{}`", x.rule),
+                    1 => format!("`{}` (1 finding)", x.rule),
+                    n => format!("`{}` ({n} findings)", x.rule),
+                };
+                let _ = writeln!(
+                    out,
+                    "| {}/{} | {} | {} | {} |",
+                    cell(&x.stack),
+                    cell(&x.logical_id),
+                    x.scanner,
+                    cell(&rule),
+                    cell(&x.reason)
                 );
             }
         }

@@ -48,6 +48,10 @@ pub enum WaiverError {
     BadDate { value: String },
     #[error("waiver field `{field}` is empty")]
     Empty { field: &'static str },
+    #[error(
+        "waiver field `{field}` holds `${{`, which CloudFormation tools read as a substitution in the template metadata the waiver is written to"
+    )]
+    Substitution { field: &'static str },
 }
 
 /// Check one waiver on its own: known and waivable control, valid expiry
@@ -84,10 +88,20 @@ pub fn waived_control(waiver: &Waiver) -> Result<ControlId, WaiverError> {
         if value.trim().is_empty() {
             return Err(WaiverError::Empty { field });
         }
+        if value.contains("${") {
+            return Err(WaiverError::Substitution { field });
+        }
     }
     validate_date(&waiver.expires)?;
     Ok(id)
 }
+
+/// The owner of every exception the design itself requires.
+pub const DESIGN_OWNER: &str = "dxops (by design)";
+
+/// The expiry of every exception the design itself requires: it lasts as long
+/// as the design does.
+pub const DESIGN_EXPIRES: &str = "2099-12-31";
 
 /// Exceptions the design itself requires, stated like any waiver so the
 /// compliance report shows them with their reason: a log sink cannot log to
@@ -103,8 +117,8 @@ pub fn design_waivers(
         rule: rule.as_str().into(),
         resource: format!("{}/{resource}", stack_name(stack)),
         reason: reason.into(),
-        owner: "dxops (by design)".into(),
-        expires: "2099-12-31".into(),
+        owner: DESIGN_OWNER.into(),
+        expires: DESIGN_EXPIRES.into(),
     };
     let mut sinks = vec![("data.yaml", "AccessLogsBucket")];
     let mut replicas = Vec::new();
@@ -218,6 +232,26 @@ mod tests {
         assert!(!w.covers("stack", "Bucket2"));
         assert!(!w.expired("2026-12-31"));
         assert!(w.expired("2027-01-01"));
+    }
+
+    #[test]
+    fn text_that_would_substitute_in_a_template_is_refused() {
+        let w = Waiver {
+            rule: "s3-versioning".into(),
+            resource: "Bucket".into(),
+            reason: "costs ${AWS::AccountId}".into(),
+            owner: "o".into(),
+            expires: "2026-12-31".into(),
+        };
+        assert_eq!(
+            check_waiver(&w),
+            Err(WaiverError::Substitution { field: "reason" })
+        );
+        let ok = Waiver {
+            reason: "costs $ {AWS::AccountId}".into(),
+            ..w
+        };
+        assert_eq!(check_waiver(&ok), Ok(()));
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod lift;
 mod lower;
 mod manifest;
 mod output;
+mod suppress;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -292,9 +293,12 @@ impl Renderer {
         // document it wrote, so the text is not parsed a second time.
         let mut docs = Vec::new();
         let mut interfaces = Vec::new();
+        let waivers = audit_options(env, None).waivers;
         for stack in stacks_of(env) {
             let mut value = self.yaml(&format!("{stack}.tera"), &ctx)?;
             lower::inline_policies_to_managed(&mut value);
+            // Every waiver reaches cdk-nag and checkov as the audit reports it.
+            suppress::annotate(&mut value, &context::stack_name(env, stack), &waivers);
             interfaces.push((stack, manifest::interface(&value)));
             let (text, doc) = crate::yaml::to_document(value);
             // Debug builds (the tests) check the writer's claim against the parser.

@@ -730,6 +730,11 @@ fn check_waivers(spec: &Spec, at: &dyn Fn(&str) -> Span, problems: &mut Problems
             ),
             WaiverError::BadDate { .. } => (Code::InvalidValue, "expires", Some("write the last valid day as YYYY-MM-DD".into())),
             WaiverError::Empty { field } => (Code::InvalidValue, *field, None),
+            WaiverError::Substitution { field } => (
+                Code::InvalidValue,
+                *field,
+                Some("write `$ {` or leave the dollar out".into()),
+            ),
         };
         problems.push(
             code,
