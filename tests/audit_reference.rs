@@ -888,6 +888,28 @@ const MUTATIONS: &[(&str, Mutation, &str)] = &[
         "data-classification-tag",
     ),
     (
+        "function on an older runtime",
+        |v| {
+            set(
+                v,
+                "/Resources/PredictFunction/Properties/Runtime",
+                json!("python3.12"),
+            )
+        },
+        "lambda-runtime-current",
+    ),
+    (
+        "function on a retired family",
+        |v| {
+            set(
+                v,
+                "/Resources/PredictFunction/Properties/Runtime",
+                json!("go1.x"),
+            )
+        },
+        "lambda-runtime-current",
+    ),
+    (
         "ruleset classification tag removed",
         |v| {
             remove(

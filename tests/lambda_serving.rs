@@ -1,12 +1,12 @@
 //! The serving stack of a spec with `serving.target: lambda`, as committed in
-//! `stacks/sepsis-screen/prod/` (the golden copy): the audit passes it, and
+//! `stacks/chd-risk/prod/` (the golden copy): the audit passes it, and
 //! taking away any one of the function's safeguards fails exactly the
 //! control that guards it.
 
 use dxops_spec::audit::{AuditOptions, TemplateInput, audit, design_waivers};
 use serde_json::{Value, json};
 
-const SPEC: &str = "sepsis-screen";
+const SPEC: &str = "chd-risk";
 const ENV: &str = "prod";
 
 fn stack_name(file: &str) -> String {

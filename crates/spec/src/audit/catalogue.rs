@@ -116,6 +116,7 @@ control_ids! {
     LambdaInVpc => "lambda-in-vpc",
     LambdaResilience => "lambda-resilience",
     LambdaAliasRollback => "lambda-alias-rollback",
+    LambdaRuntimeCurrent => "lambda-runtime-current",
     DataClassificationTag => "data-classification-tag",
     WaiverValid => "waiver-valid",
 }

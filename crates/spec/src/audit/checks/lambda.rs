@@ -1,5 +1,5 @@
 //! Lambda: invoke permissions, environment encryption, VPC placement,
-//! resilience, and the guarded rollout of a serving alias.
+//! resilience, the guarded rollout of a serving alias, and current runtimes.
 
 use crate::audit::catalogue::{AT_REST, Control, ControlId, control_entry};
 use crate::audit::template::{arn_text, get, is_true, items, ref_target, str_of};
@@ -53,6 +53,27 @@ pub(in crate::audit) const CONTROLS: &[Control] = &[
         "A new model version must reach patients gradually and be withdrawn by itself when its alarms fire.",
         "AWS::Lambda::Alias: UpdatePolicy CodeDeployLambdaAliasUpdate names an AWS::CodeDeploy::DeploymentGroup of the template whose AlarmConfiguration is enabled with at least one alarm and whose AutoRollbackConfiguration is enabled for DEPLOYMENT_STOP_ON_ALARM."
     ),
+    control_entry!(
+        LambdaRuntimeCurrent,
+        "integrity",
+        Medium,
+        true,
+        &["164.308(a)(1)(ii)(B)", "164.308(a)(5)(ii)(B)"],
+        "A function on an older runtime gets security fixes for less long, and none once it is deprecated.",
+        "AWS::Lambda::Function with a Runtime: it is the newest of its family (python3.14, nodejs22.x, java21, dotnet8, ruby3.4, provided.al2023, as of 2026-12)."
+    ),
+];
+
+/// The newest runtime of each family Lambda offers (CloudFormation's
+/// resource schema for AWS::Lambda::Function, December 2026). A runtime of
+/// a family not listed is judged as not current.
+const CURRENT_RUNTIMES: [(&str, &str); 6] = [
+    ("python", "python3.14"),
+    ("nodejs", "nodejs22.x"),
+    ("java", "java21"),
+    ("dotnet", "dotnet8"),
+    ("ruby", "ruby3.4"),
+    ("provided", "provided.al2023"),
 ];
 
 /// Permissions, functions and aliases.
@@ -91,6 +112,38 @@ pub(super) fn check(out: &mut Out) {
         }
     }
     for f in out.tpl.of_type("AWS::Lambda::Function") {
+        // A function from an image has no Runtime: its base is the image's.
+        if let Some(runtime) = str_of(f.prop(&["Runtime"])) {
+            let family: String = runtime
+                .chars()
+                .take_while(|c| c.is_ascii_alphabetic())
+                .collect();
+            let newest = CURRENT_RUNTIMES
+                .iter()
+                .find(|(f, _)| *f == family)
+                .map(|(_, n)| *n);
+            let ptr = f.ptr(&["Runtime"]);
+            match newest {
+                Some(n) if n == runtime => out.pass(
+                    ControlId::LambdaRuntimeCurrent,
+                    &f,
+                    ptr,
+                    "the newest runtime of its family",
+                ),
+                Some(n) => out.fail(
+                    ControlId::LambdaRuntimeCurrent,
+                    &f,
+                    ptr,
+                    format!("runtime `{runtime}` is not the newest of its family (`{n}`)"),
+                ),
+                None => out.fail(
+                    ControlId::LambdaRuntimeCurrent,
+                    &f,
+                    ptr,
+                    format!("runtime `{runtime}` is of no family dxops knows to be current"),
+                ),
+            }
+        }
         let vars = f.prop(&["Environment", "Variables"]);
         let has_vars = vars.is_some_and(|v| v.as_object().is_none_or(|m| !m.is_empty()));
         if has_vars {
