@@ -279,6 +279,52 @@ fn an_approval_deploys_only_where_the_spec_promotes_it() {
     );
 }
 
+/// A spec that serves on Lambda is served locally by the function, through
+/// a local Runtime API, on the vendored WCGS records its data contract names.
+#[test]
+fn a_lambda_serving_spec_is_served_by_the_function() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("runs");
+    let run = run_json(&[
+        "specs/lambda-serving.yaml",
+        "--data",
+        "tests/data/wcgs_chd.csv",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(run["served"]["transport"], "lambda", "{}", run["served"]);
+    assert_eq!(run["replay"]["errors"], 0);
+    let rows = run["replay"]["rows"].as_u64().unwrap();
+    assert!(rows > 400, "{rows} rows replayed");
+    // Every batch went through the function: one log line per invocation,
+    // with the Runtime API's request id, never a value.
+    let log = std::fs::read_to_string(out.join("run-0001/serving/server.log")).unwrap();
+    let invocations: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["route"] == "lambda")
+        .collect();
+    assert_eq!(
+        invocations.len() as u64,
+        run["replay"]["requests"].as_u64().unwrap()
+    );
+    assert!(invocations.iter().all(|v| v["status"] == 200));
+    assert!(
+        invocations[0]["request_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("replay-")
+    );
+    // Its EMF went to the metrics file, one document per invocation at least.
+    let emf = std::fs::read_to_string(out.join("run-0001/serving/metrics.emf")).unwrap();
+    assert!(
+        emf.lines()
+            .filter(|l| l.contains("\"Invocations\":1"))
+            .count()
+            >= invocations.len()
+    );
+}
+
 #[test]
 fn bad_input_gets_a_clear_error_and_exit_1() {
     let out = tempfile::tempdir().unwrap();

@@ -4,7 +4,7 @@
 //! loopback port, and a minimal HTTP/1.1 client.
 #![allow(dead_code)]
 
-pub mod runtime_api;
+pub use dxops_local::lambda as runtime_api;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -285,18 +285,6 @@ pub struct Function {
     pub started: Instant,
 }
 
-/// What Lambda sets in a function's environment.
-pub fn lambda_env(api: SocketAddr) -> Vec<(&'static str, String)> {
-    vec![
-        ("AWS_LAMBDA_RUNTIME_API", api.to_string()),
-        ("AWS_LAMBDA_FUNCTION_NAME", "dxops-test".into()),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512".into()),
-        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/dxops-test".into()),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", "test".into()),
-    ]
-}
-
 impl Function {
     pub fn start_at(root: &Path, env: &[(&str, &str)]) -> Function {
         let mut cmd = Command::new(BIN);
@@ -307,9 +295,9 @@ impl Function {
     /// The function started by `cmd`, with Lambda's environment and `env`.
     pub fn spawn(mut cmd: Command, env: &[(&str, &str)]) -> Function {
         let api = runtime_api::RuntimeApi::default();
-        let addr = api.start();
+        let addr = api.start().unwrap();
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        for (k, v) in lambda_env(addr) {
+        for (k, v) in runtime_api::function_environment(addr, "dxops-test") {
             cmd.env(k, v);
         }
         for (k, v) in env {
@@ -332,9 +320,10 @@ impl Function {
 
     /// Sends one event and returns the function's response event.
     pub fn invoke(&self, id: &str, event: &serde_json::Value) -> serde_json::Value {
-        match self.api.invoke(id, event) {
-            runtime_api::Outcome::Response(v) => v,
-            runtime_api::Outcome::Error(e) => panic!("invocation {id} failed: {e}"),
+        match self.api.invoke(id, event, Duration::from_secs(60)) {
+            Some(runtime_api::Outcome::Response(v)) => v,
+            Some(runtime_api::Outcome::Error(e)) => panic!("invocation {id} failed: {e}"),
+            None => panic!("no answer to {id} within 60 s"),
         }
     }
 

@@ -109,6 +109,7 @@ fn server_command() -> Result<ServerCommand> {
     Ok(ServerCommand {
         program: std::env::current_exe().context("locating the dxops binary")?,
         args: vec!["serve-model".into()],
+        lambda_args: vec!["serve-lambda".into()],
     })
 }
 

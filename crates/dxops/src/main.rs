@@ -155,6 +155,13 @@ data, port in use, a step that could not run)."
         #[arg(long)]
         port: Option<u16>,
     },
+    /// The serving function of `dxops run` for `serving.target: lambda`
+    /// (internal: the same loop as `dxops-model lambda`).
+    #[command(hide = true)]
+    ServeLambda {
+        #[arg(long)]
+        ml_root: PathBuf,
+    },
     /// Print the catalogue of compliance controls (the source of docs/controls.md).
     Controls,
     #[command(
@@ -256,6 +263,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let options = dxops_ml::serve::ServeOptions::resolve(&ml_root, host, port)?;
             dxops_ml::serve::run(options)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ServeLambda { ml_root } => {
+            let options =
+                dxops_ml::serve::ServeOptions::resolve(&ml_root, [0, 0, 0, 0].into(), None)?;
+            dxops_ml::serve::lambda::run(options)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Diff(args) => deploy::diff(args),

@@ -18,6 +18,7 @@
 
 mod cohort;
 mod http;
+pub mod lambda;
 pub mod registry;
 pub mod report;
 mod run;

@@ -31,11 +31,14 @@ pub const COHORT_ROWS: usize = 3000;
 const REPLAY_BATCH: usize = 50;
 
 /// How to start the model server: the program and the arguments before
-/// `--ml-root DIR --host 127.0.0.1 --port P` (the CLI re-runs itself).
+/// `--ml-root DIR --host 127.0.0.1 --port P` (the CLI re-runs itself), and
+/// the arguments before `--ml-root DIR` that run the same model as a Lambda
+/// function (for `serving.target: lambda`).
 #[derive(Debug, Clone)]
 pub struct ServerCommand {
     pub program: PathBuf,
     pub args: Vec<String>,
+    pub lambda_args: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -72,7 +75,10 @@ pub struct Served {
     /// Why this model: approved candidate, production, or candidate replayed
     /// before approval.
     pub reason: String,
+    /// The server's address, or the function's Runtime API.
     pub address: String,
+    /// `http` (the endpoint's server) or `lambda` (the serving function).
+    pub transport: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -278,10 +284,18 @@ fn serving_environment(serving: &Value) -> BTreeMap<String, String> {
     let Some(resources) = serving["Resources"].as_object() else {
         return BTreeMap::new();
     };
+    // The endpoint's model container, or the serving function.
     resources
         .values()
-        .filter(|r| r["Type"] == "AWS::SageMaker::Model")
-        .filter_map(|r| r["Properties"]["PrimaryContainer"]["Environment"].as_object())
+        .filter_map(|r| match r["Type"].as_str() {
+            Some("AWS::SageMaker::Model") => {
+                r["Properties"]["PrimaryContainer"]["Environment"].as_object()
+            }
+            Some("AWS::Lambda::Function") if r["Properties"]["Handler"] == "bootstrap" => {
+                r["Properties"]["Environment"]["Variables"].as_object()
+            }
+            _ => None,
+        })
         .flat_map(|env| env.iter())
         .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
         .collect()
@@ -668,10 +682,21 @@ pub fn run(options: &RunOptions, progress: &mut dyn Progress) -> Result<RunSumma
     };
     let serving = Layout::new(dir.join("serving"));
     let serving_env = serving_environment(&serving_stack);
+    // A Lambda-serving spec is served by the function, through a local
+    // Runtime API, as on AWS.
+    let as_lambda = serving_stack["Resources"]["Function"]["Properties"]["Handler"] == "bootstrap";
     let mut server = steps.run("serve", || {
         crate::copy_tree(&model_dir, &serving.model_dir())?;
-        let s = Server::start(options, &serving, &serving_env)?;
-        let detail = format!("{} ({reason})", s.addr);
+        let s = if as_lambda {
+            Server::start_function(options, &serving, &serving_env)?
+        } else {
+            Server::start(options, &serving, &serving_env)?
+        };
+        let detail = if as_lambda {
+            format!("Lambda function, Runtime API on {} ({reason})", s.addr)
+        } else {
+            format!("{} ({reason})", s.addr)
+        };
         Ok((s, detail))
     })?;
     summary.served = Some(Served {
@@ -679,6 +704,7 @@ pub fn run(options: &RunOptions, progress: &mut dyn Progress) -> Result<RunSumma
         version: served_version,
         reason,
         address: server.addr.to_string(),
+        transport: if as_lambda { "lambda" } else { "http" }.into(),
     });
 
     // Replay held-out rows (or the given ones), capturing as SageMaker does.
@@ -848,7 +874,21 @@ fn cohort_for(env: &Environment, rows: usize) -> Result<Table, RunError> {
 struct Server {
     child: Child,
     addr: SocketAddr,
-    client: crate::http::Client,
+    door: Door,
+}
+
+/// How requests reach the model: the HTTP server, or the function through
+/// its Runtime API.
+enum Door {
+    Http(crate::http::Client),
+    Lambda(crate::lambda::RuntimeApi),
+}
+
+/// What the model answered to one request.
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+    request_id: Option<String>,
 }
 
 impl Server {
@@ -883,7 +923,7 @@ impl Server {
         let mut server = Server {
             child,
             addr,
-            client: crate::http::Client::new(addr),
+            door: Door::Http(crate::http::Client::new(addr)),
         };
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
@@ -893,7 +933,7 @@ impl Server {
                     layout.root().join("server.log").display()
                 )));
             }
-            if let Ok(r) = server.client.request("GET", "/ping", "text/plain", b"")
+            if let Ok(r) = server.http()?.request("GET", "/ping", "text/plain", b"")
                 && r.status == 200
             {
                 return Ok(server);
@@ -903,6 +943,109 @@ impl Server {
                 return Err(RunError::Server("no answer to /ping within 15 s".into()));
             }
             std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The function on the model under `layout`, polling a local Runtime
+    /// API; ready once it asks for its first event.
+    fn start_function(
+        options: &RunOptions,
+        layout: &Layout,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Server, RunError> {
+        let api = crate::lambda::RuntimeApi::default();
+        let addr = api.start().map_err(|e| RunError::Server(e.to_string()))?;
+        let log = |name: &str| {
+            let path = layout.root().join(name);
+            std::fs::File::create(&path).map_err(|e| RunError::io(&path, e))
+        };
+        let child = Command::new(&options.server.program)
+            .args(&options.server.lambda_args)
+            .arg("--ml-root")
+            .arg(layout.root())
+            .envs(crate::lambda::function_environment(addr, "dxops-local"))
+            .envs(env)
+            .stdin(Stdio::null())
+            .stdout(log("metrics.emf")?)
+            .stderr(log("server.log")?)
+            .spawn()
+            .map_err(|e| RunError::Server(format!("{}: {e}", options.server.program.display())))?;
+        let mut server = Server {
+            child,
+            addr,
+            door: Door::Lambda(api),
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(RunError::Server(format!(
+                    "the function exited with {status}; see {}",
+                    layout.root().join("server.log").display()
+                )));
+            }
+            if let Door::Lambda(api) = &server.door
+                && api.first_poll().is_some()
+            {
+                return Ok(server);
+            }
+            if Instant::now() > deadline {
+                let _ = server.child.kill();
+                return Err(RunError::Server(
+                    "the function asked for no event within 15 s".into(),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn http(&mut self) -> Result<&mut crate::http::Client, RunError> {
+        match &mut self.door {
+            Door::Http(c) => Ok(c),
+            Door::Lambda(_) => Err(RunError::Server(
+                "a Lambda function has no HTTP routes".into(),
+            )),
+        }
+    }
+
+    /// One batch of CSV rows, answered as JSON.
+    fn invoke(&mut self, n: usize, csv: &str) -> Result<Answer, RunError> {
+        match &mut self.door {
+            Door::Http(c) => {
+                let r = c
+                    .request("POST", "/invocations", "text/csv", csv.as_bytes())
+                    .map_err(|e| RunError::Replay(e.to_string()))?;
+                Ok(Answer {
+                    status: r.status,
+                    body: r.body,
+                    request_id: r.request_id,
+                })
+            }
+            Door::Lambda(api) => {
+                // As API Gateway's proxy integration delivers a POST.
+                let id = format!("replay-{n:06}");
+                let event = serde_json::json!({
+                    "httpMethod": "POST",
+                    "path": "/predict",
+                    "headers": {"Content-Type": "text/csv", "Accept": "application/json"},
+                    "body": csv,
+                    "isBase64Encoded": false,
+                });
+                match api.invoke(&id, &event, Duration::from_secs(60)) {
+                    Some(crate::lambda::Outcome::Response(r)) => Ok(Answer {
+                        status: r["statusCode"].as_u64().unwrap_or(502) as u16,
+                        body: r["body"].as_str().unwrap_or_default().as_bytes().to_vec(),
+                        request_id: Some(id),
+                    }),
+                    Some(crate::lambda::Outcome::Error(_)) => Ok(Answer {
+                        status: 502,
+                        body: Vec::new(),
+                        request_id: Some(id),
+                    }),
+                    None => Err(RunError::Replay(format!(
+                        "the function did not answer {id} within 60 s"
+                    ))),
+                }
+            }
         }
     }
 
@@ -981,10 +1124,7 @@ fn replay(
             body.push('\n');
         }
         let start = Instant::now();
-        let response = server
-            .client
-            .request("POST", "/invocations", "text/csv", body.as_bytes())
-            .map_err(|e| RunError::Replay(e.to_string()))?;
+        let response = server.invoke(batch_no, &body)?;
         latencies.push(start.elapsed().as_secs_f64() * 1e3);
         if response.status != 200 {
             errors += 1;
@@ -1041,11 +1181,12 @@ fn replay(
         }
     }
     crate::write_text(&layout.root().join("capture/replay.jsonl"), &capture)?;
-    // The labels go back to the server too, which reports LiveMacroF1.
+    // The labels go back to the server too, which reports LiveMacroF1 (a
+    // function has no feedback route: live quality is computed here alone).
     let mut server_macro_f1 = None;
-    if !feedback.is_empty() {
+    if !feedback.is_empty() && matches!(server.door, Door::Http(_)) {
         let r = server
-            .client
+            .http()?
             .request(
                 "POST",
                 "/feedback",
@@ -1057,7 +1198,7 @@ fn replay(
             return Err(RunError::Replay(format!("/feedback answered {}", r.status)));
         }
         let m = server
-            .client
+            .http()?
             .request("GET", "/metrics", "text/plain", b"")
             .map_err(|e| RunError::Replay(e.to_string()))?;
         server_macro_f1 = String::from_utf8_lossy(&m.body)

@@ -5,6 +5,9 @@
 //! for the next event and names it by the `Lambda-Runtime-Aws-Request-Id`
 //! header; the function answers with `POST /runtime/invocation/{id}/response`
 //! or `/error`, or reports a failed start with `POST /runtime/init/error`.
+//!
+//! `dxops run` serves a Lambda-serving spec through it, and the tests of
+//! `dxops-model lambda` drive the function with it.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -97,9 +100,9 @@ fn respond(stream: &mut TcpStream, status: &str, headers: &[(&str, String)], bod
 impl RuntimeApi {
     /// Listens on a free loopback port; returns the value for
     /// `AWS_LAMBDA_RUNTIME_API`.
-    pub fn start(&self) -> SocketAddr {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
+    pub fn start(&self) -> std::io::Result<SocketAddr> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
         let api = self.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
@@ -107,11 +110,13 @@ impl RuntimeApi {
                 std::thread::spawn(move || api.connection(stream));
             }
         });
-        addr
+        Ok(addr)
     }
 
     fn connection(&self, stream: TcpStream) {
-        let mut writer = stream.try_clone().unwrap();
+        let Ok(mut writer) = stream.try_clone() else {
+            return;
+        };
         let mut reader = BufReader::new(stream);
         while let Some(req) = read_request(&mut reader) {
             self.route(&mut writer, req);
@@ -123,17 +128,20 @@ impl RuntimeApi {
         let (lock, ready) = &*self.shared;
         match (req.method.as_str(), path) {
             ("GET", "/invocation/next") => {
-                let mut s = lock.lock().unwrap();
+                let mut s = lock
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 s.first_poll.get_or_insert_with(Instant::now);
                 while s.queue.is_empty() {
-                    s = ready.wait(s).unwrap();
+                    s = ready
+                        .wait(s)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
                 }
                 let (id, event) = s.queue.remove(0);
                 drop(s);
                 let deadline = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
-                    .unwrap()
-                    .as_millis()
+                    .map_or(0, |d| d.as_millis())
                     + 30_000;
                 respond(
                     out,
@@ -144,7 +152,7 @@ impl RuntimeApi {
                         ("Lambda-Runtime-Deadline-Ms", deadline.to_string()),
                         (
                             "Lambda-Runtime-Invoked-Function-Arn",
-                            "arn:aws:lambda:eu-west-1:123456789012:function:dxops-test".into(),
+                            "arn:aws:lambda:local:000000000000:function:dxops-local".into(),
                         ),
                         (
                             "Lambda-Runtime-Trace-Id",
@@ -156,7 +164,7 @@ impl RuntimeApi {
             }
             ("POST", "/init/error") => {
                 lock.lock()
-                    .unwrap()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .init_errors
                     .push(String::from_utf8_lossy(&req.body).into_owned());
                 ready.notify_all();
@@ -172,7 +180,7 @@ impl RuntimeApi {
                     _ => Outcome::Error(String::from_utf8_lossy(&req.body).into_owned()),
                 };
                 lock.lock()
-                    .unwrap()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .outcomes
                     .insert(id.to_string(), outcome);
                 ready.notify_all();
@@ -186,39 +194,72 @@ impl RuntimeApi {
     pub fn send(&self, id: &str, event: &serde_json::Value) {
         let (lock, ready) = &*self.shared;
         lock.lock()
-            .unwrap()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .queue
             .push((id.to_string(), event.to_string()));
         ready.notify_all();
     }
 
-    /// Waits for the function's answer to `id`.
-    pub fn outcome(&self, id: &str, timeout: Duration) -> Outcome {
+    /// Waits for the function's answer to `id`, at most `timeout`.
+    pub fn outcome(&self, id: &str, timeout: Duration) -> Option<Outcome> {
         let (lock, ready) = &*self.shared;
         let deadline = Instant::now() + timeout;
-        let mut s = lock.lock().unwrap();
+        let mut s = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         loop {
             if let Some(o) = s.outcomes.get(id) {
-                return o.clone();
+                return Some(o.clone());
             }
-            let left = deadline
-                .checked_duration_since(Instant::now())
-                .unwrap_or_else(|| panic!("no answer to {id} within {timeout:?}"));
-            s = ready.wait_timeout(s, left).unwrap().0;
+            let left = deadline.checked_duration_since(Instant::now())?;
+            s = ready
+                .wait_timeout(s, left)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
         }
     }
 
-    /// Sends one event and waits for its answer.
-    pub fn invoke(&self, id: &str, event: &serde_json::Value) -> Outcome {
+    /// Sends one event and waits up to `timeout` for its answer.
+    pub fn invoke(
+        &self,
+        id: &str,
+        event: &serde_json::Value,
+        timeout: Duration,
+    ) -> Option<Outcome> {
         self.send(id, event);
-        self.outcome(id, Duration::from_secs(60))
+        self.outcome(id, timeout)
     }
 
     pub fn init_errors(&self) -> Vec<String> {
-        self.shared.0.lock().unwrap().init_errors.clone()
+        self.shared
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .init_errors
+            .clone()
     }
 
+    /// When the function first asked for an event: it is ready.
     pub fn first_poll(&self) -> Option<Instant> {
-        self.shared.0.lock().unwrap().first_poll
+        self.shared
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .first_poll
     }
+}
+
+/// What Lambda sets in a function's environment, pointed at `api`.
+pub fn function_environment(api: SocketAddr, function: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_LAMBDA_RUNTIME_API", api.to_string()),
+        ("AWS_LAMBDA_FUNCTION_NAME", function.to_string()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024".into()),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{function}"),
+        ),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "local".into()),
+    ]
 }
