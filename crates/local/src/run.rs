@@ -905,45 +905,22 @@ impl Server {
             p => p,
         };
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let log = |name: &str| {
-            let path = layout.root().join(name);
-            std::fs::File::create(&path).map_err(|e| RunError::io(&path, e))
-        };
-        let child = Command::new(&options.server.program)
-            .args(&options.server.args)
+        let mut cmd = Command::new(&options.server.program);
+        cmd.args(&options.server.args)
             .arg("--ml-root")
             .arg(layout.root())
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .envs(env)
-            .stdin(Stdio::null())
-            .stdout(log("metrics.emf")?)
-            .stderr(log("server.log")?)
-            .spawn()
-            .map_err(|e| RunError::Server(format!("{}: {e}", options.server.program.display())))?;
-        let mut server = Server {
-            child,
-            addr,
-            door: Door::Http(crate::http::Client::new(addr)),
-        };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                return Err(RunError::Server(format!(
-                    "it exited with {status}; see {}",
-                    layout.root().join("server.log").display()
-                )));
-            }
-            if let Ok(r) = server.http()?.request("GET", "/ping", "text/plain", b"")
-                && r.status == 200
-            {
-                return Ok(server);
-            }
-            if Instant::now() > deadline {
-                let _ = server.child.kill();
-                return Err(RunError::Server("no answer to /ping within 15 s".into()));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()]);
+        let door = Door::Http(crate::http::Client::new(addr));
+        Server::launch(options, cmd, env, layout, addr, door)?.ready(
+            layout,
+            "no answer to /ping within 15 s",
+            |s| {
+                s.http()
+                    .ok()
+                    .and_then(|c| c.request("GET", "/ping", "text/plain", b"").ok())
+                    .is_some_and(|r| r.status == 200)
+            },
+        )
     }
 
     /// The function on the model under `layout`, polling a local Runtime
@@ -955,44 +932,64 @@ impl Server {
     ) -> Result<Server, RunError> {
         let api = crate::lambda::RuntimeApi::default();
         let addr = api.start().map_err(|e| RunError::Server(e.to_string()))?;
+        let mut cmd = Command::new(&options.server.program);
+        cmd.args(&options.server.lambda_args)
+            .arg("--ml-root")
+            .arg(layout.root())
+            .envs(crate::lambda::function_environment(addr, "dxops-local"));
+        let door = Door::Lambda(api);
+        Server::launch(options, cmd, env, layout, addr, door)?.ready(
+            layout,
+            "the function asked for no event within 15 s",
+            |s| matches!(&s.door, Door::Lambda(api) if api.first_poll().is_some()),
+        )
+    }
+
+    /// Starts `cmd` with the serving environment, its metrics (stdout) and
+    /// log (stderr) in the layout's root.
+    fn launch(
+        options: &RunOptions,
+        mut cmd: Command,
+        env: &BTreeMap<String, String>,
+        layout: &Layout,
+        addr: SocketAddr,
+        door: Door,
+    ) -> Result<Server, RunError> {
         let log = |name: &str| {
             let path = layout.root().join(name);
             std::fs::File::create(&path).map_err(|e| RunError::io(&path, e))
         };
-        let child = Command::new(&options.server.program)
-            .args(&options.server.lambda_args)
-            .arg("--ml-root")
-            .arg(layout.root())
-            .envs(crate::lambda::function_environment(addr, "dxops-local"))
+        let child = cmd
             .envs(env)
             .stdin(Stdio::null())
             .stdout(log("metrics.emf")?)
             .stderr(log("server.log")?)
             .spawn()
             .map_err(|e| RunError::Server(format!("{}: {e}", options.server.program.display())))?;
-        let mut server = Server {
-            child,
-            addr,
-            door: Door::Lambda(api),
-        };
+        Ok(Server { child, addr, door })
+    }
+
+    /// Waits up to 15 s for `ready`, failing early if the process exits.
+    fn ready(
+        mut self,
+        layout: &Layout,
+        timeout_message: &str,
+        mut ready: impl FnMut(&mut Server) -> bool,
+    ) -> Result<Server, RunError> {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            if let Ok(Some(status)) = server.child.try_wait() {
+            if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(RunError::Server(format!(
-                    "the function exited with {status}; see {}",
+                    "it exited with {status}; see {}",
                     layout.root().join("server.log").display()
                 )));
             }
-            if let Door::Lambda(api) = &server.door
-                && api.first_poll().is_some()
-            {
-                return Ok(server);
+            if ready(&mut self) {
+                return Ok(self);
             }
             if Instant::now() > deadline {
-                let _ = server.child.kill();
-                return Err(RunError::Server(
-                    "the function asked for no event within 15 s".into(),
-                ));
+                let _ = self.child.kill();
+                return Err(RunError::Server(timeout_message.into()));
             }
             std::thread::sleep(Duration::from_millis(20));
         }

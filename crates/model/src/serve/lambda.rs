@@ -249,25 +249,8 @@ fn check_environment() -> Result<(), LambdaError> {
 /// ends the environment.
 pub fn run(opts: ServeOptions) -> Result<(), LambdaError> {
     check_environment()?;
-    let started = Instant::now();
-    let artifact = Artifact::load(&opts.model_dir).map_err(super::ServeError::from)?;
-    let metrics = Metrics::from_env(artifact.classes().to_vec());
-    let window = Window::new(
-        artifact.baseline(),
-        opts.drift_window,
-        opts.drift_window_bytes,
-    );
     let mut opts = opts;
-    opts.drift_min_rows = opts.drift_min_rows.clamp(1, window.capacity);
-    log_line(json!({
-        "ts": now_ms(),
-        "event": "model_loaded",
-        "model_sha256": artifact.checksum(),
-        "features": artifact.feature_names().len(),
-        "classes": artifact.classes().len(),
-        "drift_window_rows": window.capacity,
-        "load_ms": started.elapsed().as_secs_f64() * 1e3,
-    }));
+    let (artifact, metrics, window) = super::load(&mut opts)?;
     let state = Arc::new(State {
         scorer: Scorer::new(artifact),
         metrics,

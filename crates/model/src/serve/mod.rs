@@ -830,10 +830,9 @@ async fn serve_connections(
     }
 }
 
-/// Loads the model, serves until SIGTERM or SIGINT, then drains open
-/// requests (within the shutdown deadline), evaluates drift and flushes
-/// metrics once more.
-pub fn run(opts: ServeOptions) -> Result<(), ServeError> {
+/// What both front doors load at start: the model, its metrics and its
+/// drift window (whose capacity bounds `drift_min_rows`); logged once.
+fn load(opts: &mut ServeOptions) -> Result<(Artifact, Metrics, Window), ServeError> {
     let started = Instant::now();
     let artifact = Artifact::load(&opts.model_dir)?;
     let metrics = Metrics::from_env(artifact.classes().to_vec());
@@ -842,7 +841,6 @@ pub fn run(opts: ServeOptions) -> Result<(), ServeError> {
         opts.drift_window,
         opts.drift_window_bytes,
     );
-    let mut opts = opts;
     opts.drift_min_rows = opts.drift_min_rows.clamp(1, window.capacity);
     log_line(serde_json::json!({
         "ts": now_ms(),
@@ -853,6 +851,15 @@ pub fn run(opts: ServeOptions) -> Result<(), ServeError> {
         "drift_window_rows": window.capacity,
         "load_ms": started.elapsed().as_secs_f64() * 1e3,
     }));
+    Ok((artifact, metrics, window))
+}
+
+/// Loads the model, serves until SIGTERM or SIGINT, then drains open
+/// requests (within the shutdown deadline), evaluates drift and flushes
+/// metrics once more.
+pub fn run(opts: ServeOptions) -> Result<(), ServeError> {
+    let mut opts = opts;
+    let (artifact, metrics, window) = load(&mut opts)?;
     let state = Arc::new(AppState {
         feedback: feedback::Feedback::new(artifact.classes().to_vec()),
         metrics,
