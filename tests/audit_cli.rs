@@ -191,3 +191,40 @@ fn removing_one_hardening_property_fails_its_control() {
         );
     }
 }
+
+/// 2 means findings (audit), changes (diff) or drift (status): a usage
+/// error must not look like one, on any command.
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    for args in [
+        &["audit", "--no-such-flag"][..],
+        &["diff", "specs/minimal.yaml"],
+        &[
+            "deploy",
+            "specs/minimal.yaml",
+            "--env",
+            "prod",
+            "--image-uri",
+            "bad",
+        ],
+        &[
+            "status",
+            "specs/minimal.yaml",
+            "--env",
+            "prod",
+            "--format",
+            "xml",
+        ],
+        &["no-such-command"],
+    ] {
+        let out = dxops(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("error:"), "{args:?}: {err}");
+    }
+    for args in [&["--help"][..], &["deploy", "--help"], &["--version"]] {
+        let out = dxops(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(!out.stdout.is_empty(), "{args:?}");
+    }
+}

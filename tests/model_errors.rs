@@ -180,3 +180,17 @@ fn corrupt_model_is_a_clear_error() {
     let failure = std::fs::read_to_string(root.join("output/failure")).unwrap();
     assert!(failure.contains("corrupt"), "{failure}");
 }
+
+/// `monitor` exits 2 on drift: a usage error must not look like drift.
+#[test]
+fn usage_errors_exit_1() {
+    for args in [
+        &["monitor"][..],
+        &["monitor", "--capture", "x", "--no-such-flag"],
+        &["serve", "--port", "not-a-port"],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+    }
+    assert_eq!(run(&["--help"]).status.code(), Some(0));
+}

@@ -163,7 +163,14 @@ fn main() -> ExitCode {
             }
         };
     }
-    let cli = Cli::parse();
+    // A usage error is an error (1): `monitor` exits 2 for drift.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     let from_env = std::env::var_os("DXOPS_ML_ROOT")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);

@@ -224,7 +224,14 @@ pub(crate) enum Format {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A usage error is an error (1): here 2 means changes, drift or findings.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
