@@ -5,7 +5,8 @@
 //!
 //! The image is one gzip layer over no base: the binary at
 //! `/usr/local/bin/dxops-model` (0755, owned by 65532) and `/etc/passwd`,
-//! `/etc/group` naming the non-root user `nonroot` (65532). Every tar entry
+//! `/etc/group` naming the non-root user `nonroot` (65532), and a
+//! world-writable, sticky `/tmp`. Every tar entry
 //! has the same fixed mtime, entries are written in sorted order and the
 //! gzip header carries no timestamp or name, so the same binary and epoch
 //! give the same manifest digest on every run and machine.
@@ -135,12 +136,14 @@ const GROUP: &str = "root:x:0:\nnonroot:x:65532:\n";
 /// The uncompressed layer: directories and files in sorted path order.
 fn layer_tar(binary: &[u8], epoch: u64) -> Result<Vec<u8>, std::io::Error> {
     // (path, mode, owner, contents); None is a directory.
-    let entries: [(&str, u32, u64, Option<&[u8]>); 9] = [
+    let entries: [(&str, u32, u64, Option<&[u8]>); 10] = [
         ("etc/", 0o755, 0, None),
         ("etc/group", 0o644, 0, Some(GROUP.as_bytes())),
         ("etc/passwd", 0o644, 0, Some(PASSWD.as_bytes())),
         ("home/", 0o755, 0, None),
         ("home/nonroot/", 0o700, USER_ID, None),
+        // Scratch space for whatever the runtime writes (sticky, as usual).
+        ("tmp/", 0o1777, 0, None),
         ("usr/", 0o755, 0, None),
         ("usr/local/", 0o755, 0, None),
         ("usr/local/bin/", 0o755, 0, None),
@@ -665,6 +668,8 @@ mod tests {
             })
             .unwrap();
         assert!(passwd.contains("nonroot:x:65532:65532:"));
+        let tmp = got.iter().find(|e| e.0 == "tmp/").unwrap();
+        assert_eq!((tmp.1, tmp.2), (0o1777, 0));
         // gzip header: no mtime (bytes 4..8), no FNAME flag.
         assert_eq!(&img.layer[4..8], &[0, 0, 0, 0]);
         assert_eq!(img.layer[3] & 0x08, 0);
@@ -712,7 +717,7 @@ mod tests {
         let img = image(b"binary", 0).unwrap();
         assert_eq!(
             digest(&img.manifest),
-            "sha256:e6fc855b9b83e66c63e2666e71953288b18223d80220cb59bc7e3e37606e6ed8"
+            "sha256:89893f98b3449dc584367f0e7b9108777faffa11fb6734330d9107513fcf439f"
         );
     }
 

@@ -21,7 +21,7 @@ pub enum ImageCommand {
         about = "Write the dxops-model image as an OCI image layout, reproducibly, without a container engine",
         long_about = "Writes the dxops-model image as an OCI image layout (oci-layout, index.json, \
 blobs/sha256/...) with no container engine: one gzip layer holding the binary at \
-/usr/local/bin/dxops-model (mode 0755, owner 65532) and /etc/passwd and /etc/group entries for the \
+/usr/local/bin/dxops-model (mode 0755, owner 65532), a sticky /tmp and /etc/passwd and /etc/group entries for the \
 non-root user nonroot (65532); a config for linux/amd64 that runs as 65532:65532 with the \
 entrypoint dxops-model, PATH=/usr/local/bin and SAGEMAKER_BIND_TO_PORT=8080, exposing 8080/tcp.\n\n\
 The build is reproducible: every entry has the mtime SOURCE_DATE_EPOCH (0 when unset), entries \
