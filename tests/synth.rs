@@ -902,3 +902,104 @@ fn deploy_never_renders_no_promotion() {
     );
     assert!(serving.contains("  Endpoint:"));
 }
+
+/// `serving.target: lambda` and `serving.lambda` reach the function, its
+/// alias and CodeDeploy; the pipeline packages the function and the
+/// promotion deploys that package; the spec's conflicts are refused.
+#[test]
+fn a_lambda_spec_renders_its_function_rollout_and_package_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(root().join("specs/lambda-serving.yaml")).unwrap();
+    let old = "  lambda: { memory_mb: 1024, reserved_concurrency: 50, provisioned_concurrency: 2 }\n  rollout: { strategy: canary, canary_percent: 10, bake_minutes: 10 }\n";
+    assert!(base.contains(old), "the example spec changed");
+    let spec = base.replace(
+        old,
+        "  lambda: { memory_mb: 2048, timeout_seconds: 45, reserved_concurrency: 7, provisioned_concurrency: 3 }\n  rollout: { strategy: linear, linear_step_percent: 20, bake_minutes: 4 }\n",
+    );
+    let spec_path = dir.path().join("lambda.yaml");
+    std::fs::write(&spec_path, &spec).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = dxops(&[
+        "synth",
+        spec_path.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |f: &str| std::fs::read_to_string(out_dir.join("chd-risk/prod").join(f)).unwrap();
+    let serving = dxops_spec::yaml::parse(&read("serving.yaml"))
+        .unwrap()
+        .value;
+    let r = &serving["Resources"];
+    let f = &r["Function"]["Properties"];
+    assert_eq!(f["MemorySize"], 2048);
+    assert_eq!(f["Timeout"], 45);
+    assert_eq!(f["ReservedConcurrentExecutions"], 7);
+    assert_eq!(f["Code"]["S3Key"]["Ref"], "FunctionCodeKey");
+    assert_eq!(
+        r["FunctionAlias"]["Properties"]["ProvisionedConcurrencyConfig"]["ProvisionedConcurrentExecutions"],
+        3
+    );
+    let routing = &r["DeployConfig"]["Properties"]["TrafficRoutingConfig"];
+    assert_eq!(routing["Type"], "TimeBasedLinear");
+    assert_eq!(routing["TimeBasedLinear"]["LinearPercentage"], 20);
+    assert_eq!(routing["TimeBasedLinear"]["LinearInterval"], 4);
+    assert!(
+        r.get("Endpoint").is_none(),
+        "a Lambda spec renders no endpoint"
+    );
+    assert!(
+        r["PredictPost"]["Properties"]["Integration"]["Uri"]["Fn::Sub"]
+            .as_str()
+            .unwrap()
+            .contains("${FunctionAlias}")
+    );
+
+    // The evaluation step packages, the package is recorded, the promotion deploys it.
+    let pipeline: serde_json::Value = serde_json::from_str(&read("pipeline.json")).unwrap();
+    let steps = pipeline["Steps"].as_array().unwrap();
+    let evaluate = steps.iter().find(|s| s["Name"] == "Evaluate").unwrap();
+    assert_eq!(
+        evaluate["Arguments"]["Environment"]["DXOPS_LAMBDA_PACKAGE"],
+        "1"
+    );
+    let text = read("pipeline.json");
+    assert!(
+        text.contains("\"LambdaPackageKey\""),
+        "the package is not recorded"
+    );
+    assert!(text.contains("\"lambda.zip\""));
+    let promote = read("promote.asl.json");
+    assert!(promote.contains("$.CustomerMetadataProperties.LambdaPackageKey"));
+    assert!(promote.contains("\"ParameterKey\": \"FunctionCodeKey\""));
+    assert!(!promote.contains("ModelDataUrl"));
+
+    // What Lambda cannot do is refused.
+    for (bad, key) in [
+        (
+            spec.replace(
+                "data_capture: { percent: 0 }",
+                "data_capture: { percent: 50 }",
+            ),
+            "Lambda serving has no data capture",
+        ),
+        (
+            spec.replace("provisioned_concurrency: 3", "provisioned_concurrency: 9"),
+            "more provisioned environments than the function may ever run",
+        ),
+    ] {
+        std::fs::write(&spec_path, bad).unwrap();
+        let out = dxops(&["validate", "--format", "json", spec_path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains(key), "{key}: {text}");
+    }
+}
