@@ -322,6 +322,17 @@ const MUTATIONS: &[(&str, Mutation, &str)] = &[
         "apigateway-request-validation",
     ),
     (
+        "API straight to the endpoint, past any gateway",
+        |v| {
+            set(
+                v,
+                "/Resources/PredictMethod/Properties/Integration/Uri",
+                json!({"Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:runtime.sagemaker:path//endpoints/predict/invocations"}),
+            )
+        },
+        "apigateway-model-behind-gateway",
+    ),
+    (
         "validator checks parameters only",
         |v| {
             set(

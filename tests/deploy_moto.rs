@@ -95,6 +95,50 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// The real gateway binary, which `cargo test --workspace` builds beside
+/// this package's own.
+fn gateway_binary() -> PathBuf {
+    let bin = Path::new(env!("CARGO_BIN_EXE_dxops")).with_file_name("dxops-gateway");
+    assert!(
+        bin.is_file(),
+        "{} is not built: run the tests with `cargo test --workspace`",
+        bin.display()
+    );
+    bin
+}
+
+/// `GatewayCodeKey=<key>` of `spec`'s staging gateway package, as `dxops
+/// gateway package` computes it offline (the key is the zip's hash).
+fn gateway_parameter_of(spec: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("gateway.zip");
+    let bin = gateway_binary();
+    let out = dxops_at(
+        &format!("http://127.0.0.1:{}", free_port()),
+        &[
+            "gateway",
+            "package",
+            spec,
+            "--env",
+            "staging",
+            "--binary",
+            bin.to_str().unwrap(),
+            "--out",
+            zip.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let packaged: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    format!("GatewayCodeKey={}", packaged["key"].as_str().unwrap())
+}
+
+fn gateway_parameter() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| gateway_parameter_of(SPEC))
+}
+
 fn deploy_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "deploy",
@@ -108,6 +152,8 @@ fn deploy_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
         IMAGE,
         "--parameter",
         MODEL,
+        "--parameter",
+        gateway_parameter(),
     ];
     args.extend_from_slice(extra);
     args
@@ -119,7 +165,44 @@ fn bootstrap(moto: &Moto) {
     bootstrap_spec(moto, SPEC, &[]);
 }
 
+/// Bootstraps `spec`'s staging environment, then pushes its gateway
+/// package to the deploy bucket, as a first deploy needs.
 fn bootstrap_spec(moto: &Moto, spec: &str, extra: &[&str]) {
+    bootstrap_only(moto, spec, extra);
+    push_gateway(moto, spec);
+}
+
+/// `dxops gateway push`, twice: the second finds the package there.
+fn push_gateway(moto: &Moto, spec: &str) {
+    let bin = gateway_binary();
+    let push = [
+        "gateway",
+        "push",
+        spec,
+        "--env",
+        "staging",
+        "--binary",
+        bin.to_str().unwrap(),
+    ];
+    let pushed = dxops(moto, &push);
+    assert_eq!(pushed.status.code(), Some(0), "{}", text(&pushed));
+    assert!(
+        String::from_utf8_lossy(&pushed.stderr).contains("uploaded s3://"),
+        "{}",
+        text(&pushed)
+    );
+    // Content-addressed: a second push finds it.
+    let again = dxops(moto, &push);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already there"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(pushed.stdout, again.stdout);
+}
+
+fn bootstrap_only(moto: &Moto, spec: &str, extra: &[&str]) {
     let mut args = vec!["bootstrap", spec, "--env", "staging", "--timeout", "120"];
     args.extend_from_slice(extra);
     let out = dxops(moto, &args);
@@ -217,6 +300,26 @@ fn deploy_redeploy_diff_status_destroy() {
     let out = dxops(&moto, &deploy_args(&[]));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("is not bootstrapped"), "{}", text(&out));
+    // nor anywhere to put the gateway's package
+    let bin = gateway_binary();
+    let out = dxops(
+        &moto,
+        &[
+            "gateway",
+            "push",
+            SPEC,
+            "--env",
+            "staging",
+            "--binary",
+            bin.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("run `dxops bootstrap"),
+        "{}",
+        text(&out)
+    );
 
     bootstrap(&moto);
 
@@ -233,6 +336,15 @@ fn deploy_redeploy_diff_status_destroy() {
     assert!(
         order.windows(2).all(|w| w[0] < w[1]),
         "manifest order\n{all}"
+    );
+    // the gateway, created from the pushed package, calls the endpoint
+    let gateway = boto3(
+        &moto,
+        r#"import boto3; f = boto3.client("lambda").get_function(FunctionName="disease-prediction-staging-gateway")["Configuration"]; print(f["Runtime"], f["Handler"], f["Environment"]["Variables"]["DXOPS_ENDPOINT_NAME"])"#,
+    );
+    assert_eq!(
+        gateway.trim(),
+        "provided.al2023 bootstrap disease-prediction-staging"
     );
 
     // the second deploy changes nothing, and says so
@@ -800,10 +912,13 @@ fn a_template_over_the_inline_limit_goes_through_the_deploy_bucket() {
         let size = std::fs::metadata(stack).unwrap().len();
         assert!(size > 51_200, "{} has {size} bytes", stack.display());
     }
-    bootstrap_spec(&moto, &spec, &["--stacks", &stacks]);
+    bootstrap_only(&moto, &spec, &["--stacks", &stacks]);
     let bucket = "disease-prediction-staging-deploy-123456789012";
+    let gateway = gateway_parameter_of(&spec);
     let mut args = deploy_args(&["--stacks", &stacks]);
     args[1] = &spec;
+    let at = args.iter().position(|a| *a == gateway_parameter()).unwrap();
+    args[at] = &gateway;
 
     // the deploy bucket gone: the first large stack's upload (ingest, whose
     // Glue table has a column per feature) fails, clearly, exit 1
@@ -830,6 +945,7 @@ fn a_template_over_the_inline_limit_goes_through_the_deploy_bucket() {
             "import boto3; boto3.client('s3').create_bucket(Bucket='{bucket}', CreateBucketConfiguration={{'LocationConstraint': 'eu-west-1'}})"
         ),
     );
+    push_gateway(&moto, &spec);
     let out = dxops(&moto, &args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let all = text(&out);

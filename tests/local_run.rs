@@ -79,8 +79,13 @@ fn shifted_replay(run_dir: &Path, to: &Path) -> PathBuf {
         let cells: Vec<String> = line
             .split(',')
             .zip(&shift)
-            .map(|(c, s)| match (s, c.parse::<f64>()) {
-                (true, Ok(v)) => format!("{}", v * 2.5 + 40.0),
+            .zip(&header)
+            .map(|((c, s), h)| match (s, c.parse::<f64>()) {
+                // Drifted but plausible: the gateway refuses values outside
+                // the contract's ranges (a fever of 45.7 °C, say).
+                (true, Ok(v)) if *h == "temperature" => format!("{}", v + 1.5),
+                (true, Ok(v)) if *h == "crp" => format!("{}", v + 15.0),
+                (true, Ok(v)) => format!("{}", v * 1.15),
                 _ => c.to_string(),
             })
             .collect();
@@ -117,6 +122,26 @@ fn the_pipeline_runs_registers_serves_and_learns_from_its_approved_version() {
     assert_eq!(first["served"]["reason"], "approved in this run");
     assert_eq!(first["replay"]["errors"], 0);
     assert!(first["replay"]["rows"].as_u64().unwrap() > 200);
+    // Every batch went through the gateway function, then the endpoint's
+    // server, as the rendered API sends it.
+    assert_eq!(
+        first["served"]["transport"], "gateway",
+        "{}",
+        first["served"]
+    );
+    let gateway_log = std::fs::read_to_string(
+        Path::new(first["dir"].as_str().unwrap()).join("serving/gateway.log"),
+    )
+    .unwrap();
+    let answered = gateway_log
+        .lines()
+        .filter(|l| l.contains("\"route\":\"gateway\"") && l.contains("\"status\":200"))
+        .count() as u64;
+    assert_eq!(
+        answered,
+        first["replay"]["requests"].as_u64().unwrap(),
+        "{gateway_log}"
+    );
     assert_eq!(first["drift"]["dataset_drift"], false);
     let live = first["live_quality"]["macro_f1"].as_f64().unwrap();
     assert!(live > 0.6, "LiveMacroF1 {live}");

@@ -100,6 +100,7 @@ pub fn template(env: &RenderedEnvironment, names: &Names) -> Result<String, Depl
         }));
     }
     statements.push(json!({
+        // templates over the inline limit, and the gateway function's code
         "Sid": "ReadTemplates",
         "Effect": "Allow",
         "Action": "s3:GetObject",

@@ -280,6 +280,28 @@ impl Aws {
         )
     }
 
+    /// Uploads the gateway function's package to the bootstrap's deploy
+    /// bucket under `key` (content-addressed: once), encrypted as templates
+    /// are. The deploy role may read it, so CloudFormation can create the
+    /// function from it.
+    pub async fn put_gateway_package(
+        &self,
+        boot: &Bootstrapped,
+        function: &str,
+        key: &str,
+        zip: &[u8],
+    ) -> Result<templates::Uploaded, DeployError> {
+        self.template_bucket(boot)
+            .put_once(
+                function,
+                key,
+                zip,
+                "application/zip",
+                Some(aws_sdk_s3::types::ServerSideEncryption::AwsKms),
+            )
+            .await
+    }
+
     /// A stack's template as a change set takes it: inline when it fits,
     /// else through the deploy bucket (which needs the bootstrap).
     pub async fn template_source(

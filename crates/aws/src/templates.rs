@@ -130,11 +130,33 @@ impl TemplateBucket {
     /// already there.
     pub async fn put(&self, stack_name: &str, body: &str) -> Result<Uploaded, DeployError> {
         let key = key(stack_name, body);
+        self.put_once(
+            stack_name,
+            &key,
+            body.as_bytes(),
+            "text/plain; charset=utf-8",
+            Some(ServerSideEncryption::AwsKms),
+        )
+        .await
+    }
+
+    /// Writes `bytes` under `key` unless an object is already there (keys
+    /// are content-addressed, so one that exists holds these bytes). `what`
+    /// names the upload in errors. `sse`: the encryption asked for, else
+    /// the bucket's default.
+    pub async fn put_once(
+        &self,
+        what: &str,
+        key: &str,
+        bytes: &[u8],
+        content_type: &str,
+        sse: Option<ServerSideEncryption>,
+    ) -> Result<Uploaded, DeployError> {
         let upload_error = |e: DeployError| match e {
             DeployError::Api { code, message, .. } => DeployError::Upload {
-                stack: stack_name.into(),
+                stack: what.into(),
                 location: format!("s3://{}/{key}", self.bucket),
-                bytes: body.len(),
+                bytes: bytes.len(),
                 code,
                 message,
             },
@@ -144,7 +166,7 @@ impl TemplateBucket {
             .client
             .head_object()
             .bucket(&self.bucket)
-            .key(&key)
+            .key(key)
             .set_expected_bucket_owner(self.owner.clone())
             .send()
             .await;
@@ -154,39 +176,35 @@ impl TemplateBucket {
             Err(e) => {
                 return Err(upload_error(classify(
                     "HeadObject",
-                    stack_name,
+                    what,
                     self.endpoint.as_deref(),
                     e,
                 )));
             }
         };
         if !exists {
+            let sse_kms = sse.is_some();
             self.client
                 .put_object()
                 .bucket(&self.bucket)
-                .key(&key)
-                .body(ByteStream::from(body.as_bytes().to_vec()))
-                .content_type("text/plain; charset=utf-8")
-                .server_side_encryption(ServerSideEncryption::AwsKms)
-                .bucket_key_enabled(true)
+                .key(key)
+                .body(ByteStream::from(bytes.to_vec()))
+                .content_type(content_type)
+                .set_server_side_encryption(sse)
+                .set_bucket_key_enabled(sse_kms.then_some(true))
                 .set_expected_bucket_owner(self.owner.clone())
                 .send()
                 .await
                 .map_err(|e| {
-                    upload_error(classify(
-                        "PutObject",
-                        stack_name,
-                        self.endpoint.as_deref(),
-                        e,
-                    ))
+                    upload_error(classify("PutObject", what, self.endpoint.as_deref(), e))
                 })?;
         }
         Ok(Uploaded {
-            url: object_url(&self.bucket, &self.region, &key),
+            url: object_url(&self.bucket, &self.region, key),
             bucket: self.bucket.clone(),
-            key,
+            key: key.to_string(),
             uploaded: !exists,
-            bytes: body.len(),
+            bytes: bytes.len(),
         })
     }
 }

@@ -14,6 +14,9 @@ pub const PROCESSING_ROOT: &str = "/opt/ml/processing";
 /// Set to `1` in the evaluation step's environment when the spec serves on
 /// Lambda: the step then also writes [`paths::LAMBDA_PACKAGE_FILE`].
 pub const ENV_LAMBDA_PACKAGE: &str = "DXOPS_LAMBDA_PACKAGE";
+/// The endpoint the gateway function calls (set by the serving template
+/// and by `dxops run`).
+pub const ENV_GATEWAY_ENDPOINT: &str = "DXOPS_ENDPOINT_NAME";
 
 /// Relative locations, as the pipeline definition names them.
 pub mod paths {
@@ -67,6 +70,10 @@ pub mod paths {
     pub const LIVE_QUALITY_FILE: &str = "live_quality.json";
     /// Its key in the artifacts bucket.
     pub const NO_SOURCE_MARKER_KEY: &str = "transfer/no-source-model.txt";
+    /// Deploy-bucket prefix of the gateway function's packages
+    /// (`gateway/<sha256>.zip`), which `dxops gateway push` writes and the
+    /// serving template's `GatewayCodeKey` names.
+    pub const GATEWAY_PACKAGE_PREFIX: &str = "gateway/";
 }
 
 /// The three splits the processing step writes.

@@ -244,6 +244,15 @@ impl Loaded {
         })
     }
 
+    /// One file of the environment as rendered now.
+    pub(crate) fn rendered_file(&self, env: &str, file: &str) -> Option<&str> {
+        let path = Path::new(&self.spec.name).join(env).join(file);
+        self.files
+            .iter()
+            .find(|f| f.path == path)
+            .map(|f| f.contents.as_str())
+    }
+
     /// The environment's files as rendered now.
     fn rendered(&self, target: &Target) -> Result<RenderedEnvironment> {
         let prefix = Path::new(&self.spec.name).join(&target.env);

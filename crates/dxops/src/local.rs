@@ -110,6 +110,7 @@ fn server_command() -> Result<ServerCommand> {
         program: std::env::current_exe().context("locating the dxops binary")?,
         args: vec!["serve-model".into()],
         lambda_args: vec!["serve-lambda".into()],
+        gateway_args: vec!["serve-gateway".into()],
     })
 }
 

@@ -14,6 +14,7 @@ use dxops_spec::render::{self, Renderer};
 use dxops_spec::spec::{self, Problem, ValidatedSpec};
 
 mod deploy;
+mod gateway;
 mod image;
 
 #[derive(Parser)]
@@ -162,6 +163,13 @@ data, port in use, a step that could not run)."
         #[arg(long)]
         ml_root: PathBuf,
     },
+    /// The gateway function of `dxops run` for specs whose endpoint has one
+    /// (internal: the same loop as `dxops-gateway`).
+    #[command(hide = true)]
+    ServeGateway {
+        #[arg(long)]
+        contract: PathBuf,
+    },
     /// Print the catalogue of compliance controls (the source of docs/controls.md).
     Controls,
     #[command(
@@ -184,6 +192,13 @@ data, port in use, a step that could not run)."
     Image {
         #[command(subcommand)]
         command: image::ImageCommand,
+    },
+    #[command(
+        about = "The gateway function before the endpoint: `gateway package` writes its zip, `gateway push` uploads it"
+    )]
+    Gateway {
+        #[command(subcommand)]
+        command: gateway::GatewayCommand,
     },
     /// Write a commented starter spec that validates.
     Init {
@@ -263,6 +278,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Pipeline { command } => deploy::pipeline(command),
         Command::Bootstrap(args) => deploy::bootstrap(args),
         Command::Image { command } => image::run(command),
+        Command::Gateway { command } => gateway::run(command),
         Command::ServeModel {
             ml_root,
             host,
@@ -276,6 +292,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let options =
                 dxops_ml::serve::ServeOptions::resolve(&ml_root, [0, 0, 0, 0].into(), None)?;
             dxops_ml::serve::lambda::run(options)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ServeGateway { contract } => {
+            dxops_gateway::run(&contract)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Diff(args) => deploy::diff(args),

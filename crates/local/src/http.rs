@@ -15,6 +15,7 @@ pub struct Response {
     pub status: u16,
     /// The server's `x-request-id`: the inference id feedback refers to.
     pub request_id: Option<String>,
+    pub content_type: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -37,7 +38,8 @@ impl Client {
         Ok(self.stream.as_mut().expect("just connected"))
     }
 
-    /// Sends one request; reconnects once if a kept-alive connection was closed.
+    /// Sends one request asking for JSON; reconnects once if a kept-alive
+    /// connection was closed.
     pub fn request(
         &mut self,
         method: &str,
@@ -45,11 +47,23 @@ impl Client {
         content_type: &str,
         body: &[u8],
     ) -> std::io::Result<Response> {
-        match self.try_request(method, path, content_type, body) {
+        self.request_accepting(method, path, content_type, "application/json", body)
+    }
+
+    /// As [`Client::request`], with the answer's format as `accept` asks.
+    pub fn request_accepting(
+        &mut self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        accept: &str,
+        body: &[u8],
+    ) -> std::io::Result<Response> {
+        match self.try_request(method, path, content_type, accept, body) {
             Ok(r) => Ok(r),
             Err(_) => {
                 self.stream = None;
-                self.try_request(method, path, content_type, body)
+                self.try_request(method, path, content_type, accept, body)
             }
         }
     }
@@ -59,12 +73,13 @@ impl Client {
         method: &str,
         path: &str,
         content_type: &str,
+        accept: &str,
         body: &[u8],
     ) -> std::io::Result<Response> {
         let host = self.addr;
         let s = self.connect()?;
         let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\nAccept: application/json\r\nContent-Length: {}\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\nAccept: {accept}\r\nContent-Length: {}\r\n\r\n",
             body.len()
         );
         s.get_mut().write_all(head.as_bytes())?;
@@ -81,6 +96,7 @@ impl Client {
         let mut length = 0usize;
         let mut close = false;
         let mut request_id = None;
+        let mut content_type = None;
         loop {
             line.clear();
             s.read_line(&mut line)?;
@@ -96,6 +112,8 @@ impl Client {
                     close = true;
                 } else if k.eq_ignore_ascii_case("x-request-id") {
                     request_id = Some(v.to_string());
+                } else if k.eq_ignore_ascii_case("content-type") {
+                    content_type = Some(v.to_string());
                 }
             }
         }
@@ -107,6 +125,7 @@ impl Client {
         Ok(Response {
             status,
             request_id,
+            content_type,
             body,
         })
     }

@@ -22,6 +22,8 @@ pub mod lambda;
 pub mod registry;
 pub mod report;
 mod run;
+pub mod sagemaker_runtime;
+mod serve;
 
 use std::path::{Path, PathBuf};
 

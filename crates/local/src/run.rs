@@ -33,12 +33,14 @@ const REPLAY_BATCH: usize = 50;
 /// How to start the model server: the program and the arguments before
 /// `--ml-root DIR --host 127.0.0.1 --port P` (the CLI re-runs itself), and
 /// the arguments before `--ml-root DIR` that run the same model as a Lambda
-/// function (for `serving.target: lambda`).
+/// function (for `serving.target: lambda`), and those before `--contract
+/// FILE` that run the gateway function in front of an endpoint.
 #[derive(Debug, Clone)]
 pub struct ServerCommand {
     pub program: PathBuf,
     pub args: Vec<String>,
     pub lambda_args: Vec<String>,
+    pub gateway_args: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -77,7 +79,8 @@ pub struct Served {
     pub reason: String,
     /// The server's address, or the function's Runtime API.
     pub address: String,
-    /// `http` (the endpoint's server) or `lambda` (the serving function).
+    /// `http` (the endpoint's server), `gateway` (the gateway function,
+    /// then the endpoint's server) or `lambda` (the serving function).
     pub transport: String,
 }
 
@@ -291,7 +294,11 @@ fn serving_environment(serving: &Value) -> BTreeMap<String, String> {
             Some("AWS::SageMaker::Model") => {
                 r["Properties"]["PrimaryContainer"]["Environment"].as_object()
             }
-            Some("AWS::Lambda::Function") if r["Properties"]["Handler"] == "bootstrap" => {
+            Some("AWS::Lambda::Function")
+                if r["Properties"]["Handler"] == "bootstrap"
+                    && r["Properties"]["FunctionName"]
+                        != serving["Resources"]["GatewayFunction"]["Properties"]["FunctionName"] =>
+            {
                 r["Properties"]["Environment"]["Variables"].as_object()
             }
             _ => None,
@@ -685,15 +692,31 @@ pub fn run(options: &RunOptions, progress: &mut dyn Progress) -> Result<RunSumma
     // A Lambda-serving spec is served by the function, through a local
     // Runtime API, as on AWS.
     let as_lambda = serving_stack["Resources"]["Function"]["Properties"]["Handler"] == "bootstrap";
+    // An endpoint with a gateway is reached through it, as the API reaches it.
+    let gateway =
+        serving_stack["Resources"]["GatewayFunction"]["Properties"]["Handler"] == "bootstrap";
     let mut server = steps.run("serve", || {
         crate::copy_tree(&model_dir, &serving.model_dir())?;
         let s = if as_lambda {
             Server::start_function(options, &serving, &serving_env)?
+        } else if gateway {
+            Server::start(options, &serving, &serving_env)?.behind_gateway(
+                options,
+                &serving,
+                &dir.join("stacks").join(paths::CONFIG_FILE),
+                &env.names.endpoint,
+                &env.spec.region,
+            )?
         } else {
             Server::start(options, &serving, &serving_env)?
         };
         let detail = if as_lambda {
             format!("Lambda function, Runtime API on {} ({reason})", s.addr)
+        } else if gateway {
+            format!(
+                "gateway function, then the endpoint's server on {} ({reason})",
+                s.addr
+            )
         } else {
             format!("{} ({reason})", s.addr)
         };
@@ -704,7 +727,14 @@ pub fn run(options: &RunOptions, progress: &mut dyn Progress) -> Result<RunSumma
         version: served_version,
         reason,
         address: server.addr.to_string(),
-        transport: if as_lambda { "lambda" } else { "http" }.into(),
+        transport: if as_lambda {
+            "lambda"
+        } else if gateway {
+            "gateway"
+        } else {
+            "http"
+        }
+        .into(),
     });
 
     // Replay held-out rows (or the given ones), capturing as SageMaker does.
@@ -877,11 +907,21 @@ struct Server {
     door: Door,
 }
 
-/// How requests reach the model: the HTTP server, or the function through
-/// its Runtime API.
+/// How requests reach the model: the HTTP server, the function through
+/// its Runtime API, or the gateway function through its Runtime API, which
+/// calls a local SageMaker Runtime in front of the server.
 enum Door {
     Http(crate::http::Client),
     Lambda(crate::lambda::RuntimeApi),
+    Gateway(Gateway),
+}
+
+struct Gateway {
+    api: crate::lambda::RuntimeApi,
+    runtime: crate::sagemaker_runtime::SageMakerRuntime,
+    function: Child,
+    /// The server itself, for `/feedback` and `/metrics`.
+    http: crate::http::Client,
 }
 
 /// What the model answered to one request.
@@ -945,6 +985,68 @@ impl Server {
         )
     }
 
+    /// Puts the gateway function in front of this server: a local SageMaker
+    /// Runtime forwards its `InvokeEndpoint` calls to the server; ready once
+    /// the function asks for its first event.
+    fn behind_gateway(
+        mut self,
+        options: &RunOptions,
+        layout: &Layout,
+        contract: &Path,
+        endpoint: &str,
+        region: &str,
+    ) -> Result<Server, RunError> {
+        let fail = |e: std::io::Error| RunError::Server(format!("the gateway: {e}"));
+        let runtime = crate::sagemaker_runtime::SageMakerRuntime::new(endpoint, self.addr);
+        let url = runtime.start().map_err(fail)?;
+        let api = crate::lambda::RuntimeApi::default();
+        let api_addr = api.start().map_err(fail)?;
+        let log = |name: &str| {
+            let path = layout.root().join(name);
+            std::fs::File::create(&path).map_err(|e| RunError::io(&path, e))
+        };
+        // Credentials the SDK signs with; the local runtime checks none.
+        let function = Command::new(&options.server.program)
+            .args(&options.server.gateway_args)
+            .arg("--contract")
+            .arg(contract)
+            .envs(crate::lambda::function_environment(
+                api_addr,
+                "dxops-local-gateway",
+            ))
+            .env(dxops_contract::layout::ENV_GATEWAY_ENDPOINT, endpoint)
+            .env("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", &url)
+            .env("AWS_REGION", region)
+            .env("AWS_ACCESS_KEY_ID", "dxops-local")
+            .env("AWS_SECRET_ACCESS_KEY", "dxops-local")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdin(Stdio::null())
+            .stdout(log("gateway.emf")?)
+            .stderr(log("gateway.log")?)
+            .spawn()
+            .map_err(|e| RunError::Server(format!("{}: {e}", options.server.program.display())))?;
+        let http = match std::mem::replace(&mut self.door, Door::Lambda(api.clone())) {
+            Door::Http(c) => c,
+            _ => crate::http::Client::new(self.addr),
+        };
+        self.door = Door::Gateway(Gateway {
+            api,
+            runtime,
+            function,
+            http,
+        });
+        let late = format!(
+            "the gateway function asked for no event within 15 s; see {}",
+            layout.root().join("gateway.log").display()
+        );
+        self.ready(layout, &late, |s| match &s.door {
+            Door::Gateway(g) => g.api.first_poll().is_some(),
+            _ => false,
+        })
+    }
+
     /// Starts `cmd` with the serving environment, its metrics (stdout) and
     /// log (stderr) in the layout's root.
     fn launch(
@@ -998,6 +1100,7 @@ impl Server {
     fn http(&mut self) -> Result<&mut crate::http::Client, RunError> {
         match &mut self.door {
             Door::Http(c) => Ok(c),
+            Door::Gateway(g) => Ok(&mut g.http),
             Door::Lambda(_) => Err(RunError::Server(
                 "a Lambda function has no HTTP routes".into(),
             )),
@@ -1016,6 +1119,35 @@ impl Server {
                     body: r.body,
                     request_id: r.request_id,
                 })
+            }
+            Door::Gateway(g) => {
+                // As API Gateway's proxy integration delivers a POST; the
+                // API's request id becomes the inference id.
+                let id = format!("replay-{n:06}");
+                let event = serde_json::json!({
+                    "httpMethod": "POST",
+                    "path": "/predict",
+                    "headers": {"Content-Type": "text/csv", "Accept": "application/json"},
+                    "requestContext": {"requestId": id},
+                    "body": csv,
+                    "isBase64Encoded": false,
+                });
+                match g.api.invoke(&id, &event, Duration::from_secs(60)) {
+                    Some(crate::lambda::Outcome::Response(r)) => Ok(Answer {
+                        status: r["statusCode"].as_u64().unwrap_or(502) as u16,
+                        body: r["body"].as_str().unwrap_or_default().as_bytes().to_vec(),
+                        // Feedback goes to the server under its own id.
+                        request_id: g.runtime.container_id(&id),
+                    }),
+                    Some(crate::lambda::Outcome::Error(_)) => Ok(Answer {
+                        status: 502,
+                        body: Vec::new(),
+                        request_id: None,
+                    }),
+                    None => Err(RunError::Replay(format!(
+                        "the gateway did not answer {id} within 60 s"
+                    ))),
+                }
             }
             Door::Lambda(api) => {
                 // As API Gateway's proxy integration delivers a POST.
@@ -1048,6 +1180,10 @@ impl Server {
 
     /// SIGTERM, so the server drains and flushes its metrics; then waits.
     fn stop(mut self) {
+        if let Door::Gateway(g) = &mut self.door {
+            let _ = g.function.kill();
+            let _ = g.function.wait();
+        }
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
@@ -1181,7 +1317,7 @@ fn replay(
     // The labels go back to the server too, which reports LiveMacroF1 (a
     // function has no feedback route: live quality is computed here alone).
     let mut server_macro_f1 = None;
-    if !feedback.is_empty() && matches!(server.door, Door::Http(_)) {
+    if !feedback.is_empty() && matches!(server.door, Door::Http(_) | Door::Gateway(_)) {
         let r = server
             .http()?
             .request(

@@ -83,10 +83,12 @@ struct State {
 
 /// An HTTP request as a proxy event carries it.
 #[derive(Debug, PartialEq)]
-struct ProxyRequest {
-    body: Vec<u8>,
-    content_type: Option<String>,
-    accept: Option<String>,
+pub struct ProxyRequest {
+    pub body: Vec<u8>,
+    pub content_type: Option<String>,
+    pub accept: Option<String>,
+    /// API Gateway's id of the request (`requestContext.requestId`).
+    pub request_id: Option<String>,
 }
 
 /// Header values by lower-cased name, from `headers` and, where a name is
@@ -111,7 +113,8 @@ fn headers(event: &Value) -> BTreeMap<String, String> {
 }
 
 impl ProxyRequest {
-    fn from_event(event: &Value) -> Result<ProxyRequest, Rejection> {
+    /// The request an event carries, or the rejection its client is told.
+    pub fn from_event(event: &Value) -> Result<ProxyRequest, Rejection> {
         if !event.is_object() || event.get("body").is_none() {
             return Err(Rejection::new(
                 400,
@@ -152,11 +155,16 @@ impl ProxyRequest {
             body,
             content_type: headers.remove("content-type"),
             accept: headers.remove("accept"),
+            request_id: event
+                .pointer("/requestContext/requestId")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         })
     }
 }
 
-fn proxy_response(status: u16, content_type: &str, body: String, request_id: &str) -> Value {
+/// The proxy response API Gateway turns into the HTTP answer.
+pub fn proxy_response(status: u16, content_type: &str, body: String, request_id: &str) -> Value {
     json!({
         "statusCode": status,
         "headers": {"Content-Type": content_type, "x-request-id": request_id},
@@ -232,7 +240,8 @@ fn update_drift(state: &State) {
     }
 }
 
-fn check_environment() -> Result<(), LambdaError> {
+/// Whether this process runs where the runtime client can start.
+pub fn check_environment() -> Result<(), LambdaError> {
     for name in RUNTIME_ENV {
         if std::env::var_os(name).is_none_or(|v| v.is_empty()) {
             return Err(LambdaError::NotInLambda(name));
@@ -282,20 +291,61 @@ pub fn run(opts: ServeOptions) -> Result<(), LambdaError> {
 /// The function's code as the `provided.al2023` runtime takes it: a zip
 /// holding `binary` as `bootstrap` and the model as `model/dxops-model.bin`,
 /// so that the function needs nothing at start but its own files (Lambda
-/// unpacks it under `LAMBDA_TASK_ROOT`). Deterministic: fixed entry order,
-/// times and modes, so the same binary and model give the same bytes.
+/// unpacks it under `LAMBDA_TASK_ROOT`).
 pub fn package(
     artifact: &Artifact,
     binary: &std::path::Path,
     out: &std::path::Path,
 ) -> Result<(), LambdaError> {
-    use std::io::Write as _;
-    use zip::write::SimpleFileOptions;
-
     let exe = std::fs::read(binary).map_err(|source| LambdaError::ReadBinary {
         path: binary.to_path_buf(),
         source,
     })?;
+    let model = format!(
+        "{}/{}",
+        dxops_contract::layout::paths::MODEL,
+        crate::artifact::FILE_NAME
+    );
+    write_zip(
+        out,
+        &[
+            ZipEntry::executable(BOOTSTRAP, &exe),
+            ZipEntry::file(&model, &artifact.to_bytes()),
+        ],
+    )
+}
+
+/// One file of a function package.
+pub struct ZipEntry<'a> {
+    pub name: &'a str,
+    pub mode: u32,
+    pub bytes: &'a [u8],
+}
+
+impl<'a> ZipEntry<'a> {
+    pub fn executable(name: &'a str, bytes: &'a [u8]) -> ZipEntry<'a> {
+        ZipEntry {
+            name,
+            mode: 0o755,
+            bytes,
+        }
+    }
+
+    pub fn file(name: &'a str, bytes: &'a [u8]) -> ZipEntry<'a> {
+        ZipEntry {
+            name,
+            mode: 0o644,
+            bytes,
+        }
+    }
+}
+
+/// Writes a function package. Deterministic: entries in the order given,
+/// fixed times and modes, so the same files give the same bytes.
+pub fn write_zip(out: &std::path::Path, entries: &[ZipEntry<'_>]) -> Result<(), LambdaError> {
+    use std::io::Write as _;
+    use zip::write::SimpleFileOptions;
+
     let write_err = |source: std::io::Error| LambdaError::WritePackage {
         path: out.to_path_buf(),
         source,
@@ -306,21 +356,14 @@ pub fn package(
     }
     let file = std::fs::File::create(out).map_err(write_err)?;
     let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
-    let options = |mode: u32| {
-        SimpleFileOptions::default()
+    for e in entries {
+        let options = SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
             .last_modified_time(zip::DateTime::default())
-            .unix_permissions(mode)
-    };
-    zip.start_file(BOOTSTRAP, options(0o755)).map_err(zip_err)?;
-    zip.write_all(&exe).map_err(write_err)?;
-    let model = format!(
-        "{}/{}",
-        dxops_contract::layout::paths::MODEL,
-        crate::artifact::FILE_NAME
-    );
-    zip.start_file(model, options(0o644)).map_err(zip_err)?;
-    zip.write_all(&artifact.to_bytes()).map_err(write_err)?;
+            .unix_permissions(e.mode);
+        zip.start_file(e.name, options).map_err(zip_err)?;
+        zip.write_all(e.bytes).map_err(write_err)?;
+    }
     let mut inner = zip.finish().map_err(zip_err)?;
     inner.flush().map_err(write_err)?;
     Ok(())

@@ -91,6 +91,7 @@ control_ids! {
     ApiGatewayWaf => "apigateway-waf",
     ApiGatewayMethodAuthorization => "apigateway-method-authorization",
     ApiGatewayRequestValidation => "apigateway-request-validation",
+    ApiGatewayModelBehindGateway => "apigateway-model-behind-gateway",
     LambdaPermissionScoped => "lambda-permission-scoped",
     IamNoWildcardAction => "iam-no-wildcard-action",
     IamNoWildcardResource => "iam-no-wildcard-resource",

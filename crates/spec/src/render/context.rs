@@ -12,7 +12,9 @@ use crate::spec::model::{
     Approval, DeployPolicy, DriftMethod, RolloutStrategy, ServingTarget, Spec, Trigger,
 };
 use crate::spec::names::Names;
-use dxops_contract::data::{DataContract, Feature, FeatureType, QualityRule, QualityRuleKind};
+use dxops_contract::data::{
+    DataContract, Feature, FeatureType, IdentifierHandling, QualityRule, QualityRuleKind,
+};
 use dxops_contract::layout::paths;
 
 /// The processing step's configuration (`process.json`).
@@ -257,6 +259,19 @@ pub fn build(env: &Environment) -> Result<Map<String, Value>, RenderError> {
         },
         "serverless": s.target == ServingTarget::Serverless,
         "lambda": lambda,
+        // The gateway function in front of the endpoint; in hash mode it
+        // takes the processing step's key from Secrets Manager at deploy.
+        "gateway": s.gateway_enabled().then(|| {
+            let g = s.gateway_config();
+            json!({
+                "memory_mb": g.memory_mb,
+                "timeout_seconds": g.timeout_seconds,
+                "reserved_concurrency": g.reserved_concurrency,
+                "deid_key": (spec.data.identifier_handling == IdentifierHandling::Hash).then(|| {
+                    format!("{{{{resolve:secretsmanager:{}-deid-key:SecretString}}}}", names.prefix)
+                }),
+            })
+        }),
         // CodeDeploy waits whole minutes between shifts, at least one.
         "lambda_interval_minutes": s.rollout.bake_minutes.max(1),
         // The evaluation step writes the function's code beside its report;

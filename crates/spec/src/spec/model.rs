@@ -385,6 +385,10 @@ pub struct Serving {
     /// Memory, timeout and concurrency of the function (target `lambda`).
     #[serde(default)]
     pub lambda: LambdaConfig,
+    /// The Lambda function between the API and the endpoint (targets
+    /// `endpoint` and `serverless`; on unless `enabled: false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<GatewayConfig>,
     #[serde(default)]
     pub rollout: Rollout,
     #[serde(default)]
@@ -399,9 +403,25 @@ impl Default for Serving {
             instance_count: 1,
             serverless: ServerlessConfig::default(),
             lambda: LambdaConfig::default(),
+            gateway: None,
             rollout: Rollout::default(),
             data_capture: DataCapture::default(),
         }
+    }
+}
+
+impl Serving {
+    /// Whether requests pass the gateway function before the endpoint: on
+    /// by default, since without it the API hands the endpoint (and its data
+    /// capture) whatever a client sends, identifiers included. The `lambda`
+    /// target's function reads requests itself.
+    pub fn gateway_enabled(&self) -> bool {
+        self.target != ServingTarget::Lambda && self.gateway.as_ref().is_none_or(|g| g.enabled)
+    }
+
+    /// The gateway's settings, defaults where the spec names none.
+    pub fn gateway_config(&self) -> GatewayConfig {
+        self.gateway.clone().unwrap_or_default()
     }
 }
 
@@ -467,6 +487,47 @@ fn default_lambda_timeout() -> u32 {
 }
 fn default_lambda_reserved() -> u32 {
     50
+}
+
+/// The gateway function (`dxops-gateway`): it checks each request against
+/// the data contract (a 4xx naming the row and field, never a value), drops
+/// or hashes the identifiers `data.identifiers` lists, calls the endpoint,
+/// and answers with the predictions and the inference id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// `false`: API Gateway calls the endpoint directly.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default = "default_gateway_memory")]
+    #[schemars(range(min = 128, max = 10240))]
+    pub memory_mb: u32,
+    /// Longest request, in seconds (API Gateway gives up after 29).
+    #[serde(default = "default_gateway_timeout")]
+    #[schemars(range(min = 1, max = 29))]
+    pub timeout_seconds: u32,
+    /// Most environments at once.
+    #[serde(default = "default_lambda_reserved")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub reserved_concurrency: u32,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            enabled: true,
+            memory_mb: default_gateway_memory(),
+            timeout_seconds: default_gateway_timeout(),
+            reserved_concurrency: default_lambda_reserved(),
+        }
+    }
+}
+
+fn default_gateway_memory() -> u32 {
+    256
+}
+fn default_gateway_timeout() -> u32 {
+    15
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

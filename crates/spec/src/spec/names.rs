@@ -52,6 +52,10 @@ pub struct Names {
     pub serving_function: String,
     pub serving_alias: String,
     pub codedeploy_application: String,
+    /// The gateway function between the API and the endpoint, and the
+    /// deploy-bucket prefix of its packages.
+    pub gateway_function: String,
+    pub gateway_prefix: String,
     /// What `dxops bootstrap` creates before the first deploy: its stack,
     /// the role CloudFormation deploys with, the bucket for templates over
     /// the inline limit (without the `-<account id>` suffix) and the image
@@ -65,7 +69,7 @@ pub struct Names {
 }
 
 /// The jobs that get a role of their own, and the service that assumes it.
-pub const ROLES: [(&str, &str); 21] = [
+pub const ROLES: [(&str, &str); 22] = [
     ("processing", "sagemaker.amazonaws.com"),
     ("training", "sagemaker.amazonaws.com"),
     ("evaluation", "sagemaker.amazonaws.com"),
@@ -87,6 +91,7 @@ pub const ROLES: [(&str, &str); 21] = [
     ("invoke", "apigateway.amazonaws.com"),
     ("function", "lambda.amazonaws.com"),
     ("codedeploy", "codedeploy.amazonaws.com"),
+    ("gateway", "lambda.amazonaws.com"),
 ];
 
 impl Names {
@@ -122,6 +127,8 @@ impl Names {
             serving_function: format!("{prefix}-predict"),
             serving_alias: "live".into(),
             codedeploy_application: format!("{prefix}-predict"),
+            gateway_function: format!("{prefix}-gateway"),
+            gateway_prefix: dxops_contract::layout::paths::GATEWAY_PACKAGE_PREFIX.into(),
             stack_bootstrap: format!("{prefix}-bootstrap"),
             deploy_role: format!("{prefix}-deploy"),
             bucket_deploy: format!("{prefix}-deploy"),
@@ -183,6 +190,7 @@ impl Names {
             ),
             ("Lambda function", self.ingest_function.clone(), 64),
             ("Lambda function", self.serving_function.clone(), 64),
+            ("Lambda function", self.gateway_function.clone(), 64),
             (
                 "CodeDeploy application",
                 self.codedeploy_application.clone(),

@@ -807,6 +807,15 @@ fn check_conflicts(spec: &Spec, at: &dyn Fn(&str) -> Span, problems: &mut Proble
                 Some("set `serving.data_capture.percent: 0` (drift is then computed by the function over its own window and sent as metrics)".into()),
             );
         }
+        if s.gateway.is_some() {
+            problems.push(
+                Code::Conflict,
+                at("/serving/gateway"),
+                "the serving function reads and checks requests itself: there is no endpoint for a gateway to call",
+                "only for `endpoint` and `serverless`",
+                Some("remove `serving.gateway`".into()),
+            );
+        }
         if s.lambda.provisioned_concurrency > s.lambda.reserved_concurrency {
             problems.push(
                 Code::Conflict,

@@ -1,5 +1,6 @@
-//! API Gateway: TLS, authorization, request validation, logging, client
-//! certificates, cache encryption and WAF.
+//! API Gateway: TLS, authorization, request validation, the gateway
+//! function before a model, logging, client certificates, cache encryption
+//! and WAF.
 
 use serde_json::Value;
 
@@ -65,6 +66,15 @@ pub(in crate::audit) const CONTROLS: &[Control] = &[
         "AWS::ApiGateway::Method with HttpMethod POST, PUT, PATCH or ANY: RequestValidatorId names an AWS::ApiGateway::RequestValidator of the same RestApiId with ValidateRequestBody and ValidateRequestParameters true."
     ),
     control_entry!(
+        ApiGatewayModelBehindGateway,
+        "integrity",
+        Medium,
+        true,
+        &["164.312(c)(1)", "164.308(a)(1)(ii)(B)"],
+        "A prediction request must reach the model through a function that checks it against the data contract and strips the identifiers, so that neither the model nor its data capture holds what a client should not have sent.",
+        "AWS::ApiGateway::Method: Integration Uri does not call SageMaker Runtime (`runtime.sagemaker`) directly; a Lambda proxy integration (the dxops gateway, or the serving function, which checks requests itself) passes."
+    ),
+    control_entry!(
         ApiGatewayAccessLogging,
         "audit-controls",
         Medium,
@@ -74,6 +84,30 @@ pub(in crate::audit) const CONTROLS: &[Control] = &[
         "AWS::ApiGateway::Stage: AccessLogSetting with DestinationArn and Format; MethodSettings for \"/*\" \"*\" with LoggingLevel ERROR or INFO; TracingEnabled true."
     ),
 ];
+
+/// A method whose integration is a model is reached through a function,
+/// never by SageMaker Runtime straight from the edge.
+fn model_behind_gateway(out: &mut Out, m: &Resource) {
+    let Some(uri) = m.prop(&["Integration", "Uri"]).and_then(arn_text) else {
+        return;
+    };
+    let ptr = m.ptr(&["Integration", "Uri"]);
+    if uri.contains(":runtime.sagemaker:") {
+        out.fail(
+            ControlId::ApiGatewayModelBehindGateway,
+            m,
+            ptr,
+            "the integration calls the SageMaker endpoint directly: requests reach the model and its data capture unchecked, identifiers included (turn `serving.gateway` on)",
+        );
+    } else if uri.contains(":lambda:path/") {
+        out.pass(
+            ControlId::ApiGatewayModelBehindGateway,
+            m,
+            ptr,
+            "requests pass a function before any model",
+        );
+    }
+}
 
 /// A method that takes a body names a validator of its own API that checks
 /// both the body and the parameters.
@@ -201,6 +235,7 @@ pub(super) fn check(out: &mut Out) {
     }
     for m in tpl.of_type("AWS::ApiGateway::Method") {
         request_validation(out, &m);
+        model_behind_gateway(out, &m);
         let ptr = m.ptr(&["AuthorizationType"]);
         match str_of(m.prop(&["AuthorizationType"])) {
             Some(t) if !t.eq_ignore_ascii_case("NONE") => out.pass(
