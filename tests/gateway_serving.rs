@@ -56,8 +56,8 @@ fn synth_edited(edit: impl Fn(&str) -> String) -> (tempfile::TempDir, String, st
 fn with_gateway(settings: &str) -> impl Fn(&str) -> String + '_ {
     move |spec: &str| {
         spec.replace(
-            "  target: endpoint\n",
-            &format!("  target: endpoint\n  gateway: {settings}\n"),
+            "  gateway: { memory_mb: 256, timeout_seconds: 15 }\n",
+            &format!("  gateway: {settings}\n"),
         )
     }
 }
