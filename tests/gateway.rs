@@ -26,6 +26,9 @@ use dxops_gateway::Gateway;
 use dxops_local::lambda::{Outcome, RuntimeApi, function_environment};
 use dxops_local::sagemaker_runtime::SageMakerRuntime;
 
+#[path = "serve_support/wdbc.rs"]
+mod wdbc;
+
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 const ENDPOINT: &str = "disease-prediction-staging";
 
@@ -199,91 +202,89 @@ async fn a_refused_request_never_reaches_the_endpoint() {
 
 #[tokio::test]
 async fn the_endpoints_failures_are_told_without_sagemakers_messages() {
-    let container_400 = mock!(aws_sdk_sagemakerruntime::Client::invoke_endpoint).then_error(|| {
-        InvokeEndpointError::ModelError(
-            ModelError::builder()
-                .original_status_code(413)
-                .original_message(r#"{"error":"the payload holds more than 100000 rows; send it in smaller batches","row":null,"column":null}"#)
-                .message("Received client error (413) from primary")
-                .build(),
-        )
-    });
+    let model_error = |status: i32, message: &'static str| {
+        mock!(aws_sdk_sagemakerruntime::Client::invoke_endpoint).then_error(move || {
+            InvokeEndpointError::ModelError(
+                ModelError::builder()
+                    .original_status_code(status)
+                    .original_message(message)
+                    .build(),
+            )
+        })
+    };
+    const TOO_MANY: &str = "the payload holds more than 100000 rows; send it in smaller batches";
+    let cases: Vec<(&str, Rule, u16, Option<&str>)> = vec![
+        (
+            "the container's own 4xx, with its message",
+            model_error(
+                413,
+                r#"{"error":"the payload holds more than 100000 rows; send it in smaller batches","row":null,"column":null}"#,
+            ),
+            413,
+            Some(TOO_MANY),
+        ),
+        (
+            "the container's 5xx, without its text",
+            model_error(500, "panicked at src/artifact.rs"),
+            502,
+            Some("the model failed to answer"),
+        ),
+        (
+            "a model not ready yet",
+            mock!(aws_sdk_sagemakerruntime::Client::invoke_endpoint).then_error(|| {
+                InvokeEndpointError::ModelNotReadyException(
+                    ModelNotReadyException::builder()
+                        .message("not ready")
+                        .build(),
+                )
+            }),
+            503,
+            None,
+        ),
+        (
+            "throttling, as the wire says it",
+            mock!(aws_sdk_sagemakerruntime::Client::invoke_endpoint).then_http_response(|| {
+                aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+                    aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+                    aws_smithy_types::body::SdkBody::from(
+                        r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+                    ),
+                )
+            }),
+            429,
+            None,
+        ),
+        (
+            "an answer that is not the JSON asked for",
+            mock!(aws_sdk_sagemakerruntime::Client::invoke_endpoint).then_output(|| {
+                InvokeEndpointOutput::builder()
+                    .body(Blob::new("label,p\n"))
+                    .content_type("text/csv")
+                    .build()
+            }),
+            502,
+            None,
+        ),
+    ];
     let gateway = Gateway::new(&staging_contract(), ENDPOINT, None, "dxops").unwrap();
     let text = json!([instance("P-1", 63.0)]).to_string();
-    let response = handle(
-        &gateway,
-        &client(&[&container_400]),
-        &event("application/json", &text),
-    )
-    .await;
-    assert_eq!(response["statusCode"], 413, "{response}");
-    assert_eq!(
-        body(&response)["error"],
-        "the payload holds more than 100000 rows; send it in smaller batches"
-    );
-
-    let container_500 = mock!(aws_sdk_sagemakerruntime::Client::invoke_endpoint).then_error(|| {
-        InvokeEndpointError::ModelError(
-            ModelError::builder()
-                .original_status_code(500)
-                .original_message("panicked at src/artifact.rs")
-                .build(),
+    for (case, rule, status, error) in cases {
+        let response = handle(
+            &gateway,
+            &client(&[&rule]),
+            &event("application/json", &text),
         )
-    });
-    let response = handle(
-        &gateway,
-        &client(&[&container_500]),
-        &event("application/json", &text),
-    )
-    .await;
-    assert_eq!(response["statusCode"], 502, "{response}");
-    assert!(!response["body"].as_str().unwrap().contains("panicked"));
-
-    let not_ready = mock!(aws_sdk_sagemakerruntime::Client::invoke_endpoint).then_error(|| {
-        InvokeEndpointError::ModelNotReadyException(
-            ModelNotReadyException::builder()
-                .message("not ready")
-                .build(),
-        )
-    });
-    let response = handle(
-        &gateway,
-        &client(&[&not_ready]),
-        &event("application/json", &text),
-    )
-    .await;
-    assert_eq!(response["statusCode"], 503, "{response}");
-
-    let throttled =
-        mock!(aws_sdk_sagemakerruntime::Client::invoke_endpoint).then_http_response(|| {
-            aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
-                aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
-                aws_smithy_types::body::SdkBody::from(
-                    r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
-                ),
-            )
-        });
-    let response = handle(
-        &gateway,
-        &client(&[&throttled]),
-        &event("application/json", &text),
-    )
-    .await;
-    assert_eq!(response["statusCode"], 429, "{response}");
-
-    let not_json = mock!(aws_sdk_sagemakerruntime::Client::invoke_endpoint).then_output(|| {
-        InvokeEndpointOutput::builder()
-            .body(Blob::new("label,p\n"))
-            .content_type("text/csv")
-            .build()
-    });
-    let response = handle(
-        &gateway,
-        &client(&[&not_json]),
-        &event("application/json", &text),
-    )
-    .await;
-    assert_eq!(response["statusCode"], 502, "{response}");
+        .await;
+        assert_eq!(response["statusCode"], status, "{case}: {response}");
+        let shown = response["body"].as_str().unwrap();
+        assert!(
+            !shown.contains("panicked") && !shown.contains("Rate exceeded"),
+            "{case}: {shown}"
+        );
+        if let Some(error) = error {
+            assert_eq!(body(&response)["error"], error, "{case}");
+        }
+    }
 }
 
 #[test]
@@ -317,32 +318,6 @@ fn packages_are_reproducible_and_content_addressed() {
 }
 
 // ---- the real binary, the local Runtime API and the local SageMaker Runtime
-
-/// The vendored WDBC set: the even rows to train on, the odd rows (label
-/// removed) to ask about.
-fn wdbc() -> (String, Vec<String>, Vec<Vec<String>>) {
-    let text =
-        std::fs::read_to_string(format!("{ROOT}/tests/data/breast_cancer_wdbc.csv")).unwrap();
-    let mut lines = text.lines();
-    let header = lines.next().unwrap().to_string();
-    let names: Vec<String> = header.split(',').map(str::to_string).collect();
-    let label = names.iter().position(|n| n == "label").unwrap();
-    let mut train = format!("{header}\n");
-    let mut fresh = Vec::new();
-    for (i, l) in lines.enumerate() {
-        if i % 2 == 0 {
-            train.push_str(l);
-            train.push('\n');
-        } else {
-            let mut cells: Vec<String> = l.split(',').map(str::to_string).collect();
-            cells.remove(label);
-            fresh.push(cells);
-        }
-    }
-    let mut features = names;
-    features.remove(label);
-    (train, features, fresh)
-}
 
 /// A model trained by the library's training step, served by the real
 /// server on a free loopback port.
@@ -434,7 +409,8 @@ fn invoke(f: &Function, id: &str, event: &Value) -> Value {
 #[test]
 fn the_binary_answers_through_sagemaker_runtime_as_the_server_does() {
     let dir = tempfile::tempdir().unwrap();
-    let (train, features, fresh) = wdbc();
+    let (train, split) = wdbc::split_data();
+    let (features, fresh) = (split.header, split.fresh);
     let model = serve_model(&dir.path().join("ml"), &train);
     let runtime = SageMakerRuntime::new("wdbc-local", model);
     let url = runtime.start().unwrap();

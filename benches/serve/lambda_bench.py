@@ -22,9 +22,11 @@ cold_runs, invocations = int(sys.argv[1]), int(sys.argv[2])
 body = open(sys.argv[3]).read()
 log = open(sys.argv[4], "ab")
 cmd = sys.argv[sys.argv.index("--") + 1 :]
+# BENCH_CONTENT_TYPE: the body's type (the gateway bench sends JSON).
 event = json.dumps({
     "httpMethod": "POST", "path": "/invocations", "isBase64Encoded": False,
-    "headers": {"Content-Type": "text/csv", "Accept": "application/json"},
+    "headers": {"Content-Type": os.environ.get("BENCH_CONTENT_TYPE", "text/csv"), "Accept": "application/json"},
+    "requestContext": {"requestId": "bench-request"},
     "body": body,
 }).encode()
 
