@@ -53,7 +53,7 @@ trap 'kill $model $runtime 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$MODEL_PORT/ping" > /dev/null && break; sleep 0.1; done
 
 export BENCH_CONTENT_TYPE=application/json AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME="http://127.0.0.1:$RUNTIME_PORT" \
-  AWS_REGION=eu-west-1 AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_EC2_METADATA_DISABLED=true \
+  AWS_REGION=eu-west-1 AWS_DEFAULT_REGION=eu-west-1 AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_EC2_METADATA_DISABLED=true \
   DXOPS_ENDPOINT_NAME=bench-endpoint LAMBDA_TASK_ROOT="$PWD/$task" CONTRACT="$PWD/$task/process.json"
 unset AWS_PROFILE AWS_ENDPOINT_URL
 record() { python3 -c 'import json,sys; d=json.loads(sys.argv[2]); d["name"]=sys.argv[1]; print(json.dumps(d))' "$1" "$2" >> "$results"; }
