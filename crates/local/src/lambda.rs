@@ -10,10 +10,9 @@
 //! `dxops-model lambda` drive the function with it.
 
 use std::collections::HashMap;
-use std::io::BufReader;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 
-use crate::serve::{Request, read_request, respond};
+use crate::serve::{Request, listen, respond};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -42,26 +41,8 @@ impl RuntimeApi {
     /// Listens on a free loopback port; returns the value for
     /// `AWS_LAMBDA_RUNTIME_API`.
     pub fn start(&self) -> std::io::Result<SocketAddr> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let addr = listener.local_addr()?;
         let api = self.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let api = api.clone();
-                std::thread::spawn(move || api.connection(stream));
-            }
-        });
-        Ok(addr)
-    }
-
-    fn connection(&self, stream: TcpStream) {
-        let Ok(mut writer) = stream.try_clone() else {
-            return;
-        };
-        let mut reader = BufReader::new(stream);
-        while let Some(req) = read_request(&mut reader) {
-            self.route(&mut writer, req);
-        }
+        listen(|| (), move |_, out, req| api.route(out, req))
     }
 
     fn route(&self, out: &mut TcpStream, req: Request) {

@@ -15,12 +15,11 @@
 //! same id).
 
 use std::collections::HashMap;
-use std::io::BufReader;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 
 use crate::http::Client;
-use crate::serve::{Request, read_request, respond};
+use crate::serve::{Request, listen, respond};
 
 /// The only variant a local endpoint has.
 pub const VARIANT: &str = "AllTraffic";
@@ -46,15 +45,11 @@ impl SageMakerRuntime {
     /// Listens on a free loopback port; returns the URL for
     /// `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`.
     pub fn start(&self) -> std::io::Result<String> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let addr = listener.local_addr()?;
-        let runtime = self.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let runtime = runtime.clone();
-                std::thread::spawn(move || runtime.connection(stream));
-            }
-        });
+        let (runtime, model) = (self.clone(), self.model);
+        let addr = listen(
+            move || Client::new(model),
+            move |client, out, req| runtime.route(out, client, &req),
+        )?;
         Ok(format!("http://{addr}"))
     }
 
@@ -65,17 +60,6 @@ impl SageMakerRuntime {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(inference_id)
             .cloned()
-    }
-
-    fn connection(&self, stream: TcpStream) {
-        let Ok(mut writer) = stream.try_clone() else {
-            return;
-        };
-        let mut reader = BufReader::new(stream);
-        let mut model = Client::new(self.model);
-        while let Some(req) = read_request(&mut reader) {
-            self.route(&mut writer, &mut model, &req);
-        }
     }
 
     fn route(&self, out: &mut TcpStream, model: &mut Client, req: &Request) {

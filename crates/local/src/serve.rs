@@ -3,7 +3,35 @@
 //! bodies, answers with `Content-Length`.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+
+/// Serves a free loopback port, a thread per connection: `open` makes the
+/// connection's own state, `route` answers each of its requests in turn.
+pub(crate) fn listen<C>(
+    open: impl Fn() -> C + Send + Sync + 'static,
+    route: impl Fn(&mut C, &mut TcpStream, Request) + Send + Sync + 'static,
+) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let serve = Arc::new((open, route));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let serve = serve.clone();
+            std::thread::spawn(move || {
+                let Ok(mut writer) = stream.try_clone() else {
+                    return;
+                };
+                let mut state = (serve.0)();
+                let mut reader = BufReader::new(stream);
+                while let Some(req) = read_request(&mut reader) {
+                    (serve.1)(&mut state, &mut writer, req);
+                }
+            });
+        }
+    });
+    Ok(addr)
+}
 
 pub(crate) struct Request {
     pub method: String,
