@@ -62,7 +62,7 @@ pub enum LambdaError {
         source: std::io::Error,
     },
     #[error(
-        "{0} is not set: `dxops-model lambda` runs inside AWS Lambda (or a local Runtime API such as `cargo lambda watch`), which sets it"
+        "{0} is not set: a Lambda function runs inside AWS Lambda (or a local Runtime API such as `cargo lambda watch`), which sets it"
     )]
     NotInLambda(&'static str),
     #[error("AWS_LAMBDA_FUNCTION_MEMORY_SIZE `{0}` is not a number of megabytes")]
