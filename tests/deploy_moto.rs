@@ -874,13 +874,17 @@ fn audit_findings_are_refused_before_any_call() {
     assert!(!text(&out).contains("cannot reach"), "{}", text(&out));
 }
 
-/// The example spec with 600 more lab values: a real rendering whose ml
-/// stack is over CloudFormation's inline limit; returns the spec's path
-/// and the folder it was synthesised into.
+/// The example spec with 600 more lab values, its identifiers hashed
+/// rather than dropped: a real rendering whose ml stack is over
+/// CloudFormation's inline limit; returns the spec's path and the folder it
+/// was synthesised into.
 fn large_spec(dir: &Path) -> (String, String) {
     let spec = std::fs::read_to_string(root().join(SPEC)).unwrap();
     let anchor = "    - { name: sweating, type: boolean }\n";
     assert!(spec.contains(anchor), "anchor in the example spec");
+    let drop = "identifier_handling: drop";
+    assert!(spec.contains(drop), "the example spec drops identifiers");
+    let spec = spec.replace(drop, "identifier_handling: hash");
     let labs: String = (0..600)
         .map(|i| {
             format!("    - {{ name: lab_{i:03}, type: numeric, min: 0, max: 1000, unit: mg/L }}\n")
@@ -938,6 +942,15 @@ fn a_template_over_the_inline_limit_goes_through_the_deploy_bucket() {
         "{all}"
     );
     assert!(!all.contains("panicked"), "{all}");
+    // hash mode: the key the processing step mounts and the gateway reads,
+    // written as soon as the data stack (the artifacts bucket) exists
+    let artifacts = "disease-prediction-staging-artifacts-123456789012";
+    assert!(
+        all.contains(&format!(
+            "de-identification key written to s3://{artifacts}/secrets/deid-key"
+        )),
+        "{all}"
+    );
 
     boto3(
         &moto,
@@ -961,6 +974,18 @@ fn a_template_over_the_inline_limit_goes_through_the_deploy_bucket() {
         all.contains("disease-prediction-staging-serving: CREATE_COMPLETE"),
         "{all}"
     );
+
+    // the key is 32 random bytes in hex, encrypted by the bucket's default
+    let key_check = format!(
+        r#"
+import boto3
+o = boto3.client("s3").get_object(Bucket="{artifacts}", Key="secrets/deid-key")
+key = o["Body"].read().decode()
+print(len(key), all(c in "0123456789abcdef" for c in key), o.get("ServerSideEncryption"), key)
+"#
+    );
+    let first_key = boto3(&moto, &key_check);
+    assert!(first_key.starts_with("64 True aws:kms "), "{first_key}");
 
     // what CloudFormation deployed is the rendered template, read from the bucket
     let check = format!(
@@ -988,6 +1013,14 @@ print(head["ServerSideEncryption"], len(versions), deployed == body.decode())
         "{all}"
     );
     assert_eq!(boto3(&moto, &check).trim(), "aws:kms 1 True");
+    // and the key is kept, never replaced
+    assert!(
+        all.contains(&format!(
+            "de-identification key: s3://{artifacts}/secrets/deid-key (kept)"
+        )),
+        "{all}"
+    );
+    assert_eq!(boto3(&moto, &key_check), first_key);
 
     // diff reads the same object: nothing to change
     let out = dxops(

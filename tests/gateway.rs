@@ -144,7 +144,7 @@ async fn hash_mode_answers_with_the_processing_steps_pseudonyms() {
     contract.identifier_handling = IdentifierHandling::Hash;
     assert!(matches!(
         Gateway::new(&contract, ENDPOINT, None, "dxops"),
-        Err(dxops_gateway::GatewayError::MissingKey(_))
+        Err(dxops_gateway::GatewayError::MissingKey(..))
     ));
     let invoke = mock!(aws_sdk_sagemakerruntime::Client::invoke_endpoint)
         .match_requests(|r| {
@@ -167,6 +167,62 @@ async fn hash_mode_answers_with_the_processing_steps_pseudonyms() {
         answer["predictions"][0]["pseudonyms"]["patient_id"],
         dxops_ml::process::keyed_hash(b"site-key", "P-7731")
     );
+}
+
+/// In hash mode on AWS the key is the object `dxops deploy` wrote: read
+/// once, trimmed as the processing step trims its mounted copy, and a
+/// missing or empty object is an error naming where it looked.
+#[tokio::test]
+async fn hash_mode_reads_the_key_from_its_object() {
+    use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
+    let s3 = |rules: &[&Rule]| {
+        let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+        for rule in rules {
+            interceptor = interceptor.with_rule(rule);
+        }
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .with_test_defaults()
+                .region(aws_sdk_s3::config::Region::new("eu-west-1"))
+                .http_client(create_mock_http_client())
+                .interceptor(interceptor)
+                .build(),
+        )
+    };
+    let found = mock!(aws_sdk_s3::Client::get_object)
+        .match_requests(|r| r.bucket() == Some("arts-123") && r.key() == Some("secrets/deid-key"))
+        .then_output(|| {
+            GetObjectOutput::builder()
+                .body(aws_sdk_s3::primitives::ByteStream::from_static(
+                    b"  5ec7e7\n",
+                ))
+                .build()
+        });
+    let key = dxops_gateway::read_key_object(&s3(&[&found]), "s3://arts-123/secrets/deid-key")
+        .await
+        .unwrap();
+    assert_eq!(key, b"5ec7e7");
+    assert_eq!(found.num_calls(), 1);
+
+    let missing = mock!(aws_sdk_s3::Client::get_object).then_error(|| {
+        GetObjectError::NoSuchKey(aws_sdk_s3::types::error::NoSuchKey::builder().build())
+    });
+    let empty = mock!(aws_sdk_s3::Client::get_object).then_output(|| {
+        GetObjectOutput::builder()
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"\n"))
+            .build()
+    });
+    for (rule, uri, says) in [
+        (&missing, "s3://arts-123/secrets/deid-key", "NoSuchKey"),
+        (&empty, "s3://arts-123/secrets/deid-key", "empty"),
+        (&empty, "arts-123/secrets/deid-key", "not an s3://"),
+    ] {
+        let err = dxops_gateway::read_key_object(&s3(&[rule]), uri)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(uri) && err.contains(says), "{err}");
+    }
 }
 
 #[tokio::test]

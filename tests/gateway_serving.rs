@@ -149,21 +149,84 @@ fn the_gateways_settings_reach_its_function() {
     assert_eq!(f["ReservedConcurrentExecutions"], 9);
 }
 
+/// Hash mode on AWS: the Process step mounts the key's object where
+/// `dxops-model process` reads it, the gateway is told the same object,
+/// exactly those two roles may read it, and no template holds the key
+/// (the deploy writes it once: `deploy_moto` checks that half).
 #[test]
-fn hash_mode_gives_the_gateway_the_processing_key_by_reference() {
-    let (_dir, _, out) =
+fn hash_mode_mounts_the_deployed_key_for_processing_and_names_it_to_the_gateway() {
+    use dxops_contract::layout::{ENV_DEID_KEY_OBJECT, Layout, PROCESSING_ROOT, paths};
+    let (_dir, spec, out) =
         synth_edited(|s| s.replace("identifier_handling: drop", "identifier_handling: hash"));
-    let t = yaml(&out.join("disease-prediction/staging/serving.yaml"));
+    let stacks = out.join("disease-prediction/staging");
+    let read = |f: &str| std::fs::read_to_string(stacks.join(f)).unwrap();
+    let contract: Value = serde_json::from_str(&read("process.json")).unwrap();
+    assert_eq!(contract["identifier_handling"], "hash");
+    let pipeline: Value = serde_json::from_str(&read("pipeline.json")).unwrap();
+    let process = pipeline["Steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Name"] == "Process")
+        .unwrap();
+    let deid = process["Arguments"]["ProcessingInputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["InputName"] == "deid")
+        .expect("a deid input")["S3Input"]
+        .clone();
+    let key_file = Layout::new(PROCESSING_ROOT).deid_key();
+    assert_eq!(
+        deid["LocalPath"],
+        key_file.parent().unwrap().display().to_string()
+    );
+    assert!(paths::DEID_KEY_OBJECT.ends_with(paths::DEID_KEY_FILE));
+    assert!(key_file.ends_with(paths::DEID_KEY_FILE));
+    assert_eq!(
+        deid["S3Uri"],
+        format!(
+            "s3://disease-prediction-staging-artifacts-${{AWS::AccountId}}/{}",
+            paths::DEID_KEY_OBJECT
+        )
+    );
+
+    // Who may read the object: the processing role and the gateway role.
+    let object = format!("${{Bucket}}/{}", paths::DEID_KEY_OBJECT);
+    let readers = |template: &str| -> Vec<String> {
+        let doc = yaml(&stacks.join(template));
+        doc["Resources"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, r)| {
+                r["Type"] == "AWS::IAM::ManagedPolicy"
+                    && serde_json::to_string(&r["Properties"])
+                        .unwrap()
+                        .contains(&object)
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
+    };
+    assert_eq!(readers("ml.yaml"), ["ProcessingRoleJobPolicy"]);
+    assert_eq!(readers("serving.yaml"), ["GatewayRoleGatewayPolicy"]);
+    let t = yaml(&stacks.join("serving.yaml"));
     let vars = &t["Resources"]["GatewayFunction"]["Properties"]["Environment"]["Variables"];
     assert_eq!(
-        vars["DXOPS_DEID_KEY"],
-        "{{resolve:secretsmanager:disease-prediction-staging-deid-key:SecretString}}"
+        vars[ENV_DEID_KEY_OBJECT]["Fn::Sub"][0],
+        format!("s3://${{Bucket}}/{}", paths::DEID_KEY_OBJECT)
     );
-    let contract: Value = serde_json::from_str(
-        &std::fs::read_to_string(out.join("disease-prediction/staging/process.json")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(contract["identifier_handling"], "hash");
+    assert!(
+        vars.get("DXOPS_DEID_KEY").is_none(),
+        "no key in the environment"
+    );
+    let audit = dxops(&["audit", &spec, "--env", "staging"]);
+    assert_eq!(
+        audit.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&audit.stdout)
+    );
 }
 
 #[test]

@@ -154,6 +154,11 @@ fn the_pipeline_runs_registers_serves_and_learns_from_its_approved_version() {
     assert_eq!(first["retraining"]["retrain"], false);
     let ingest = step(&first, "ingest")["detail"].as_str().unwrap();
     assert!(ingest.contains("API records") && ingest.contains("device messages"));
+    // The rendered Etl step's two instances each read a share of the objects.
+    let etl = step(&first, "etl")["detail"].as_str().unwrap();
+    assert!(etl.contains("over 2 instances"), "{etl}");
+    let records = first["ingest"]["records"].as_u64().unwrap();
+    assert!(etl.contains(&format!("{records} records curated")), "{etl}");
     let package: Value = serde_json::from_str(
         &std::fs::read_to_string(
             out.path()
@@ -441,6 +446,8 @@ fn malformed_records_are_counted_by_file_and_line_never_echoed() {
         "run.json",
         "report.html",
         "processing/output/quality/ingest.json",
+        "etl/algo-1/output/etl/ingest-algo-1.json",
+        "etl/algo-2/output/etl/ingest-algo-2.json",
     ] {
         let text = std::fs::read_to_string(run_dir.join(file)).unwrap();
         assert!(!text.contains("XMARKERX"), "{file} echoes a record");

@@ -551,6 +551,110 @@ fn the_transfer_source_reaches_the_training_step_through_the_state_machine() {
     assert!(!pipeline.contains("WarmStartModelUri") && !pipeline.contains("\"warm_start\""));
 }
 
+/// A sharded ETL: the Etl step spreads the ingested objects over the
+/// spec's instances, at the paths `dxops-model etl` reads and writes, and
+/// the Process step reads its curated parts and reports where
+/// `dxops-model process` looks for them. A spec with one instance renders
+/// no Etl step and Process reads the ingested records itself.
+#[test]
+fn the_sharded_etl_step_hands_process_its_parts_at_the_container_paths() {
+    use dxops_contract::layout::{Layout, PROCESSING_ROOT, paths};
+    let read = |dir: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(root().join(dir).join("pipeline.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    let step = |p: &serde_json::Value, name: &str| {
+        p["Steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Name"] == name)
+            .cloned()
+    };
+    let input = |step: &serde_json::Value, name: &str| {
+        step["Arguments"]["ProcessingInputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["InputName"] == name)
+            .map(|i| i["S3Input"].clone())
+    };
+    let layout = Layout::new(PROCESSING_ROOT);
+    let local = |p: std::path::PathBuf| p.display().to_string();
+
+    let pipeline = read("stacks/disease-prediction/prod");
+    let names: Vec<&str> = pipeline["Steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(&names[..2], ["Etl", "Process"]);
+    let etl = step(&pipeline, "Etl").unwrap();
+    let args = &etl["Arguments"];
+    assert_eq!(
+        args["ProcessingResources"]["ClusterConfig"]["InstanceCount"],
+        2
+    );
+    assert_eq!(
+        args["AppSpecification"]["ContainerEntrypoint"],
+        serde_json::json!(["dxops-model", "etl"])
+    );
+    let raw = input(&etl, "raw").unwrap();
+    assert_eq!(raw["S3DataDistributionType"], "ShardedByS3Key");
+    assert_eq!(raw["S3Uri"]["Get"], "Parameters.InputDataUri");
+    assert_eq!(raw["LocalPath"], local(layout.raw_input()));
+    let output = |name: &str| {
+        args["ProcessingOutputConfig"]["Outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["OutputName"] == name)
+            .unwrap()["S3Output"]["LocalPath"]
+            .clone()
+    };
+    assert_eq!(
+        output("curated"),
+        local(
+            layout
+                .curated_part("algo-1")
+                .parent()
+                .unwrap()
+                .to_path_buf()
+        )
+    );
+    assert_eq!(
+        output("etl"),
+        local(layout.etl_report("algo-1").parent().unwrap().to_path_buf())
+    );
+    let process = step(&pipeline, "Process").unwrap();
+    let raw = input(&process, "raw").unwrap();
+    assert_eq!(
+        raw["S3Uri"]["Get"],
+        "Steps.Etl.ProcessingOutputConfig.Outputs['curated'].S3Output.S3Uri"
+    );
+    assert_eq!(raw["S3DataDistributionType"], "FullyReplicated");
+    let reports = input(&process, "etl").unwrap();
+    assert_eq!(
+        reports["S3Uri"]["Get"],
+        "Steps.Etl.ProcessingOutputConfig.Outputs['etl'].S3Output.S3Uri"
+    );
+    assert_eq!(reports["LocalPath"], local(layout.etl_report_input()));
+    assert_eq!(
+        reports["LocalPath"],
+        format!("{PROCESSING_ROOT}/{}", paths::ETL_REPORT_INPUT)
+    );
+
+    let single = read("stacks/heart-disease/prod");
+    assert!(step(&single, "Etl").is_none());
+    let process = step(&single, "Process").unwrap();
+    assert_eq!(
+        input(&process, "raw").unwrap()["S3Uri"]["Get"],
+        "Parameters.InputDataUri"
+    );
+    assert!(input(&process, "etl").is_none());
+}
+
 /// The scheduled ground-truth join: a daily rule starts a state machine
 /// whose processing job runs `dxops-model monitor --ground-truth` over the
 /// endpoint's capture prefix and the ground-truth prefix, and whose last

@@ -8,6 +8,8 @@ use crate::StacksError;
 pub enum DeployError {
     #[error(transparent)]
     Stacks(#[from] StacksError),
+    #[error("the system's random number generator failed; no key was written")]
+    Random,
     #[error("cannot reach the AWS endpoint{}: {message}", endpoint_note(.endpoint))]
     Unreachable {
         endpoint: Option<String>,

@@ -280,6 +280,43 @@ impl Aws {
         )
     }
 
+    /// In hash mode, the de-identification key the processing step mounts
+    /// and the gateway reads: 32 random bytes (the TLS provider's CSPRNG),
+    /// hex-encoded, written to the artifacts bucket under
+    /// [`dxops_contract::layout::paths::DEID_KEY_OBJECT`] (encrypted with
+    /// the bucket's default, the data key) when no key is there yet. An
+    /// existing key is never replaced: a new one would break every link
+    /// between earlier pseudonyms and later ones. Returns whether it was
+    /// written now.
+    pub async fn ensure_deid_key(
+        &self,
+        boot: &Bootstrapped,
+        artifacts_bucket: &str,
+    ) -> Result<bool, DeployError> {
+        let mut key = [0u8; 32];
+        rustls::crypto::aws_lc_rs::default_provider()
+            .secure_random
+            .fill(&mut key)
+            .map_err(|_| DeployError::Random)?;
+        let bucket = TemplateBucket::new(
+            self.s3(&boot.region),
+            self.endpoint().map(str::to_string),
+            artifacts_bucket,
+            &boot.region,
+            Some(&boot.account),
+        );
+        let written = bucket
+            .put_once(
+                "the de-identification key",
+                dxops_contract::layout::paths::DEID_KEY_OBJECT,
+                hex::encode(key).as_bytes(),
+                "text/plain",
+                None,
+            )
+            .await?;
+        Ok(written.uploaded)
+    }
+
     /// Uploads the gateway function's package to the bootstrap's deploy
     /// bucket under `key` (content-addressed: once), encrypted as templates
     /// are. The deploy role may read it, so CloudFormation can create the

@@ -18,11 +18,33 @@ pub const ENV_LAMBDA_PACKAGE: &str = "DXOPS_LAMBDA_PACKAGE";
 /// and by `dxops run`).
 pub const ENV_GATEWAY_ENDPOINT: &str = "DXOPS_ENDPOINT_NAME";
 
+/// Where the gateway function finds the de-identification key in hash
+/// mode: `s3://<artifacts bucket>/<paths::DEID_KEY_OBJECT>`.
+pub const ENV_DEID_KEY_OBJECT: &str = "DXOPS_DEID_KEY_OBJECT";
+
 /// Relative locations, as the pipeline definition names them.
 pub mod paths {
     /// Processing input: raw records (CSV, JSON, JSON lines) as ingest wrote
     /// them, in any sub-folder.
     pub const RAW_INPUT: &str = "input/raw";
+    /// Sharded ETL output, and the processing step's raw input when the
+    /// pipeline shards: one `part-<host>.csv` per ETL instance.
+    pub const CURATED_OUTPUT: &str = "output/curated";
+    /// Sharded ETL output: one `ingest-<host>.json` per instance (what it
+    /// read, malformed records by file and line).
+    pub const ETL_REPORT_OUTPUT: &str = "output/etl";
+    /// Processing input, when the pipeline shards: the ETL reports.
+    pub const ETL_REPORT_INPUT: &str = "input/etl";
+    /// Where SageMaker tells a processing container which host it is
+    /// (`current_host`, e.g. `algo-2`, among `hosts`).
+    pub const RESOURCE_CONFIG: &str = "/opt/ml/config/resourceconfig.json";
+    /// Processing input in hash mode: the de-identification key, one
+    /// object (`DEID_KEY_FILE`) that `dxops deploy` writes once to the
+    /// artifacts bucket at `DEID_KEY_OBJECT` and never replaces, so that
+    /// pseudonyms stay linkable across runs and match the gateway's.
+    pub const DEID_KEY_INPUT: &str = "input/deid";
+    pub const DEID_KEY_FILE: &str = "deid-key";
+    pub const DEID_KEY_OBJECT: &str = "secrets/deid-key";
     /// Processing input: the rendered `process.json`.
     pub const CONFIG_INPUT: &str = "input/config";
     /// File name of the processing configuration.
@@ -114,6 +136,32 @@ impl Layout {
     /// Raw records the processing step reads.
     pub fn raw_input(&self) -> PathBuf {
         self.root.join(paths::RAW_INPUT)
+    }
+
+    /// One ETL instance's curated records.
+    pub fn curated_part(&self, host: &str) -> PathBuf {
+        self.root
+            .join(paths::CURATED_OUTPUT)
+            .join(format!("part-{host}.csv"))
+    }
+
+    /// One ETL instance's report.
+    pub fn etl_report(&self, host: &str) -> PathBuf {
+        self.root
+            .join(paths::ETL_REPORT_OUTPUT)
+            .join(format!("ingest-{host}.json"))
+    }
+
+    /// The ETL reports the processing step merges, when the pipeline shards.
+    pub fn etl_report_input(&self) -> PathBuf {
+        self.root.join(paths::ETL_REPORT_INPUT)
+    }
+
+    /// The de-identification key the processing step reads in hash mode.
+    pub fn deid_key(&self) -> PathBuf {
+        self.root
+            .join(paths::DEID_KEY_INPUT)
+            .join(paths::DEID_KEY_FILE)
     }
 
     /// The data contract (`process.json`).

@@ -26,11 +26,11 @@ use dxops_ml::{parallel, pipeline, process, serve, steps, synth};
 #[command(
     name = "dxops-model",
     version,
-    about = "dxops model container: process, train, evaluate, serve, lambda, monitor, cv, synth-data"
+    about = "dxops model container: etl, process, train, evaluate, serve, lambda, monitor, cv, synth-data"
 )]
 struct Cli {
     /// Root of the SageMaker layout (default /opt/ml, or /opt/ml/processing
-    /// for process and evaluate); also `DXOPS_ML_ROOT`.
+    /// for etl, process and evaluate); also `DXOPS_ML_ROOT`.
     #[arg(long, global = true)]
     ml_root: Option<PathBuf>,
     #[command(subcommand)]
@@ -39,6 +39,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// One instance of a sharded ETL: its share of the raw records, kept to
+    /// the contract's columns, as `output/curated/part-<host>.csv`.
+    Etl {
+        /// This instance's name (default: `current_host` of
+        /// /opt/ml/config/resourceconfig.json, as SageMaker writes it).
+        #[arg(long)]
+        host: Option<String>,
+    },
     /// Quality rules, de-identification and the stratified split.
     Process {
         /// Raw records (CSV, JSON, JSON lines) to copy into `input/raw/` first (local use).
@@ -176,16 +184,22 @@ fn main() -> ExitCode {
         .map(PathBuf::from);
     let root = cli.ml_root.clone().or(from_env).unwrap_or_else(|| {
         PathBuf::from(match cli.command {
-            Command::Process { .. } | Command::Evaluate { .. } => layout::PROCESSING_ROOT,
+            Command::Etl { .. } | Command::Process { .. } | Command::Evaluate { .. } => {
+                layout::PROCESSING_ROOT
+            }
             _ => layout::ML_ROOT,
         })
     });
     let layout = Layout::new(root);
     let sagemaker_step = matches!(
         cli.command,
-        Command::Process { .. } | Command::Train { .. } | Command::Evaluate { .. }
+        Command::Etl { .. }
+            | Command::Process { .. }
+            | Command::Train { .. }
+            | Command::Evaluate { .. }
     );
     let result = match cli.command {
+        Command::Etl { host } => run_etl(&layout, host),
         Command::Process { data, config } => run_process(&layout, data, config),
         Command::Train {
             data,
@@ -264,6 +278,32 @@ fn copy_into(src: &Path, dir: &Path, name: &str) -> Result<()> {
     Ok(())
 }
 
+fn run_etl(layout: &Layout, host: Option<String>) -> Result<()> {
+    let host = match host {
+        Some(h) => h,
+        None => current_host(Path::new(paths::RESOURCE_CONFIG))?,
+    };
+    let e = steps::etl(layout, &host)?;
+    println!(
+        "host={}; files={}; records={}; skipped_records={}; curated_rows={};",
+        e.host, e.ingest.files, e.ingest.records, e.ingest.skipped_records, e.curated_rows
+    );
+    Ok(())
+}
+
+/// This processing instance's name, from SageMaker's resource configuration.
+fn current_host(path: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {} (or pass --host)", path.display()))?;
+    let config: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let host = config["current_host"]
+        .as_str()
+        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .with_context(|| format!("{} names no usable current_host", path.display()))?;
+    Ok(host.to_string())
+}
+
 fn run_process(layout: &Layout, data: Option<PathBuf>, config: Option<PathBuf>) -> Result<()> {
     if let Some(d) = data {
         // Keep the file's name: its extension says how to read it.
@@ -279,8 +319,11 @@ fn run_process(layout: &Layout, data: Option<PathBuf>, config: Option<PathBuf>) 
             paths::CONFIG_FILE,
         )?;
     }
-    let key = std::env::var(process::DEID_KEY_ENV).ok();
-    let p = steps::process(layout, key.as_deref().map(str::as_bytes))?;
+    let key = match std::env::var(process::DEID_KEY_ENV) {
+        Ok(k) if !k.is_empty() => Some(k.into_bytes()),
+        _ => steps::mounted_deid_key(layout)?,
+    };
+    let p = steps::process(layout, key.as_deref())?;
     println!(
         "records={}; skipped_records={}; rows={}; train_rows={}; validation_rows={}; test_rows={};",
         p.ingest.records,

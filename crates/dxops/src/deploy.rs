@@ -687,6 +687,7 @@ pub fn deploy(args: DeployArgs) -> Result<ExitCode> {
                 .await?
             else {
                 println!("Stack {} ({}): no changes", stack.stack_name, stack.region);
+                ensure_deid_key(&aws, &boot, env, &stack.file).await?;
                 continue;
             };
             let report = dxops_aws::cfn::report(
@@ -747,10 +748,33 @@ pub fn deploy(args: DeployArgs) -> Result<ExitCode> {
                 )));
             }
             eprintln!("{}: {}", stack.stack_name, outcome.status);
+            ensure_deid_key(&aws, &boot, env, &stack.file).await?;
         }
         Ok::<Result<()>, dxops_aws::DeployError>(Ok(()))
     })??;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Once the data stack (and so the artifacts bucket) exists: in hash mode,
+/// the key the processing step and the gateway share, written if absent.
+async fn ensure_deid_key(
+    aws: &Aws,
+    boot: &dxops_aws::Bootstrapped,
+    env: &dxops_spec::spec::Environment,
+    stack_file: &str,
+) -> Result<(), dxops_aws::DeployError> {
+    use dxops_contract::data::IdentifierHandling;
+    if stack_file != "data.yaml" || env.spec.data.identifier_handling != IdentifierHandling::Hash {
+        return Ok(());
+    }
+    let bucket = format!("{}-{}", env.names.bucket_artifacts, boot.account);
+    let object = dxops_contract::layout::paths::DEID_KEY_OBJECT;
+    if aws.ensure_deid_key(boot, &bucket).await? {
+        eprintln!("de-identification key written to s3://{bucket}/{object} (kept for good)");
+    } else {
+        eprintln!("de-identification key: s3://{bucket}/{object} (kept)");
+    }
+    Ok(())
 }
 
 pub fn bootstrap(args: BootstrapArgs) -> Result<ExitCode> {

@@ -36,6 +36,7 @@ pub use request::{Prepared, RequestSchema};
 pub const CONTRACT_FILE: &str = "process.json";
 /// The endpoint the gateway calls.
 pub const ENDPOINT_ENV: &str = dxops_contract::layout::ENV_GATEWAY_ENDPOINT;
+pub use dxops_contract::layout::ENV_DEID_KEY_OBJECT;
 /// The EMF namespace of the gateway's metrics.
 pub const NAMESPACE_ENV: &str = "DXOPS_METRICS_NAMESPACE";
 
@@ -54,9 +55,11 @@ pub enum GatewayError {
     #[error("{0} is not set: the gateway needs the name of the endpoint it calls")]
     NoEndpoint(&'static str),
     #[error(
-        "the contract hashes identifiers but {0} is not set: the gateway needs the processing step's key"
+        "the contract hashes identifiers but neither {0} nor {1} is set: the gateway needs the processing step's key"
     )]
-    MissingKey(&'static str),
+    MissingKey(&'static str, &'static str),
+    #[error("cannot read the de-identification key {uri}: {message}")]
+    KeyObject { uri: String, message: String },
     #[error(transparent)]
     Environment(#[from] dxops_ml::serve::lambda::LambdaError),
     #[error("cannot start the async runtime: {0}")]
@@ -78,9 +81,12 @@ pub fn run(contract: &Path) -> Result<(), GatewayError> {
         .ok_or(GatewayError::NoEndpoint(ENDPOINT_ENV))?;
     let key = std::env::var(dxops_ml::process::DEID_KEY_ENV)
         .ok()
+        .filter(|k| !k.is_empty())
         .map(String::into_bytes);
+    let key_object = std::env::var(ENV_DEID_KEY_OBJECT)
+        .ok()
+        .filter(|v| !v.is_empty());
     let namespace = std::env::var(NAMESPACE_ENV).unwrap_or_else(|_| "dxops".into());
-    let gateway = std::sync::Arc::new(Gateway::new(&contract, endpoint, key, namespace)?);
     // One event at a time per environment: Lambda scales by environments.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -90,6 +96,15 @@ pub fn run(contract: &Path) -> Result<(), GatewayError> {
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .load()
             .await;
+        // Read once per cold start, and only in hash mode.
+        let key = match (key, key_object) {
+            (Some(k), _) => Some(k),
+            (None, Some(uri)) if contract.identifier_handling == IdentifierHandling::Hash => {
+                Some(read_key_object(&aws_sdk_s3::Client::new(&config), &uri).await?)
+            }
+            _ => None,
+        };
+        let gateway = std::sync::Arc::new(Gateway::new(&contract, endpoint, key, namespace)?);
         let client = std::sync::Arc::new(aws_sdk_sagemakerruntime::Client::new(&config));
         lambda_runtime::run(lambda_runtime::service_fn(
             move |event: lambda_runtime::LambdaEvent<Value>| {
@@ -106,6 +121,47 @@ pub fn run(contract: &Path) -> Result<(), GatewayError> {
         .await
         .map_err(|e| GatewayError::Stopped(e.to_string()))
     })
+}
+
+/// The de-identification key from its object (`s3://bucket/key`, as the
+/// serving template sets [`ENV_DEID_KEY_OBJECT`]), without surrounding
+/// whitespace: the bytes the processing step hashes with.
+pub async fn read_key_object(
+    client: &aws_sdk_s3::Client,
+    uri: &str,
+) -> Result<Vec<u8>, GatewayError> {
+    let failed = |message: String| GatewayError::KeyObject {
+        uri: uri.to_string(),
+        message,
+    };
+    let (bucket, key) = uri
+        .strip_prefix("s3://")
+        .and_then(|rest| rest.split_once('/'))
+        .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+        .ok_or_else(|| failed("not an s3://bucket/key location".into()))?;
+    let object = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| {
+            failed(match e.as_service_error() {
+                Some(s) => s.to_string(),
+                None => e.to_string(),
+            })
+        })?;
+    let bytes = object
+        .body
+        .collect()
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .into_bytes();
+    let key = bytes.trim_ascii().to_vec();
+    if key.is_empty() {
+        return Err(failed("the object is empty".into()));
+    }
+    Ok(key)
 }
 
 /// Reads the data contract a function package holds.
@@ -138,7 +194,10 @@ impl Gateway {
     ) -> Result<Gateway, GatewayError> {
         let key = key.filter(|k| !k.is_empty());
         if contract.identifier_handling == IdentifierHandling::Hash && key.is_none() {
-            return Err(GatewayError::MissingKey(dxops_ml::process::DEID_KEY_ENV));
+            return Err(GatewayError::MissingKey(
+                dxops_ml::process::DEID_KEY_ENV,
+                ENV_DEID_KEY_OBJECT,
+            ));
         }
         Ok(Gateway {
             schema: RequestSchema::new(contract, key),

@@ -23,7 +23,9 @@ Environment:
   AWS_LAMBDA_RUNTIME_API     set by Lambda (or a local Runtime API)
   LAMBDA_TASK_ROOT           the unpacked package, which holds process.json
   DXOPS_ENDPOINT_NAME        the endpoint to call
-  DXOPS_DEID_KEY             hash mode: the processing step's key
+  DXOPS_DEID_KEY_OBJECT      hash mode: s3://bucket/key of the processing step's key,
+                             read once at cold start
+  DXOPS_DEID_KEY             hash mode: the key itself (takes precedence; tests, `dxops run`)
   DXOPS_METRICS_NAMESPACE    EMF namespace (default dxops)
   AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME  another SageMaker Runtime (tests, `dxops run`)
 

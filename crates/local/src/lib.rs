@@ -136,6 +136,66 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<(), RunError> {
     Ok(())
 }
 
+/// The de-identification key of the runs under `out`: `out/deid-key`,
+/// created on first use from the system's random source (32 bytes, hex,
+/// readable by its owner only) and never replaced.
+pub(crate) fn local_deid_key(out: &Path) -> Result<String, RunError> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = out.join("deid-key");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        if !text.trim().is_empty() {
+            return Ok(text.trim().to_string());
+        }
+    }
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| RunError::io(Path::new("/dev/urandom"), e))?;
+    let key = hex::encode(bytes);
+    std::fs::create_dir_all(out).map_err(|e| RunError::io(out, e))?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| RunError::io(&path, e))?;
+    std::io::Write::write_all(&mut file, key.as_bytes()).map_err(|e| RunError::io(&path, e))?;
+    Ok(key)
+}
+
+/// The files under `from` dealt out to `instances` shares, as SageMaker's
+/// `ShardedByS3Key` does (about 1/n of the objects each; which object goes
+/// where is SageMaker's choice, and the processing step's result does not
+/// depend on it): in sorted key order, round robin. Each entry is the file
+/// and its key relative to `from`. Links are not followed.
+pub(crate) fn shard_by_key(
+    from: &Path,
+    instances: usize,
+) -> Result<Vec<Vec<(PathBuf, PathBuf)>>, RunError> {
+    let mut files = Vec::new();
+    let mut pending = vec![from.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(|e| RunError::io(&dir, e))? {
+            let entry = entry.map_err(|e| RunError::io(&dir, e))?;
+            let path = entry.path();
+            let kind = entry.file_type().map_err(|e| RunError::io(&path, e))?;
+            if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_file() {
+                let rel = path.strip_prefix(from).unwrap_or(&path).to_path_buf();
+                files.push((path, rel));
+            }
+        }
+    }
+    files.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut shares = vec![Vec::new(); instances.max(1)];
+    for (i, file) in files.into_iter().enumerate() {
+        shares[i % instances.max(1)].push(file);
+    }
+    Ok(shares)
+}
+
 /// Outcome of one step of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

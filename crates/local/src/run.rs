@@ -265,13 +265,16 @@ impl Rendered {
 }
 
 fn pipeline_step<'v>(pipeline: &'v Value, name: &str) -> Result<&'v Value, RunError> {
+    optional_step(pipeline, name).ok_or_else(|| RunError::Rendered {
+        file: "pipeline.json".into(),
+        message: format!("no step named {name}"),
+    })
+}
+
+fn optional_step<'v>(pipeline: &'v Value, name: &str) -> Option<&'v Value> {
     pipeline["Steps"]
         .as_array()
         .and_then(|s| s.iter().find(|s| s["Name"] == name))
-        .ok_or_else(|| RunError::Rendered {
-            file: "pipeline.json".into(),
-            message: format!("no step named {name}"),
-        })
 }
 
 fn parameter_default<'v>(pipeline: &'v Value, name: &str) -> Option<&'v Value> {
@@ -449,14 +452,76 @@ pub fn run(options: &RunOptions, progress: &mut dyn Progress) -> Result<RunSumma
         }
     })?;
 
-    // ETL, quality and processing: the Process step's container call.
+    // Hash mode: one key for every run under --out, as `dxops deploy`
+    // writes one per environment, so pseudonyms link across runs.
+    let deid_key = match std::env::var(dxops_ml::process::DEID_KEY_ENV) {
+        Ok(k) if !k.is_empty() => Some(k),
+        _ if env.spec.data.identifier_handling
+            == dxops_contract::data::IdentifierHandling::Hash =>
+        {
+            Some(crate::local_deid_key(&options.out)?)
+        }
+        _ => None,
+    };
+
+    // A sharded ETL when the pipeline has one: each instance reads its
+    // share of the objects, as SageMaker's ShardedByS3Key hands them out.
     let processing = Layout::new(dir.join("processing"));
+    let etl = optional_step(&pipeline, "Etl");
+    if let Some(step) = etl {
+        let instances = step["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceCount"]
+            .as_u64()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| RunError::Rendered {
+                file: "pipeline.json".into(),
+                message: "step Etl has no InstanceCount".into(),
+            })? as usize;
+        steps.run("etl", || {
+            let hosts: Vec<String> = (1..=instances).map(|k| format!("algo-{k}")).collect();
+            let shares = crate::shard_by_key(&raw.join("incoming"), hosts.len())?;
+            let mut rows = 0;
+            for (host, share) in hosts.iter().zip(&shares) {
+                let layout = Layout::new(dir.join("etl").join(host));
+                for (from, rel) in share {
+                    crate::copy_file(from, &layout.raw_input().join(rel))?;
+                }
+                crate::write_text(&layout.process_config(), rendered.text("process.json")?)?;
+                let e = steps::etl(&layout, host).map_err(step_error("etl"))?;
+                rows += e.curated_rows;
+                if e.curated_rows > 0 {
+                    crate::copy_file(
+                        &layout.curated_part(host),
+                        &processing.raw_input().join(format!("part-{host}.csv")),
+                    )?;
+                }
+                crate::copy_file(
+                    &layout.etl_report(host),
+                    &processing
+                        .etl_report_input()
+                        .join(format!("ingest-{host}.json")),
+                )?;
+            }
+            let files: usize = shares.iter().map(Vec::len).sum();
+            Ok((
+                (),
+                format!("{files} objects over {instances} instances, {rows} records curated"),
+            ))
+        })?;
+    }
+
+    // ETL (unless sharded above), quality and processing: the Process
+    // step's container call.
     let processed = steps.run("process", || {
-        crate::copy_tree(&raw.join("incoming"), &processing.raw_input())?;
+        if etl.is_none() {
+            crate::copy_tree(&raw.join("incoming"), &processing.raw_input())?;
+        }
         crate::write_text(&processing.process_config(), rendered.text("process.json")?)?;
-        let key = std::env::var(dxops_ml::process::DEID_KEY_ENV).ok();
-        let p = steps::process(&processing, key.as_deref().map(str::as_bytes))
-            .map_err(step_error("process"))?;
+        // Mounted where the rendered Process step mounts the key's object.
+        if let Some(k) = &deid_key {
+            crate::write_text(&processing.deid_key(), k)?;
+        }
+        let key = steps::mounted_deid_key(&processing).map_err(step_error("process"))?;
+        let p = steps::process(&processing, key.as_deref()).map_err(step_error("process"))?;
         let detail = format!(
             "{} records ({} malformed, skipped), quality passed, split {}/{}/{}",
             p.ingest.records,
@@ -706,6 +771,7 @@ pub fn run(options: &RunOptions, progress: &mut dyn Progress) -> Result<RunSumma
                 &dir.join("stacks").join(paths::CONFIG_FILE),
                 &env.names.endpoint,
                 &env.spec.region,
+                deid_key.as_deref(),
             )?
         } else {
             Server::start(options, &serving, &serving_env)?
@@ -995,6 +1061,7 @@ impl Server {
         contract: &Path,
         endpoint: &str,
         region: &str,
+        deid_key: Option<&str>,
     ) -> Result<Server, RunError> {
         let fail = |e: std::io::Error| RunError::Server(format!("the gateway: {e}"));
         let runtime = crate::sagemaker_runtime::SageMakerRuntime::new(endpoint, self.addr);
@@ -1015,6 +1082,7 @@ impl Server {
                 "dxops-local-gateway",
             ))
             .env(dxops_contract::layout::ENV_GATEWAY_ENDPOINT, endpoint)
+            .envs(deid_key.map(|k| (dxops_ml::process::DEID_KEY_ENV, k)))
             .env("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", &url)
             .env("AWS_REGION", region)
             .env("AWS_ACCESS_KEY_ID", "dxops-local")

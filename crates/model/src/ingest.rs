@@ -65,13 +65,26 @@ pub struct IngestSummary {
 pub struct Ingested {
     pub table: Table,
     pub summary: IngestSummary,
+    /// Where each row of the table came from: file (relative to the folder
+    /// read) and 1-based line.
+    pub sources: Vec<Source>,
 }
+
+/// A record's place in the files read: the order [`read_records`] gives.
+pub type Source = (String, usize);
+
+/// Columns a sharded ETL adds to its curated part so that the processing
+/// step can restore the order one instance would have read the records in,
+/// whichever instance read which file (see [`read_records`]).
+pub const SOURCE_FILE_COLUMN: &str = "_dxops_source_file";
+pub const SOURCE_LINE_COLUMN: &str = "_dxops_source_line";
 
 #[derive(Default)]
 struct Builder {
     columns: Vec<String>,
     index: BTreeMap<String, usize>,
     rows: Vec<BTreeMap<usize, String>>,
+    sources: Vec<Source>,
     summary: IngestSummary,
 }
 
@@ -106,6 +119,7 @@ impl Builder {
         }
         self.summary.records += 1;
         self.rows.push(cells);
+        self.sources.push((file.to_string(), line));
     }
 
     fn flatten(
@@ -202,6 +216,7 @@ impl Builder {
                     .map(|(c, v)| (*c, v.trim().to_string()))
                     .collect(),
             );
+            self.sources.push((file.to_string(), line));
         }
     }
 }
@@ -251,7 +266,25 @@ fn files(dir: &Path, summary: &mut IngestSummary) -> Result<Vec<(String, PathBuf
 /// objects), `*.jsonl` / `*.ndjson` (one object per line) and `*.csv` (a
 /// header row, then records). Columns are the union of all records' keys,
 /// in the order first seen; a record without a column has it missing.
+///
+/// Curated parts of a sharded ETL (see [`curate`]) carry each record's
+/// source as two columns: their rows are put back in source order and the
+/// two columns dropped, so the table is the one a single instance would
+/// have read from the raw records, however the files were spread.
 pub fn read_records(dir: &Path) -> Result<Ingested, DataError> {
+    let ingested = read_any(dir)?;
+    if ingested.table.rows.is_empty() {
+        return Err(DataError::NoRecords {
+            dir: dir.to_path_buf(),
+            skipped: ingested.summary.skipped_records,
+        });
+    }
+    Ok(ingested)
+}
+
+/// [`read_records`], also when no record could be read (an ETL instance's
+/// share may hold none).
+pub fn read_any(dir: &Path) -> Result<Ingested, DataError> {
     let mut b = Builder::default();
     let mut hasher = Sha256::new();
     for (rel, path) in files(dir, &mut b.summary)? {
@@ -285,14 +318,8 @@ pub fn read_records(dir: &Path) -> Result<Ingested, DataError> {
             b.json_lines(&rel, text);
         }
     }
-    if b.rows.is_empty() {
-        return Err(DataError::NoRecords {
-            dir: dir.to_path_buf(),
-            skipped: b.summary.skipped_records,
-        });
-    }
     let width = b.columns.len();
-    let rows = b
+    let rows: Vec<Vec<String>> = b
         .rows
         .into_iter()
         .map(|cells| {
@@ -303,14 +330,104 @@ pub fn read_records(dir: &Path) -> Result<Ingested, DataError> {
             row
         })
         .collect();
+    let mut table = Table {
+        headers: b.columns,
+        rows,
+        sha256: hex::encode(hasher.finalize()),
+    };
+    let sources = match restore_source_order(&mut table) {
+        Some(sources) => sources,
+        None => b.sources,
+    };
     Ok(Ingested {
-        table: Table {
-            headers: b.columns,
-            rows,
-            sha256: hex::encode(hasher.finalize()),
-        },
+        table,
         summary: b.summary,
+        sources,
     })
+}
+
+/// For a table of curated parts: sorts the rows by their recorded source
+/// (stable, so the records of one file keep their order) and drops the
+/// source columns. `None` when the table has no source columns.
+fn restore_source_order(table: &mut Table) -> Option<Vec<Source>> {
+    let file = table.column_index(SOURCE_FILE_COLUMN)?;
+    let line = table.column_index(SOURCE_LINE_COLUMN)?;
+    let rows = std::mem::take(&mut table.rows);
+    let mut keyed: Vec<(Source, Vec<String>)> = rows
+        .into_iter()
+        .map(|row| {
+            let source = (row[file].clone(), row[line].parse().unwrap_or(0));
+            let cells = row
+                .into_iter()
+                .enumerate()
+                .filter(|(j, _)| *j != file && *j != line)
+                .map(|(_, c)| c)
+                .collect();
+            (source, cells)
+        })
+        .collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    table.headers = std::mem::take(&mut table.headers)
+        .into_iter()
+        .enumerate()
+        .filter(|(j, _)| *j != file && *j != line)
+        .map(|(_, h)| h)
+        .collect();
+    let (sources, rows) = keyed.into_iter().unzip();
+    table.rows = rows;
+    Some(sources)
+}
+
+/// One ETL instance's share of the records, as its curated part: the
+/// columns the data contract names (all columns when it declares no
+/// features; only those some record of the share has, so that a column no
+/// record has stays absent), then the two source columns.
+pub fn curate(ingested: &Ingested, columns: &[String]) -> Table {
+    let t = &ingested.table;
+    let keep: Vec<usize> = if columns.is_empty() {
+        (0..t.headers.len()).collect()
+    } else {
+        columns.iter().filter_map(|c| t.column_index(c)).collect()
+    };
+    let mut headers: Vec<String> = keep.iter().map(|&j| t.headers[j].clone()).collect();
+    headers.extend([
+        SOURCE_FILE_COLUMN.to_string(),
+        SOURCE_LINE_COLUMN.to_string(),
+    ]);
+    let rows = t
+        .rows
+        .iter()
+        .zip(&ingested.sources)
+        .map(|(row, (file, line))| {
+            let mut cells: Vec<String> = keep.iter().map(|&j| row[j].clone()).collect();
+            cells.extend([file.clone(), line.to_string()]);
+            cells
+        })
+        .collect();
+    Table {
+        headers,
+        rows,
+        sha256: String::new(),
+    }
+}
+
+/// The summaries of every ETL instance as one: what a single instance
+/// reading all files would have reported (problems in file and line order,
+/// the first [`LISTED_PROBLEMS`] of them).
+pub fn merge_summaries(parts: impl IntoIterator<Item = IngestSummary>) -> IngestSummary {
+    let mut merged = IngestSummary::default();
+    for p in parts {
+        merged.files += p.files;
+        merged.records += p.records;
+        merged.skipped_records += p.skipped_records;
+        merged.ignored_files += p.ignored_files;
+        merged.problems.extend(p.problems);
+    }
+    merged
+        .problems
+        .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    merged.problems.truncate(LISTED_PROBLEMS);
+    merged
 }
 
 #[cfg(test)]

@@ -90,9 +90,19 @@ pub struct ProcessOutcome {
 /// of the raw input), writes `ingest.json` (malformed records by file and
 /// line), `quality.json` (also when the rules fail, so the report says why)
 /// and the three splits.
+///
+/// When the pipeline shards its ETL, the raw input holds the curated parts
+/// and `input/etl` the ETL reports: the step merges those, so its report
+/// and its splits are the ones one instance reading every record gives.
 pub fn process(layout: &Layout, deid_key: Option<&[u8]>) -> Result<ProcessOutcome, StepError> {
     let contract: DataContract = read_json(&layout.process_config())?;
-    let Ingested { table, summary } = ingest::read_records(&layout.raw_input())?;
+    let Ingested {
+        table, mut summary, ..
+    } = ingest::read_records(&layout.raw_input())?;
+    let reports = layout.etl_report_input();
+    if reports.is_dir() {
+        summary = ingest::merge_summaries(read_etl_reports(&reports)?);
+    }
     write_json(&layout.ingest_report(), &summary)?;
     match process::process(&table, &contract, deid_key) {
         Ok(p) => {
@@ -115,6 +125,85 @@ pub fn process(layout: &Layout, deid_key: Option<&[u8]>) -> Result<ProcessOutcom
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The de-identification key the pipeline mounts in hash mode
+/// (`input/deid/deid-key`), without surrounding whitespace; `None` when
+/// no key is mounted. `DXOPS_DEID_KEY`, when set, takes its place (the
+/// binary's choice, not this function's).
+pub fn mounted_deid_key(layout: &Layout) -> Result<Option<Vec<u8>>, StepError> {
+    let path = layout.deid_key();
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(Some(bytes.trim_ascii().to_vec()).filter(|k| !k.is_empty())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(StepError::Read { path, source }),
+    }
+}
+
+/// What one instance of a sharded ETL read and curated.
+#[derive(Debug, Clone, Serialize)]
+pub struct EtlOutcome {
+    pub host: String,
+    pub ingest: IngestSummary,
+    /// Rows in its curated part (none is written for a share without records).
+    pub curated_rows: usize,
+}
+
+/// One instance of the sharded ETL: reads its share of the raw records
+/// (SageMaker's `ShardedByS3Key` hands each instance about 1/n of the
+/// objects), keeps the columns the data contract names, and writes them
+/// with each record's source as `output/curated/part-<host>.csv`, with its
+/// report as `output/etl/ingest-<host>.json`. Quality rules, identifiers
+/// and the split wait for the processing step, which sees every record:
+/// uniqueness and the stratified split of rare classes are global.
+pub fn etl(layout: &Layout, host: &str) -> Result<EtlOutcome, StepError> {
+    let contract: DataContract = read_json(&layout.process_config())?;
+    let raw = layout.raw_input();
+    if !raw.exists() {
+        // A share of no objects: nothing was mounted.
+        let summary = IngestSummary::default();
+        write_json(&layout.etl_report(host), &summary)?;
+        return Ok(EtlOutcome {
+            host: host.to_string(),
+            ingest: summary,
+            curated_rows: 0,
+        });
+    }
+    let ingested = ingest::read_any(&raw)?;
+    let mut columns = Vec::new();
+    if !contract.features.is_empty() {
+        columns.push(contract.label.clone());
+        columns.extend(contract.identifiers.iter().cloned());
+        columns.extend(contract.features.iter().map(|f| f.name.clone()));
+    }
+    // More instances than objects, or a share of unreadable records: no
+    // part, and the report says what was read.
+    let curated_rows = ingested.table.rows.len();
+    if curated_rows > 0 {
+        ingest::curate(&ingested, &columns).write(&layout.curated_part(host))?;
+    }
+    let summary = ingested.summary;
+    write_json(&layout.etl_report(host), &summary)?;
+    Ok(EtlOutcome {
+        host: host.to_string(),
+        ingest: summary,
+        curated_rows,
+    })
+}
+
+/// The ETL reports under `dir`, in file name order.
+fn read_etl_reports(dir: &Path) -> Result<Vec<IngestSummary>, StepError> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|source| StepError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| read_json(p)).collect()
 }
 
 /// Held-out metrics of the fresh model on the `validation` channel.
@@ -394,4 +483,191 @@ fn write_text(path: &Path, text: &str) -> Result<(), StepError> {
         std::fs::create_dir_all(dir).map_err(write_err)?;
     }
     std::fs::write(path, text).map_err(write_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dxops_contract::data::{
+        Feature, FeatureType, IdentifierHandling, QualityRule, QualityRuleKind, Split,
+    };
+
+    fn contract() -> DataContract {
+        let feature = |name: &str| Feature {
+            name: name.into(),
+            kind: FeatureType::Numeric,
+            min: None,
+            max: None,
+            unit: None,
+            values: None,
+        };
+        DataContract {
+            label: "dx".into(),
+            identifiers: vec!["pid".into()],
+            identifier_handling: IdentifierHandling::Hash,
+            features: vec![feature("age"), feature("hr")],
+            quality: vec![QualityRule {
+                rule: QualityRuleKind::Uniqueness,
+                column: Some("pid".into()),
+                min: None,
+                max: None,
+                values: None,
+            }],
+            rare_class_max_samples: 5,
+            split: Split::default(),
+        }
+    }
+
+    /// Records in every shape ingest writes, a rare class, malformed
+    /// records and a column the contract does not name.
+    fn raw_records(dir: &Path) -> Vec<PathBuf> {
+        let mut keys = Vec::new();
+        let mut put = |key: String, text: String| {
+            let path = dir.join(&key);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+            keys.push(PathBuf::from(key));
+        };
+        for i in 0..40 {
+            let dx = if i % 10 == 3 {
+                "rare"
+            } else {
+                ["a", "b"][i % 2]
+            };
+            put(
+                format!("api/{i:03x}.json"),
+                format!(
+                    r#"{{"pid": "p{i}", "age": {}, "dx": "{dx}", "name": "N{i}"}}"#,
+                    30 + i
+                ),
+            );
+        }
+        for i in 40..70 {
+            put(
+                format!("iot/devices/{}/vitals/{i}.json", i % 4),
+                format!(
+                    r#"{{"pid": "p{i}", "vitals": {{"hr": {}}}, "age": {}, "dx": "{}"}}"#,
+                    60 + i,
+                    i,
+                    ["a", "b"][i % 2]
+                ),
+            );
+        }
+        let mut csv = String::from("pid,age,hr,dx\n");
+        for i in 70..100 {
+            csv.push_str(&format!(
+                "p{i},{},{},{}\n",
+                i % 50,
+                50 + i,
+                ["a", "b"][i % 2]
+            ));
+        }
+        csv.push_str("bad,1,2,3,4\n");
+        put("batch/2026/load.csv".into(), csv);
+        put(
+            "batch/extra.jsonl".into(),
+            "{\"pid\": \"p100\", \"age\": 1, \"dx\": \"rare\"}\nnot json\n".into(),
+        );
+        keys
+    }
+
+    fn outputs(layout: &Layout) -> Vec<String> {
+        let mut files: Vec<String> = SplitName::ALL
+            .iter()
+            .map(|s| std::fs::read_to_string(layout.split_output(*s).join("data.csv")).unwrap())
+            .collect();
+        files.push(std::fs::read_to_string(layout.ingest_report()).unwrap());
+        files.push(std::fs::read_to_string(layout.quality_report()).unwrap());
+        files
+    }
+
+    fn config(layout: &Layout) {
+        let path = layout.process_config();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, serde_json::to_string(&contract()).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn the_mounted_key_is_read_trimmed_and_its_absence_is_none() {
+        let root = tempfile::tempdir().unwrap();
+        let layout = Layout::new(root.path());
+        assert_eq!(mounted_deid_key(&layout).unwrap(), None);
+        std::fs::create_dir_all(layout.deid_key().parent().unwrap()).unwrap();
+        std::fs::write(layout.deid_key(), " 5ec7e7\n").unwrap();
+        assert_eq!(mounted_deid_key(&layout).unwrap().unwrap(), b"5ec7e7");
+        // Hashing with it is hashing with the key's text, as the gateway does.
+        config(&layout);
+        raw_records(&layout.raw_input());
+        let key = mounted_deid_key(&layout).unwrap();
+        process(&layout, key.as_deref()).unwrap();
+        let train = std::fs::read_to_string(layout.split_output(SplitName::Train).join("data.csv"))
+            .unwrap();
+        let pseudonyms: Vec<&str> = train
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap())
+            .collect();
+        let all: Vec<String> = (0..=100)
+            .map(|i| crate::process::keyed_hash(b"5ec7e7", &format!("p{i}")))
+            .collect();
+        assert!(!pseudonyms.is_empty() && pseudonyms.iter().all(|p| all.iter().any(|a| a == p)));
+        std::fs::write(layout.deid_key(), "\n").unwrap();
+        assert_eq!(mounted_deid_key(&layout).unwrap(), None);
+    }
+
+    #[test]
+    fn a_sharded_etl_gives_the_table_split_and_report_of_one_instance() {
+        let root = tempfile::tempdir().unwrap();
+        let single = Layout::new(root.path().join("single"));
+        let keys = raw_records(&single.raw_input());
+        config(&single);
+        let one = process(&single, Some(b"key")).unwrap();
+        assert_eq!(one.ingest.skipped_records, 2);
+        let expected = outputs(&single);
+
+        // However SageMaker deals the objects out, and to however many.
+        for (n, reversed) in [(2, false), (3, true), (7, false), (150, false)] {
+            let run = root.path().join(format!("sharded-{n}-{reversed}"));
+            let merged = Layout::new(run.join("process"));
+            config(&merged);
+            let mut order = keys.clone();
+            if reversed {
+                order.reverse();
+            }
+            for k in 0..n {
+                let host = format!("algo-{}", k + 1);
+                let etl_layout = Layout::new(run.join(&host));
+                config(&etl_layout);
+                for key in order.iter().skip(k).step_by(n) {
+                    let to = etl_layout.raw_input().join(key);
+                    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+                    std::fs::copy(single.raw_input().join(key), to).unwrap();
+                }
+                let e = etl(&etl_layout, &host).unwrap();
+                let part = etl_layout.curated_part(&host);
+                assert_eq!(part.is_file(), e.curated_rows > 0);
+                if part.is_file() {
+                    let text = std::fs::read_to_string(&part).unwrap();
+                    assert!(
+                        !text.contains("name") && !text.contains(",N1"),
+                        "kept an unnamed column"
+                    );
+                    std::fs::create_dir_all(merged.raw_input()).unwrap();
+                    std::fs::copy(&part, merged.raw_input().join(format!("part-{host}.csv")))
+                        .unwrap();
+                }
+                let report = merged
+                    .etl_report_input()
+                    .join(format!("ingest-{host}.json"));
+                std::fs::create_dir_all(report.parent().unwrap()).unwrap();
+                std::fs::copy(etl_layout.etl_report(&host), report).unwrap();
+            }
+            process(&merged, Some(b"key")).unwrap();
+            assert_eq!(
+                outputs(&merged),
+                expected,
+                "{n} instances, reversed: {reversed}"
+            );
+        }
+    }
 }

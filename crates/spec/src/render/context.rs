@@ -253,23 +253,25 @@ pub fn build(env: &Environment) -> Result<Map<String, Value>, RenderError> {
         "hyperparameters": hyperparameters,
         "iot_sql": iot_sql,
         "gates": spec.gates.conditions(),
+        // A sharded ETL step before Process, when more than one instance reads.
+        "etl_instances": spec.data.etl.sharded().then_some(spec.data.etl.instance_count),
         "approval_status": match spec.registry.approval {
             Approval::Manual => "PendingManualApproval",
             Approval::Automatic => "Approved",
         },
         "serverless": s.target == ServingTarget::Serverless,
         "lambda": lambda,
-        // The gateway function in front of the endpoint; in hash mode it
-        // takes the processing step's key from Secrets Manager at deploy.
+        // In hash mode, the key's object in the artifacts bucket: the
+        // processing step mounts it, the gateway reads it at cold start.
+        "deid_key_object": (spec.data.identifier_handling == IdentifierHandling::Hash)
+            .then_some(dxops_contract::layout::paths::DEID_KEY_OBJECT),
+        // The gateway function in front of the endpoint.
         "gateway": s.gateway_enabled().then(|| {
             let g = s.gateway_config();
             json!({
                 "memory_mb": g.memory_mb,
                 "timeout_seconds": g.timeout_seconds,
                 "reserved_concurrency": g.reserved_concurrency,
-                "deid_key": (spec.data.identifier_handling == IdentifierHandling::Hash).then(|| {
-                    format!("{{{{resolve:secretsmanager:{}-deid-key:SecretString}}}}", names.prefix)
-                }),
             })
         }),
         // CodeDeploy waits whole minutes between shifts, at least one.

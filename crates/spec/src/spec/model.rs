@@ -215,10 +215,48 @@ pub struct Data {
     /// Stratified hold-out shares for validation and test.
     #[serde(default)]
     pub split: Split,
+    /// How many processing instances read the ingested records.
+    #[serde(default, skip_serializing_if = "Etl::is_default")]
+    pub etl: Etl,
 }
 
 fn default_rare() -> u32 {
     50
+}
+
+/// Reading the ingested records. With one instance the processing step
+/// reads them itself; with more, an ETL step first spreads the objects over
+/// that many instances (SageMaker's `ShardedByS3Key`), each keeping the
+/// contract's columns, and the processing step then checks quality,
+/// de-identifies and splits all records at once: uniqueness and a
+/// stratified split of rare classes need every record in one place, and a
+/// table of contract columns is small beside the many small objects ingest
+/// writes. The result is the same table, split and model as with one
+/// instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Etl {
+    /// Processing instances of the ETL step (1: no separate step).
+    #[serde(default = "default_one")]
+    #[schemars(range(min = 1, max = 100))]
+    pub instance_count: u32,
+}
+
+impl Default for Etl {
+    fn default() -> Self {
+        Etl { instance_count: 1 }
+    }
+}
+
+impl Etl {
+    fn is_default(&self) -> bool {
+        *self == Etl::default()
+    }
+
+    /// Whether the pipeline has a separate, sharded ETL step.
+    pub fn sharded(&self) -> bool {
+        self.instance_count > 1
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
