@@ -38,20 +38,27 @@ fn staging_contract() -> DataContract {
     dxops_gateway::read_contract(Path::new(&path)).expect("rendered contract")
 }
 
+/// A client of one SDK crate that answers from `rules` (smithy-mocks).
+macro_rules! mock_client {
+    ($sdk:ident, $rules:expr) => {{
+        let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+        for rule in $rules {
+            interceptor = interceptor.with_rule(rule);
+        }
+        $sdk::Client::from_conf(
+            $sdk::Config::builder()
+                .with_test_defaults()
+                .region($sdk::config::Region::new("eu-west-1"))
+                .retry_config($sdk::config::retry::RetryConfig::disabled())
+                .http_client(create_mock_http_client())
+                .interceptor(interceptor)
+                .build(),
+        )
+    }};
+}
+
 fn client(rules: &[&Rule]) -> aws_sdk_sagemakerruntime::Client {
-    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-    for rule in rules {
-        interceptor = interceptor.with_rule(rule);
-    }
-    aws_sdk_sagemakerruntime::Client::from_conf(
-        aws_sdk_sagemakerruntime::Config::builder()
-            .with_test_defaults()
-            .region(aws_sdk_sagemakerruntime::config::Region::new("eu-west-1"))
-            .retry_config(aws_sdk_sagemakerruntime::config::retry::RetryConfig::disabled())
-            .http_client(create_mock_http_client())
-            .interceptor(interceptor)
-            .build(),
-    )
+    mock_client!(aws_sdk_sagemakerruntime, rules)
 }
 
 fn event(content_type: &str, body: &str) -> Value {
@@ -175,20 +182,7 @@ async fn hash_mode_answers_with_the_processing_steps_pseudonyms() {
 #[tokio::test]
 async fn hash_mode_reads_the_key_from_its_object() {
     use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
-    let s3 = |rules: &[&Rule]| {
-        let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for rule in rules {
-            interceptor = interceptor.with_rule(rule);
-        }
-        aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::Config::builder()
-                .with_test_defaults()
-                .region(aws_sdk_s3::config::Region::new("eu-west-1"))
-                .http_client(create_mock_http_client())
-                .interceptor(interceptor)
-                .build(),
-        )
-    };
+    let s3 = |rules: &[&Rule]| mock_client!(aws_sdk_s3, rules);
     let found = mock!(aws_sdk_s3::Client::get_object)
         .match_requests(|r| r.bucket() == Some("arts-123") && r.key() == Some("secrets/deid-key"))
         .then_output(|| {

@@ -71,17 +71,106 @@ struct Registry {
 
 impl Registry {
     fn start() -> Registry {
+        Registry::serve(false)
+    }
+
+    /// Over TLS, as ECR is always HTTPS, with a certificate for 127.0.0.1
+    /// from a private CA (`ca.pem` in its folder).
+    fn start_tls() -> Registry {
+        Registry::serve(true)
+    }
+
+    fn serve(tls: bool) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("storage").display()
-            ),
-        )
-        .unwrap();
+        let mut text = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("storage").display()
+        );
+        if tls {
+            // A private CA (`ca.pem`) and the registry's certificate it signed.
+            let file = |name: &str| dir.path().join(name);
+            let openssl = |args: &[&str]| {
+                let made = Command::new("openssl")
+                    .args(args)
+                    .current_dir(dir.path())
+                    .output()
+                    .expect("openssl runs (bash .ci/setup installs it)");
+                assert!(
+                    made.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&made.stderr)
+                );
+            };
+            let ec = [
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+            ];
+            openssl(
+                &[
+                    &["req", "-x509"][..],
+                    &ec,
+                    &[
+                        "-days",
+                        "1",
+                        "-subj",
+                        "/CN=dxops test CA",
+                        "-keyout",
+                        "ca.key",
+                        "-out",
+                        "ca.pem",
+                    ],
+                ]
+                .concat(),
+            );
+            openssl(
+                &[
+                    &["req"][..],
+                    &ec,
+                    &[
+                        "-subj",
+                        "/CN=127.0.0.1",
+                        "-keyout",
+                        "key.pem",
+                        "-out",
+                        "leaf.csr",
+                    ],
+                ]
+                .concat(),
+            );
+            std::fs::write(
+                file("leaf.ext"),
+                "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+            )
+            .unwrap();
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                "leaf.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-extfile",
+                "leaf.ext",
+                "-out",
+                "cert.pem",
+            ]);
+            text.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                file("cert.pem").display(),
+                file("key.pem").display()
+            ));
+        }
+        std::fs::write(&config, text).unwrap();
         let log = std::fs::File::create(dir.path().join("log")).unwrap();
         let mut cmd = Command::new("docker-registry");
         cmd.arg("serve")
@@ -99,6 +188,14 @@ impl Registry {
 
     fn url(&self) -> String {
         self.server.url()
+    }
+
+    fn https_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.server.port)
+    }
+
+    fn ca(&self) -> PathBuf {
+        self._dir.path().join("ca.pem")
     }
 
     fn port(&self) -> u16 {
@@ -228,6 +325,72 @@ fn push_to_a_registry_then_push_again_uploads_nothing() {
         skopeo(&["inspect", "--tls-verify=false", &by_digest])["Digest"],
         digest.as_str()
     );
+}
+
+/// ECR speaks HTTPS only: the push verifies the registry's certificate,
+/// against the public roots or the `--ca-bundle` given, and a certificate
+/// it cannot verify is a clear error before any upload.
+#[test]
+fn push_over_tls_verifies_the_registry() {
+    let registry = Registry::start_tls();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let built = build(&binary(dir.path()), &layout);
+    let push = |extra: &[&str]| {
+        let mut args = vec![
+            "image",
+            "push",
+            SPEC,
+            "--env",
+            "staging",
+            "--layout",
+            layout.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        dxops(&args)
+    };
+    let url = registry.https_url();
+    let refused = push(&["--registry", &url]);
+    assert_eq!(refused.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains(&format!("cannot reach the registry at {url}/v2/"))
+            && said.to_lowercase().contains("certificate"),
+        "{said}"
+    );
+    assert!(!said.contains("panicked"), "{said}");
+
+    let cert = registry.ca();
+    let text = ok(&push(&[
+        "--registry",
+        &url,
+        "--ca-bundle",
+        cert.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    let pushed: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(pushed["digest"], built["manifest"]["digest"]);
+    assert_eq!(pushed["uploaded"].as_array().unwrap().len(), 2, "{pushed}");
+    let image = format!(
+        "docker://127.0.0.1:{}/{}@{}",
+        registry.port(),
+        pushed["repository"].as_str().unwrap(),
+        pushed["digest"].as_str().unwrap()
+    );
+    let certs = dir.path().join("certs.d");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::copy(&cert, certs.join("ca.crt")).unwrap();
+    let inspected = skopeo(&["inspect", "--cert-dir", certs.to_str().unwrap(), &image]);
+    assert_eq!(inspected["Digest"], built["manifest"]["digest"]);
+
+    // A bundle with no certificate in it is named, and nothing is sent.
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let out = push(&["--registry", &url, "--ca-bundle", empty.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("holds no PEM certificate to trust"), "{said}");
 }
 
 #[test]

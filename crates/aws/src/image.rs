@@ -57,6 +57,8 @@ pub enum ImageError {
     },
     #[error("the registry stored the manifest as {got}, not {expected}")]
     DigestMismatch { expected: String, got: String },
+    #[error("{path} holds no PEM certificate to trust")]
+    NoCertificates { path: PathBuf },
 }
 
 fn status_hint(status: u16) -> &'static str {
@@ -422,7 +424,42 @@ impl Registry {
     /// A registry at `base`; `authorization` is the whole header value
     /// (`Basic …` for ECR).
     pub fn new(base: &str, authorization: Option<String>) -> Registry {
+        Registry::with_roots(base, authorization, ureq::tls::RootCerts::WebPki)
+    }
+
+    /// The same registry, trusting only the CA certificates of the PEM file
+    /// at `path` instead of the public roots: a mirror behind a private CA,
+    /// or a test registry's own certificate.
+    pub fn trusting(self, path: &Path) -> Result<Registry, ImageError> {
+        let pem = std::fs::read(path).map_err(|source| ImageError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c.to_owned()),
+                _ => None,
+            })
+            .collect();
+        if certs.is_empty() {
+            return Err(ImageError::NoCertificates {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(Registry::with_roots(
+            &self.base,
+            self.authorization,
+            ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs)),
+        ))
+    }
+
+    fn with_roots(
+        base: &str,
+        authorization: Option<String>,
+        roots: ureq::tls::RootCerts,
+    ) -> Registry {
         let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(roots)
             .unversioned_rustls_crypto_provider(std::sync::Arc::new(
                 rustls::crypto::aws_lc_rs::default_provider(),
             ))

@@ -45,12 +45,14 @@ uploads nothing and suits ECR's immutable tags.\n\n\
 By default it pushes to the ECR repository `dxops bootstrap` created for the environment, with \
 credentials from ecr:GetAuthorizationToken (the standard AWS chain; AWS_ENDPOINT_URL honoured). \
 --registry URL pushes to any registry instead (no credentials), e.g. a private mirror or a test \
-registry on loopback.\n\n\
+registry on loopback. TLS is verified against the public roots, or against --ca-bundle PEM alone \
+(a private CA); there is no way to turn verification off.\n\n\
 It prints the image reference with its digest (host/repository@sha256:...), which deploy takes \
 as the ImageUri parameter.\n\n\
 Examples:\n  dxops image push specs/disease-prediction.yaml --env staging\n  \
 dxops deploy specs/disease-prediction.yaml --env staging --parameter ImageUri=<printed reference> ...\n  \
-dxops image push specs/disease-prediction.yaml --env staging --registry http://127.0.0.1:5000\n\n\
+dxops image push specs/disease-prediction.yaml --env staging --registry http://127.0.0.1:5000\n  \
+dxops image push specs/disease-prediction.yaml --env staging --registry https://mirror.example.org --ca-bundle ca.pem\n\n\
 Exit codes: 0 pushed (or already there), 1 error (no layout, unreachable registry, refused \
 credentials, a registry error, a digest the registry disagrees with)."
     )]
@@ -79,6 +81,10 @@ pub struct PushArgs {
     /// Push to this registry (http:// or https://) instead of the environment's ECR repository.
     #[arg(long, value_name = "URL")]
     registry: Option<String>,
+    /// Trust the CA certificates in this PEM file instead of the public
+    /// roots (a registry or mirror behind a private CA).
+    #[arg(long, value_name = "PEM")]
+    ca_bundle: Option<PathBuf>,
     /// Tag to push under; default: the first 12 hex digits of the manifest digest.
     #[arg(long)]
     tag: Option<String>,
@@ -149,6 +155,10 @@ fn push(args: PushArgs) -> Result<ExitCode> {
                 aws.ecr_registry(&region).await
             })?
         }
+    };
+    let registry = match &args.ca_bundle {
+        Some(path) => registry.trusting(path)?,
+        None => registry,
     };
     eprintln!(
         "pushing {} to {}/{repository}:{tag}",
