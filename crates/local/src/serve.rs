@@ -19,6 +19,9 @@ pub(crate) fn listen<C>(
         for stream in listener.incoming().flatten() {
             let serve = serve.clone();
             std::thread::spawn(move || {
+                // Answers are small: without this, Nagle's algorithm holds
+                // each one until the client's delayed ACK, some 40 ms.
+                let _ = stream.set_nodelay(true);
                 let Ok(mut writer) = stream.try_clone() else {
                     return;
                 };
@@ -115,7 +118,9 @@ pub(crate) fn respond(
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    let _ = stream.write_all(head.as_bytes());
-    let _ = stream.write_all(body);
+    // One write: a head and a body sent apart would wait on each other's ACK.
+    let mut answer = head.into_bytes();
+    answer.extend_from_slice(body);
+    let _ = stream.write_all(&answer);
     let _ = stream.flush();
 }
