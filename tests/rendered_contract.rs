@@ -4,7 +4,7 @@
 //! `dxops-model` binary on a simulated cohort, and the gates read values
 //! that `evaluate` actually writes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
@@ -237,6 +237,78 @@ fn the_processing_step_reads_records_as_the_rendered_ingest_writes_them() {
         })
         .sum();
     assert_eq!(rows, 1200);
+
+    // The example pipeline shards this ETL over two instances: the same
+    // records through `dxops-model etl` on each share, then `process` on
+    // their parts and reports, give the same splits and the same report.
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut pending = vec![raw.clone()];
+    while let Some(d) = pending.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                pending.push(e.path());
+            } else {
+                files.push(e.path().strip_prefix(&raw).unwrap().to_path_buf());
+            }
+        }
+    }
+    files.sort();
+    for (k, host) in ["algo-1", "algo-2"].iter().enumerate() {
+        for rel in files.iter().skip(k).step_by(2) {
+            let to = dir.path().join(host).join("input/raw").join(rel);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(raw.join(rel), to).unwrap();
+        }
+        model(
+            &[
+                "etl",
+                "--host",
+                host,
+                "--ml-root",
+                host,
+                "--config",
+                stacks.join("process.json").to_str().unwrap(),
+            ],
+            dir.path(),
+        );
+        for (from, to) in [
+            (
+                format!("output/curated/part-{host}.csv"),
+                format!("input/raw/part-{host}.csv"),
+            ),
+            (
+                format!("output/etl/ingest-{host}.json"),
+                format!("input/etl/ingest-{host}.json"),
+            ),
+        ] {
+            let to = dir.path().join("sharded").join(to);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(dir.path().join(host).join(from), to).unwrap();
+        }
+    }
+    model(
+        &[
+            "process",
+            "--ml-root",
+            "sharded",
+            "--config",
+            stacks.join("process.json").to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    for file in [
+        "output/train/data.csv",
+        "output/validation/data.csv",
+        "output/test/data.csv",
+        "output/quality/ingest.json",
+        "output/quality/quality.json",
+    ] {
+        let read = |root: &str| std::fs::read(dir.path().join(root).join(file)).unwrap();
+        assert!(
+            read("proc") == read("sharded"),
+            "{file} differs when sharded"
+        );
+    }
 }
 
 /// The rendered training step's warm-start channel: its name, and the file

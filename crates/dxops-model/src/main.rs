@@ -46,6 +46,9 @@ enum Command {
         /// /opt/ml/config/resourceconfig.json, as SageMaker writes it).
         #[arg(long)]
         host: Option<String>,
+        /// `process.json` to copy into `input/config/` first (local use).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Quality rules, de-identification and the stratified split.
     Process {
@@ -199,7 +202,7 @@ fn main() -> ExitCode {
             | Command::Evaluate { .. }
     );
     let result = match cli.command {
-        Command::Etl { host } => run_etl(&layout, host),
+        Command::Etl { host, config } => run_etl(&layout, host, config),
         Command::Process { data, config } => run_process(&layout, data, config),
         Command::Train {
             data,
@@ -278,7 +281,14 @@ fn copy_into(src: &Path, dir: &Path, name: &str) -> Result<()> {
     Ok(())
 }
 
-fn run_etl(layout: &Layout, host: Option<String>) -> Result<()> {
+fn run_etl(layout: &Layout, host: Option<String>, config: Option<PathBuf>) -> Result<()> {
+    if let Some(c) = config {
+        copy_into(
+            &c,
+            &layout.root().join(paths::CONFIG_INPUT),
+            paths::CONFIG_FILE,
+        )?;
+    }
     let host = match host {
         Some(h) => h,
         None => current_host(Path::new(paths::RESOURCE_CONFIG))?,
