@@ -203,6 +203,21 @@ impl Registry {
     }
 }
 
+/// `dxops image push` of the example spec's staging environment.
+fn push(layout: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "image",
+        "push",
+        SPEC,
+        "--env",
+        "staging",
+        "--layout",
+        layout.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    dxops(&args)
+}
+
 fn skopeo(args: &[&str]) -> Value {
     let out = Command::new("skopeo")
         .args(args)
@@ -265,19 +280,10 @@ fn push_to_a_registry_then_push_again_uploads_nothing() {
     let built = build(&binary(dir.path()), &layout);
     let digest = built["manifest"]["digest"].as_str().unwrap().to_string();
     let push = || {
-        let text = ok(&dxops(&[
-            "image",
-            "push",
-            SPEC,
-            "--env",
-            "staging",
-            "--layout",
-            layout.to_str().unwrap(),
-            "--registry",
-            &registry.url(),
-            "--format",
-            "json",
-        ]));
+        let text = ok(&push(
+            &layout,
+            &["--registry", &registry.url(), "--format", "json"],
+        ));
         serde_json::from_str::<Value>(&text).expect("json")
     };
     let first = push();
@@ -336,19 +342,7 @@ fn push_over_tls_verifies_the_registry() {
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("layout");
     let built = build(&binary(dir.path()), &layout);
-    let push = |extra: &[&str]| {
-        let mut args = vec![
-            "image",
-            "push",
-            SPEC,
-            "--env",
-            "staging",
-            "--layout",
-            layout.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        dxops(&args)
-    };
+    let push = |extra: &[&str]| push(&layout, extra);
     let url = registry.https_url();
     let refused = push(&["--registry", &url]);
     assert_eq!(refused.status.code(), Some(1));
@@ -399,17 +393,10 @@ fn an_unreachable_registry_is_a_clear_error() {
     let layout = dir.path().join("layout");
     build(&binary(dir.path()), &layout);
     let port = free_port();
-    let out = dxops(&[
-        "image",
-        "push",
-        SPEC,
-        "--env",
-        "staging",
-        "--layout",
-        layout.to_str().unwrap(),
-        "--registry",
-        &format!("http://127.0.0.1:{port}"),
-    ]);
+    let out = push(
+        &layout,
+        &["--registry", &format!("http://127.0.0.1:{port}")],
+    );
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -420,17 +407,10 @@ fn an_unreachable_registry_is_a_clear_error() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
     // No layout at all says what to run.
-    let out = dxops(&[
-        "image",
-        "push",
-        SPEC,
-        "--env",
-        "staging",
-        "--layout",
-        dir.path().join("missing").to_str().unwrap(),
-        "--registry",
-        &format!("http://127.0.0.1:{port}"),
-    ]);
+    let out = push(
+        &dir.path().join("missing"),
+        &["--registry", &format!("http://127.0.0.1:{port}")],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("run `dxops image build` first"),

@@ -281,14 +281,20 @@ fn copy_into(src: &Path, dir: &Path, name: &str) -> Result<()> {
     Ok(())
 }
 
-fn run_etl(layout: &Layout, host: Option<String>, config: Option<PathBuf>) -> Result<()> {
-    if let Some(c) = config {
-        copy_into(
+/// `--config`: the data contract copied to where the pipeline mounts it.
+fn copy_config(layout: &Layout, config: Option<PathBuf>) -> Result<()> {
+    match config {
+        Some(c) => copy_into(
             &c,
             &layout.root().join(paths::CONFIG_INPUT),
             paths::CONFIG_FILE,
-        )?;
+        ),
+        None => Ok(()),
     }
+}
+
+fn run_etl(layout: &Layout, host: Option<String>, config: Option<PathBuf>) -> Result<()> {
+    copy_config(layout, config)?;
     let host = match host {
         Some(h) => h,
         None => current_host(Path::new(paths::RESOURCE_CONFIG))?,
@@ -322,13 +328,7 @@ fn run_process(layout: &Layout, data: Option<PathBuf>, config: Option<PathBuf>) 
             .map_or("data.csv".into(), |n| n.to_string_lossy().into_owned());
         copy_into(&d, &layout.raw_input(), &name)?;
     }
-    if let Some(c) = config {
-        copy_into(
-            &c,
-            &layout.root().join(paths::CONFIG_INPUT),
-            paths::CONFIG_FILE,
-        )?;
-    }
+    copy_config(layout, config)?;
     let key = match std::env::var(process::DEID_KEY_ENV) {
         Ok(k) if !k.is_empty() => Some(k.into_bytes()),
         _ => steps::mounted_deid_key(layout)?,
