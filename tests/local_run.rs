@@ -531,3 +531,73 @@ fn check_report_in_a_browser(report: &Path) {
     );
     assert!(red > 100, "no ROC curve or error cells drawn ({red})");
 }
+
+/// Hash mode on this machine: one key for every run under `--out`
+/// (`deid-key`, readable by its owner only), created on the first run and
+/// kept; the identifiers reach the splits as that key's HMAC, never as
+/// they were ingested, and the gateway in front of the server answers.
+#[test]
+fn hash_mode_keeps_one_key_under_out_and_trains_on_its_pseudonyms() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = std::fs::read_to_string(root().join("specs/disease-prediction.yaml"))
+        .unwrap()
+        .replace("identifier_handling: drop", "identifier_handling: hash");
+    let path = dir.path().join("hashed.yaml");
+    std::fs::write(&path, spec).unwrap();
+    let out = dir.path().join("runs");
+    let run = || {
+        let o = Command::new(env!("CARGO_BIN_EXE_dxops"))
+            .args(["run", "--format", "json", "--rows", ROWS])
+            .arg(&path)
+            .arg("--out")
+            .arg(&out)
+            .env_remove("DXOPS_DEID_KEY")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<Value>(&o.stdout).unwrap()
+    };
+    let first = run();
+    let key_file = out.join("deid-key");
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    assert_eq!(key.len(), 64);
+    assert!(key.chars().all(|c| c.is_ascii_hexdigit()));
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(first["replay"]["errors"], 0, "{}", first["replay"]);
+
+    // An ingested identifier, and what the splits hold in its place.
+    let run_dir = PathBuf::from(first["dir"].as_str().unwrap());
+    let api = run_dir.join("s3/raw/incoming/api");
+    let record = std::fs::read_dir(&api)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let record: Value = serde_json::from_str(&std::fs::read_to_string(record).unwrap()).unwrap();
+    let id = record["patient_id"]
+        .as_str()
+        .expect("the cohort has identifiers");
+    let pseudonym = dxops_ml::process::keyed_hash(key.as_bytes(), id);
+    let splits: String = ["train", "validation", "test"]
+        .iter()
+        .map(|s| {
+            std::fs::read_to_string(run_dir.join(format!("processing/output/{s}/data.csv")))
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        splits.contains(&pseudonym),
+        "the key's HMAC of {id} is in no split"
+    );
+    assert!(
+        !splits.contains(id),
+        "an identifier reached the splits as ingested"
+    );
+
+    // The second run under the same --out hashes with the same key.
+    run();
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), key);
+}
