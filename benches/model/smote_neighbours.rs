@@ -15,8 +15,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use dxops_ml::data::{Dataset, Table};
-use dxops_ml::models::smote::{nearest_within, nearest_within_exact};
-use dxops_ml::preprocess::{Matrix, Preprocessor};
+use dxops_ml::models::smote::{nearest_within, nearest_within_exact, squared_distance};
+use dxops_ml::preprocess::Preprocessor;
 use linfa_nn::distance::L2Dist;
 use linfa_nn::{CommonNearestNeighbour, NearestNeighbour};
 use ndarray::Array2;
@@ -49,14 +49,6 @@ fn timed<T>(mut f: impl FnMut() -> T) -> (f64, f64, T) {
         (cpu_seconds() - cpu) / runs as f64,
         out,
     )
-}
-
-fn squared(x: &Matrix, i: usize, j: usize) -> f64 {
-    x.row(i)
-        .iter()
-        .zip(x.row(j))
-        .map(|(a, b)| (a - b) * (a - b))
-        .sum()
 }
 
 fn main() {
@@ -142,8 +134,11 @@ fn main() {
                     if sa == sb {
                         continue;
                     }
-                    let far =
-                        |n: &[usize]| n.iter().map(|&j| squared(&x, m[r], j)).fold(0.0, f64::max);
+                    let far = |n: &[usize]| {
+                        n.iter()
+                            .map(|&j| squared_distance(&x, m[r], j))
+                            .fold(0.0, f64::max)
+                    };
                     if na.len() != nb.len() || (far(na) - far(nb)).abs() > 1e-9 {
                         differ += 1;
                     }

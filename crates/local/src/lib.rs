@@ -138,7 +138,8 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<(), RunError> {
 
 /// The de-identification key of the runs under `out`: `out/deid-key`,
 /// created on first use from the system's random source (32 bytes, hex,
-/// readable by its owner only) and never replaced.
+/// readable by its owner only) and never replaced (an empty file is
+/// written over).
 pub(crate) fn local_deid_key(out: &Path) -> Result<String, RunError> {
     use std::io::Read as _;
     use std::os::unix::fs::OpenOptionsExt as _;
@@ -156,7 +157,8 @@ pub(crate) fn local_deid_key(out: &Path) -> Result<String, RunError> {
     std::fs::create_dir_all(out).map_err(|e| RunError::io(out, e))?;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
-        .create_new(true)
+        .create(true)
+        .truncate(true)
         .mode(0o600)
         .open(&path)
         .map_err(|e| RunError::io(&path, e))?;

@@ -90,7 +90,7 @@ pub enum DataError {
 }
 
 /// A CSV file as strings: header plus rows (every row as wide as the header).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Table {
     pub headers: Vec<String>,
     pub rows: Vec<Vec<String>>,

@@ -62,6 +62,7 @@ pub struct IngestSummary {
     pub problems: Vec<RecordProblem>,
 }
 
+#[derive(Default)]
 pub struct Ingested {
     pub table: Table,
     pub summary: IngestSummary,

@@ -158,18 +158,13 @@ pub struct EtlOutcome {
 /// uniqueness and the stratified split of rare classes are global.
 pub fn etl(layout: &Layout, host: &str) -> Result<EtlOutcome, StepError> {
     let contract: DataContract = read_json(&layout.process_config())?;
+    // A share of no objects has nothing mounted: it reads as empty.
     let raw = layout.raw_input();
-    if !raw.exists() {
-        // A share of no objects: nothing was mounted.
-        let summary = IngestSummary::default();
-        write_json(&layout.etl_report(host), &summary)?;
-        return Ok(EtlOutcome {
-            host: host.to_string(),
-            ingest: summary,
-            curated_rows: 0,
-        });
-    }
-    let ingested = ingest::read_any(&raw)?;
+    let ingested = if raw.exists() {
+        ingest::read_any(&raw)?
+    } else {
+        ingest::Ingested::default()
+    };
     let mut columns = Vec::new();
     if !contract.features.is_empty() {
         columns.push(contract.label.clone());

@@ -71,7 +71,8 @@ pub fn nearest_within(x: &Matrix, members: &[usize], k: usize) -> Vec<Vec<usize>
         .collect()
 }
 
-fn squared_distance(x: &Matrix, i: usize, j: usize) -> f64 {
+/// Squared Euclidean distance between rows `i` and `j`: the order SMOTE ranks by.
+pub fn squared_distance(x: &Matrix, i: usize, j: usize) -> f64 {
     x.row(i)
         .iter()
         .zip(x.row(j))
