@@ -26,7 +26,7 @@ fn root() -> PathBuf {
 /// moto server for one test; killed (by its pid) when dropped.
 struct Moto {
     server: Listening,
-    _log: tempfile::NamedTempFile,
+    log: tempfile::NamedTempFile,
 }
 
 impl Moto {
@@ -41,17 +41,37 @@ impl Moto {
         for w in without {
             cmd.args(["--without", w]);
         }
+        // moto settles a stack update at once: no rendered poll need wait its minute
+        cmd.args(["--max-wait", "1"]);
         let server = Listening::spawn(
             cmd,
             port,
             "moto (bash .ci/setup installs moto[server])",
             Duration::from_secs(60),
         );
-        Moto { server, _log: log }
+        Moto { server, log }
     }
 
     fn url(&self) -> String {
         self.server.url()
+    }
+}
+
+impl Drop for Moto {
+    /// A failing test shows moto's own errors (its tracebacks), the last of them.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+            let errors: Vec<&str> = log
+                .lines()
+                .filter(|l| !l.contains("HTTP/1.1\" 2") && !l.contains("HTTP/1.1\" 3"))
+                .collect();
+            let tail = &errors[errors.len().saturating_sub(60)..];
+            eprintln!(
+                "--- moto's log, without its successful requests ---\n{}",
+                tail.join("\n")
+            );
+        }
     }
 }
 
@@ -557,6 +577,48 @@ fn deploy_redeploy_diff_status_destroy() {
         assert!(text(&out).contains(line), "{line}\n{}", text(&out));
     }
 
+    // the loop closes: approving a registered package is what serves it
+    let model_data = boto3(&moto, PROMOTABLE).trim().to_string();
+    assert!(promotions(&moto).is_empty(), "nothing promoted yet");
+    let out = decide(&moto, "approve", "1", "reviewed by the clinical board", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let done = settled_promotions(&moto, 1);
+    assert_eq!(done[0]["status"], "SUCCEEDED", "{done:?}");
+    assert_eq!(
+        serving_model_data(&moto),
+        [model_data.clone(), model_data.clone()],
+        "the serving stack's parameter and its SageMaker model"
+    );
+    // a rejected version starts nothing (the rule wants Approved)
+    let out = decide(&moto, "reject", "2", "recall on lupus too low", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(promotions(&moto).len(), 1, "no promotion for a rejection");
+    // a deploy that does not name the model keeps the promoted one
+    let out = dxops(
+        &moto,
+        &[
+            "deploy",
+            SPEC,
+            "--env",
+            "staging",
+            "--yes",
+            "--timeout",
+            "300",
+            "--parameter",
+            IMAGE,
+            "--parameter",
+            gateway_parameter(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("disease-prediction-staging-serving (eu-west-1): no changes"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(serving_model_data(&moto)[0], model_data);
+
     // a bucket renamed out of band: putting it back replaces a store, refused
     boto3(
         &moto,
@@ -838,6 +900,77 @@ fn moto_still_needs_delete_managed_policies() {
     assert!(text(&out).contains("detach"), "{}", text(&out));
 }
 
+/// What `tests/tools/promotion_probe.py` sees on moto started without `workaround`
+/// (with every workaround when `None`).
+fn promotion_probe(workaround: Option<&str>) -> serde_json::Value {
+    let moto = Moto::start(workaround.as_slice());
+    let script = std::fs::read_to_string(root().join("tests/tools/promotion_probe.py"))
+        .expect("probe script");
+    serde_json::from_str(&boto3(&moto, &script)).expect("json")
+}
+
+#[test]
+fn with_the_workarounds_an_approval_starts_the_promotion() {
+    let seen = promotion_probe(None);
+    assert_eq!(seen["machine_found"], true, "{seen}");
+    assert_eq!(seen["approve_error"], serde_json::Value::Null, "{seen}");
+    assert_eq!(
+        seen["executions"],
+        serde_json::json!(["SUCCEEDED", "SUCCEEDED"]),
+        "{seen}"
+    );
+    assert_eq!(seen["model_data"], "s3://bucket/model.tar.gz", "{seen}");
+    assert_eq!(seen["group"], "probe", "{seen}");
+}
+
+#[test]
+fn moto_still_needs_definition_substitutions() {
+    let seen = promotion_probe(Some("definition-substitutions"));
+    assert_eq!(seen["group"], "${GroupName}", "{seen}");
+}
+
+#[test]
+fn moto_still_needs_concurrent_executions() {
+    let seen = promotion_probe(Some("concurrent-executions"));
+    assert_eq!(
+        seen["executions"],
+        serde_json::json!(["SUCCEEDED"]),
+        "{seen}"
+    );
+}
+
+#[test]
+fn moto_still_needs_cfn_state_machines() {
+    let seen = promotion_probe(Some("cfn-state-machines"));
+    assert_eq!(seen["machine_found"], false, "{seen}");
+}
+
+#[test]
+fn moto_still_needs_events_step_functions_targets() {
+    let seen = promotion_probe(Some("events-step-functions-targets"));
+    assert_eq!(seen["machine_found"], true, "{seen}");
+    // the approval itself fails: moto's PutEvents raises inside it
+    assert_ne!(seen["approve_error"], serde_json::Value::Null, "{seen}");
+    assert_eq!(seen["executions"], serde_json::json!([]), "{seen}");
+}
+
+#[test]
+fn moto_still_needs_model_package_events() {
+    let seen = promotion_probe(Some("model-package-events"));
+    assert_eq!(seen["machine_found"], true, "{seen}");
+    assert_eq!(seen["executions"], serde_json::json!([]), "{seen}");
+}
+
+#[test]
+fn moto_still_needs_jsonpath_definite_index() {
+    let seen = promotion_probe(Some("jsonpath-definite-index"));
+    assert_eq!(
+        seen["model_data"],
+        serde_json::json!(["s3://bucket/model.tar.gz"]),
+        "{seen}"
+    );
+}
+
 #[test]
 fn audit_findings_are_refused_before_any_call() {
     // a waiver that lapsed: the audit with today's date fails it
@@ -1071,6 +1204,82 @@ print(json.dumps({{"status": p["ModelApprovalStatus"], "description": p.get("App
         ),
     );
     serde_json::from_str(&out).expect("json")
+}
+
+/// Registers versions 1 and 2 in the deployed group, as the pipeline's
+/// Register step would, each with its model data and evaluation; prints
+/// version 1's model data.
+const PROMOTABLE: &str = r#"
+import boto3, json
+s3, sm = boto3.client("s3"), boto3.client("sagemaker")
+bucket = "disease-prediction-staging-artifacts-123456789012"
+key = "runs/exec-7/evaluation/evaluation.json"
+s3.put_object(Bucket=bucket, Key=key, Body=json.dumps({"metrics": {"accuracy": 0.94,
+    "macro_f1": 0.933, "balanced_accuracy": 0.93, "roc_auc": 0.998, "worst_class_recall": 0.861,
+    "worst_class": "heart_failure", "production_macro_f1": 0.933, "macro_f1_drop": 0.0}}))
+for run in ["exec-7", "exec-8"]:
+    sm.create_model_package(
+        ModelPackageGroupName="disease-prediction-staging",
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={"Containers": [{
+            "Image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/dxops-model@sha256:" + "0" * 64,
+            "ModelDataUrl": f"s3://{bucket}/runs/{run}/model/model.tar.gz"}],
+            "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["application/json"]},
+        ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{bucket}/{key}"}}},
+    )
+print(f"s3://{bucket}/runs/exec-7/model/model.tar.gz")
+"#;
+
+/// The promotion state machine's executions, newest first.
+fn promotions(moto: &Moto) -> Vec<serde_json::Value> {
+    let out = boto3(
+        moto,
+        r#"
+import boto3, json
+sfn = boto3.client("stepfunctions")
+arn = [m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"] if m["name"] == "disease-prediction-staging-promote"][0]
+print(json.dumps([{"name": e["name"], "status": e["status"]} for e in sfn.list_executions(stateMachineArn=arn)["executions"]]))
+"#,
+    );
+    serde_json::from_str(&out).expect("json")
+}
+
+/// Waits (at most a minute) until `count` promotions ran and none runs.
+fn settled_promotions(moto: &Moto, count: usize) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let runs = promotions(moto);
+        if runs.len() >= count && runs.iter().all(|r| r["status"] != "RUNNING") {
+            return runs;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "promotions did not settle: {runs:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The serving stack's `ModelDataUrl` parameter and the model data of the
+/// SageMaker model it made.
+fn serving_model_data(moto: &Moto) -> [String; 2] {
+    let out = boto3(
+        moto,
+        r#"
+import boto3
+cf, sm = boto3.client("cloudformation"), boto3.client("sagemaker")
+stack = cf.describe_stacks(StackName="disease-prediction-staging-serving")["Stacks"][0]
+given = [p["ParameterValue"] for p in stack["Parameters"] if p["ParameterKey"] == "ModelDataUrl"][0]
+model = cf.describe_stack_resource(StackName=stack["StackName"], LogicalResourceId="Model")["StackResourceDetail"]["PhysicalResourceId"]
+print(given)
+print(sm.describe_model(ModelName=model.split("/")[-1])["PrimaryContainer"]["ModelDataUrl"])
+"#,
+    );
+    let mut lines = out.lines().map(str::to_string);
+    [
+        lines.next().unwrap_or_default(),
+        lines.next().unwrap_or_default(),
+    ]
 }
 
 fn decide(moto: &Moto, verb: &str, version: &str, reason: &str, extra: &[&str]) -> Output {

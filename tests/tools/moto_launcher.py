@@ -1,13 +1,21 @@
 """Start moto's server for the deployer tests, with workarounds for moto's own bugs.
 
-Usage: python3 moto_launcher.py PORT [--without NAME]...
+Usage: python3 moto_launcher.py PORT [--without NAME]... [--max-wait SECONDS]
 
 Each workaround below names the moto bug it works around. `--without NAME`
 starts moto without that one, so a test can show the bug is still there
 (tests/deploy_moto.rs does, for every workaround).
+
+State machines really run (moto's own interpreter, `execute_state_machine`),
+their AWS SDK tasks calling this same server. `--max-wait SECONDS` caps
+their Wait states: moto settles a stack update at once, so a test need not
+sleep the minute a rendered poll waits on AWS.
 """
 
+import json
+import os
 import sys
+import uuid
 
 WORKAROUNDS = {}
 
@@ -245,12 +253,225 @@ def delete_managed_policies():
     parsing.ResourceMap._delete_resource = _delete_resource
 
 
+@workaround("jsonpath-definite-index")
+def jsonpath_definite_index():
+    """moto bug: its Step Functions interpreter returns a one-element list
+    for a path through a literal index, e.g. `$.Containers[0].ModelDataUrl`
+    (a fix for filter queries, moto issue 7825, catches every path after an
+    index), where AWS returns the value: such a path names one node.
+    Workaround: a path of names and literal indices only yields its single
+    match's value; filters, wildcards, slices and descent keep moto's lists."""
+    import re
+
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    original = json_path.extract_json
+    indefinite = re.compile(r"\*|\.\.|\?\(|\[[^\]]*:")
+
+    def extract_json(path, data):
+        value = original(path, data)
+        if isinstance(value, list) and not indefinite.search(path):
+            matches = json_path.parse(path).find(data)
+            if len(matches) == 1:
+                return matches[0].value
+        return value
+
+    json_path.extract_json = extract_json
+    # modules that imported it before this point hold the original
+    for module in list(sys.modules.values()):
+        if getattr(module, "extract_json", None) is original:
+            module.extract_json = extract_json
+
+
+@workaround("cfn-state-machines")
+def cfn_state_machines():
+    """moto bug: with state machines executing (`execute_state_machine`), the
+    Step Functions API serves them from the interpreter's backend, but
+    CloudFormation still creates AWS::StepFunctions::StateMachine in the
+    other one, so StartExecution and DescribeStateMachine cannot find a
+    state machine a stack made. Workaround: CloudFormation creates and
+    deletes them in the backend the API serves."""
+    from moto.stepfunctions import models
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    models.stepfunctions_backends = stepfunctions_parser_backends
+
+
+@workaround("definition-substitutions")
+def definition_substitutions():
+    """moto bug: AWS::StepFunctions::StateMachine from CloudFormation ignores
+    `DefinitionSubstitutions`, so a state machine runs with `${TopicArn}`
+    and the like left literal in its definition. Workaround: substitute them
+    into `DefinitionString` before moto creates or updates the machine, as
+    CloudFormation does."""
+    from moto.stepfunctions import models
+
+    def substituted(cloudformation_json):
+        props = dict(cloudformation_json.get("Properties", {}))
+        text = props.get("DefinitionString", "")
+        for name, value in (props.pop("DefinitionSubstitutions", None) or {}).items():
+            text = text.replace("${" + name + "}", str(value))
+        props["DefinitionString"] = text
+        return {**cloudformation_json, "Properties": props}
+
+    create = models.StateMachine.create_from_cloudformation_json.__func__
+    update = models.StateMachine.update_from_cloudformation_json.__func__
+
+    # moto passes these by position or by name, depending on the caller
+    def with_substitutions(method, position):
+        def call(cls, *args, **kwargs):
+            if "cloudformation_json" in kwargs:
+                kwargs["cloudformation_json"] = substituted(kwargs["cloudformation_json"])
+            elif len(args) > position:
+                args = (*args[:position], substituted(args[position]), *args[position + 1 :])
+            return method(cls, *args, **kwargs)
+
+        return classmethod(call)
+
+    models.StateMachine.create_from_cloudformation_json = with_substitutions(create, 1)
+    models.StateMachine.update_from_cloudformation_json = with_substitutions(update, 2)
+
+
+@workaround("concurrent-executions")
+def concurrent_executions():
+    """moto bug: StartExecution deep-copies the state machine, with its
+    executions and the backend it points to; a running execution holds
+    thread locks, so while any execution runs no other can start
+    (TypeError: cannot pickle '_thread.RLock' object, a 500). Workaround: the
+    copy shares the backend and starts with no executions, which is all an
+    execution needs of it."""
+    import copy
+    import types
+
+    from moto.stepfunctions.parser import models
+
+    def deepcopy(machine, memo=None):
+        memo = {} if memo is None else memo
+        memo[id(machine.backend)] = machine.backend
+        memo[id(machine.executions)] = []
+        return copy.deepcopy(machine, memo)
+
+    models.copy = types.SimpleNamespace(deepcopy=deepcopy)
+
+
+@workaround("events-step-functions-targets")
+def events_step_functions_targets():
+    """moto bug: an EventBridge rule whose target is a Step Functions state
+    machine makes PutEvents fail (NotImplementedError, a 500) for every
+    matching event, where AWS starts an execution with the event as its
+    input; and it hands every event to rules that have a schedule and no
+    pattern, which AWS runs by the clock alone. Workaround: a rule without a
+    pattern receives no event; a matching one starts its state machines'
+    executions, then moto delivers to the other targets."""
+    from moto.events import models
+    from moto.stepfunctions.responses import get_backend
+
+    original = models.Rule.send_to_targets
+
+    def send_to_targets(self, original_event, transform_input=True):
+        # a rule on a schedule (no pattern) is run by the clock, never by an event
+        if not self.event_pattern.get_pattern():
+            return
+        if not self.event_pattern.matches_event(original_event):
+            return
+        machines = [t for t in self.targets if ":states:" in t["Arn"]]
+        for target in machines:
+            region = target["Arn"].split(":")[3]
+            given = target.get("Input")
+            body = given if given is not None else json.dumps(original_event, default=str)
+            # AWS names an execution it starts for a rule with a fresh id; a
+            # target that cannot start is a failed invocation, never an
+            # error of the call that sent the event
+            try:
+                get_backend(self.account_id, region).start_execution(
+                    target["Arn"], name=str(uuid.uuid4()), execution_input=body
+                )
+            except Exception as error:  # noqa: BLE001
+                print(f"rule {self.name}: target {target['Id']} not invoked: {error}", file=sys.stderr)
+        kept = self.targets
+        self.targets = [t for t in kept if t not in machines]
+        try:
+            original(self, original_event, transform_input)
+        finally:
+            self.targets = kept
+
+    models.Rule.send_to_targets = send_to_targets
+
+
+@workaround("model-package-events")
+def model_package_events():
+    """moto bug: SageMaker sends no "SageMaker Model Package State Change"
+    event to the default event bus when a model package is created or its
+    approval status changes, so no rule on approval ever fires. Workaround:
+    send it, its detail the package as DescribeModelPackage shows it."""
+    from moto.events.models import events_backends
+    from moto.sagemaker import models
+
+    def announce(backend, arn):
+        package = backend.describe_model_package(arn)
+        detail = package.gen_response_object()
+        events_backends[backend.account_id][backend.region_name].put_events(
+            [
+                {
+                    "Source": "aws.sagemaker",
+                    "DetailType": "SageMaker Model Package State Change",
+                    "Detail": json.dumps(detail, default=str),
+                    "Resources": [package.arn],
+                }
+            ]
+        )
+
+    update = models.SageMakerModelBackend.update_model_package
+    create = models.SageMakerModelBackend.create_model_package
+
+    def update_model_package(self, model_package_arn, model_approval_status, *args, **kwargs):
+        before = self.describe_model_package(model_package_arn).model_approval_status
+        arn = update(self, model_package_arn, model_approval_status, *args, **kwargs)
+        if model_approval_status and model_approval_status != before:
+            announce(self, arn)
+        return arn
+
+    def create_model_package(self, *args, **kwargs):
+        arn = create(self, *args, **kwargs)
+        announce(self, arn)
+        return arn
+
+    models.SageMakerModelBackend.update_model_package = update_model_package
+    models.SageMakerModelBackend.create_model_package = create_model_package
+
+
+def execute_state_machines(port, max_wait):
+    """Run state machines, their SDK tasks against this server, each Wait
+    capped at `max_wait` seconds when given."""
+    from moto.core.config import default_user_config
+
+    default_user_config["stepfunctions"]["execute_state_machine"] = True
+    # moto's interpreter sends its SDK tasks to MOTO_PORT on localhost
+    os.environ["MOTO_PORT"] = port
+    if max_wait is not None:
+        from moto.stepfunctions.parser.asl.component.state.wait.wait_function import (
+            wait_function,
+        )
+
+        original = wait_function.WaitFunction._wait_interval
+
+        def _wait_interval(self, env, wait_seconds):
+            original(self, env, min(wait_seconds, max_wait))
+
+        wait_function.WaitFunction._wait_interval = _wait_interval
+
+
 def main(argv):
     port = argv[0]
-    without = {argv[i + 1] for i, a in enumerate(argv) if a == "--without" and i + 1 < len(argv)}
+    def values(flag):
+        return [argv[i + 1] for i, a in enumerate(argv) if a == flag and i + 1 < len(argv)]
+
+    without = set(values("--without"))
     unknown = without - WORKAROUNDS.keys()
     if unknown:
         sys.exit(f"unknown workaround(s): {', '.join(sorted(unknown))}")
+    max_wait = values("--max-wait")
+    execute_state_machines(port, int(max_wait[-1]) if max_wait else None)
     for name, apply in WORKAROUNDS.items():
         if name not in without:
             apply()

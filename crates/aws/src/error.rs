@@ -38,7 +38,9 @@ pub enum DeployError {
         seconds: u64,
         status: String,
     },
-    #[error("stack {stack} needs the parameter `{name}`: pass --parameter {name}=VALUE")]
+    #[error(
+        "stack {stack} needs the parameter `{name}`: pass --parameter {name}=VALUE (a deployed stack keeps the value it has when none is given; this one has none)"
+    )]
     MissingParameter { stack: String, name: String },
     #[error("{file}: {message}")]
     Template { file: String, message: String },

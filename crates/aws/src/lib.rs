@@ -137,25 +137,19 @@ impl RenderedEnvironment {
     }
 
     /// The values of the parameters a stack needs, from `given` (`Key`,
-    /// `Value` pairs); the first one missing is an error that names it.
+    /// `Value` pairs, the last one of a key winning); `None` where none is
+    /// given, which keeps the deployed value.
     pub fn parameters(
         &self,
         stack: &Stack,
         given: &[(String, String)],
-    ) -> Result<Vec<(String, String)>, DeployError> {
+    ) -> Vec<(String, Option<String>)> {
         stack
             .parameters
             .iter()
             .map(|name| {
-                given
-                    .iter()
-                    .rev()
-                    .find(|(k, _)| k == name)
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .ok_or_else(|| DeployError::MissingParameter {
-                        stack: stack.stack_name.clone(),
-                        name: name.clone(),
-                    })
+                let value = given.iter().rev().find(|(k, _)| k == name);
+                (name.clone(), value.map(|(_, v)| v.clone()))
             })
             .collect()
     }
@@ -178,6 +172,29 @@ impl RenderedEnvironment {
                         )
                 })
             })
+    }
+}
+
+/// Every parameter of `values` left without one must have a value to keep:
+/// the deployed template (`deployed`, `None` when the stack is not deployed)
+/// declares it. The first that has none is an error naming it.
+pub fn check_kept(
+    stack: &Stack,
+    values: &[(String, Option<String>)],
+    deployed: Option<&Value>,
+) -> Result<(), DeployError> {
+    let declared = |name: &str| {
+        deployed
+            .and_then(|t| t.get("Parameters"))
+            .and_then(|p| p.get(name))
+            .is_some()
+    };
+    match values.iter().find(|(k, v)| v.is_none() && !declared(k)) {
+        Some((name, _)) => Err(DeployError::MissingParameter {
+            stack: stack.stack_name.clone(),
+            name: name.clone(),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -426,4 +443,40 @@ pub async fn ecr_registry(
         format!("https://{proxy}")
     };
     Ok(image::Registry::new(&base, Some(format!("Basic {token}"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serving() -> Stack {
+        Stack {
+            file: "serving.yaml".into(),
+            stack_name: "p-staging-serving".into(),
+            region: "eu-west-1".into(),
+            parameters: vec!["ImageUri".into(), "ModelDataUrl".into()],
+            exports: vec![],
+            imports: vec![],
+        }
+    }
+
+    #[test]
+    fn a_parameter_not_given_keeps_a_deployed_value_only_where_there_is_one() {
+        let values = vec![
+            ("ImageUri".to_string(), Some("i@sha256:1".to_string())),
+            ("ModelDataUrl".to_string(), None),
+        ];
+        let stack = serving();
+        let deployed = serde_json::json!({"Parameters": {"ImageUri": {}, "ModelDataUrl": {}}});
+        assert!(check_kept(&stack, &values, Some(&deployed)).is_ok());
+        let older = serde_json::json!({"Parameters": {"ImageUri": {}}});
+        for template in [None, Some(&older)] {
+            let err = check_kept(&stack, &values, template).unwrap_err();
+            assert!(
+                matches!(&err, DeployError::MissingParameter { stack, name }
+                    if stack == "p-staging-serving" && name == "ModelDataUrl"),
+                "{err}"
+            );
+        }
+    }
 }

@@ -466,20 +466,7 @@ pub fn diff(args: DiffArgs) -> Result<ExitCode> {
                 let plan = match &deployed {
                     None => None,
                     Some(_) => {
-                        let params: Vec<(String, Option<String>)> = stack
-                            .parameters
-                            .iter()
-                            .map(|p| {
-                                (
-                                    p.clone(),
-                                    given
-                                        .iter()
-                                        .rev()
-                                        .find(|(k, _)| k == p)
-                                        .map(|(_, v)| v.clone()),
-                                )
-                            })
-                            .collect();
+                        let params = rendered.parameters(stack, &given);
                         let source = aws
                             .template_source(
                                 boot.as_ref(),
@@ -645,10 +632,12 @@ pub fn deploy(args: DeployArgs) -> Result<ExitCode> {
     if let Some(ImageRef(uri)) = &args.image_uri {
         given.push(("ImageUri".into(), uri.clone()));
     }
-    let mut params = Vec::new();
-    for stack in &rendered.manifest.stacks {
-        params.push(rendered.parameters(stack, &given)?);
-    }
+    let params: Vec<_> = rendered
+        .manifest
+        .stacks
+        .iter()
+        .map(|s| rendered.parameters(s, &given))
+        .collect();
     let timeout = Duration::from_secs(args.timeout);
     let rt = runtime()?;
     rt.block_on(async {
@@ -656,6 +645,17 @@ pub fn deploy(args: DeployArgs) -> Result<ExitCode> {
         let first = &rendered.manifest.stacks[0].region;
         let who = aws.identity(first).await?;
         eprintln!("deploying {} ({}) as {} in account {}", loaded.spec.name, args.target.env, who.arn, who.account);
+        // Before anything changes: every parameter not given has a deployed
+        // value to keep (after a promotion, the model that serves).
+        let mut deployed = Vec::new();
+        for (stack, params) in rendered.manifest.stacks.iter().zip(&params) {
+            let template = aws
+                .cloudformation(&stack.region)
+                .deployed_template(&stack.stack_name)
+                .await?;
+            dxops_aws::check_kept(stack, params, template.as_ref())?;
+            deployed.push(template);
+        }
         let Some(boot) = aws.bootstrapped(&env.names, &env.spec.region, &who).await? else {
             return Ok(Err(anyhow::anyhow!(
                 "{} ({}) is not bootstrapped: no deploy role yet\nhint: run `dxops bootstrap {} --env {}` once",
@@ -666,12 +666,9 @@ pub fn deploy(args: DeployArgs) -> Result<ExitCode> {
             )));
         };
         eprintln!("CloudFormation acts as {}", boot.role_arn);
-        for (stack, params) in rendered.manifest.stacks.iter().zip(&params) {
+        for ((stack, values), deployed) in rendered.manifest.stacks.iter().zip(&params).zip(deployed) {
             let cfn = aws.cloudformation(&stack.region);
             let new = rendered.template_value(stack)?;
-            let deployed = cfn.deployed_template(&stack.stack_name).await?;
-            let values: Vec<(String, Option<String>)> =
-                params.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
             let source = aws
                 .template_source(Some(&boot), &stack.stack_name, rendered.template_text(stack))
                 .await?;
@@ -680,7 +677,7 @@ pub fn deploy(args: DeployArgs) -> Result<ExitCode> {
                 .plan(
                     &stack.stack_name,
                     &source,
-                    &values,
+                    values,
                     Some(&boot.role_arn),
                     timeout,
                 )
