@@ -38,7 +38,10 @@ fn split(ds: &DxDataset) -> (DxDataset, DxDataset, Matrix, Matrix) {
     let test: Vec<usize> = (1..ds.y.len()).step_by(2).collect();
     let (tr, te) = (ds.subset(&train), ds.subset(&test));
     let pre = Preprocessor::fit(&tr.features, &tr.rows);
-    let (xtr, xte) = (pre.transform(&tr.rows).unwrap(), pre.transform(&te.rows).unwrap());
+    let (xtr, xte) = (
+        pre.transform(&tr.rows).unwrap(),
+        pre.transform(&te.rows).unwrap(),
+    );
     (tr, te, xtr, xte)
 }
 
@@ -93,7 +96,10 @@ fn fit_with_a_source_is_our_warm_start() {
 
     let direct = models::fit(&xt, &yt, k, &hp, hp.seed, Some(source.model()));
     assert_eq!(warm.model(), &direct.model);
-    assert_eq!(cold.model(), &models::fit(&xt, &yt, k, &hp, hp.seed, None).model);
+    assert_eq!(
+        cold.model(),
+        &models::fit(&xt, &yt, k, &hp, hp.seed, None).model
+    );
     // The source must actually reach the fit.
     assert_ne!(
         bits(&warm.model().predict_proba(&xte)),
@@ -157,7 +163,10 @@ fn what_the_interface_cannot_honour_is_an_error() {
     let params = Classifier::new(hp);
 
     let weighted = Dataset::new(x.clone(), y.clone()).with_weights(Array1::from_elem(40, 1.0f32));
-    assert!(matches!(params.fit(&weighted), Err(LinfaError::SampleWeights)));
+    assert!(matches!(
+        params.fit(&weighted),
+        Err(LinfaError::SampleWeights)
+    ));
 
     let mut bad = x.clone();
     bad[(3, 1)] = f64::NAN;
@@ -167,20 +176,33 @@ fn what_the_interface_cannot_honour_is_an_error() {
     ));
 
     assert!(matches!(
-        params.clone().n_classes(3).fit(&Dataset::new(x.clone(), y.clone())),
+        params
+            .clone()
+            .n_classes(3)
+            .fit(&Dataset::new(x.clone(), y.clone())),
         Err(LinfaError::EmptyClass { class: 2 })
     ));
 
     let mut out_of_range = y.clone();
     out_of_range[5] = 4;
     assert!(matches!(
-        params.clone().n_classes(2).fit(&Dataset::new(x.clone(), out_of_range)),
-        Err(LinfaError::ClassOutOfRange { row: 5, class: 4, .. })
+        params
+            .clone()
+            .n_classes(2)
+            .fit(&Dataset::new(x.clone(), out_of_range)),
+        Err(LinfaError::ClassOutOfRange {
+            row: 5,
+            class: 4,
+            ..
+        })
     ));
 
     let model = params.fit(&Dataset::new(x.clone(), y)).unwrap();
     assert!(matches!(
         model.predict_probabilities(&Array2::<f64>::zeros((2, 3))),
-        Err(LinfaError::Width { expected: 2, got: 3 })
+        Err(LinfaError::Width {
+            expected: 2,
+            got: 3
+        })
     ));
 }

@@ -74,15 +74,11 @@ fn logistic(x: &Matrix, y: &[usize], xt: &Matrix, k: usize) -> Result<Vec<Vec<f6
         .max_iterations(500)
         .fit(&ds)
         .map_err(|e| e.to_string())?;
-    Ok(spread(
-        &m.predict_probabilities(&array(xt)),
-        m.classes(),
-        k,
-    ))
+    Ok(spread(&m.predict_probabilities(&array(xt)), m.classes(), k))
 }
 
 fn tree_fit(
-    ds: &Dataset<f64, usize>,
+    ds: &Dataset<f64, usize, ndarray::Ix1>,
     xt: &Matrix,
     k: usize,
 ) -> Result<Vec<Vec<f64>>, String> {
@@ -111,9 +107,16 @@ fn naive_bayes(x: &Matrix, y: &[usize], xt: &Matrix, k: usize) -> Result<Vec<Vec
     let labels: Vec<usize> = labels.into_iter().copied().collect();
     // Constant columns within a class (one-hot categories) can leave it
     // with no finite likelihood; argmax over NaN would be class 0.
-    let bad = p.rows().into_iter().filter(|r| r.iter().any(|v| !v.is_finite())).count();
+    let bad = p
+        .rows()
+        .into_iter()
+        .filter(|r| r.iter().any(|v| !v.is_finite()))
+        .count();
     if bad > 0 {
-        return Err(format!("non-finite probabilities on {bad} of {} test rows", p.nrows()));
+        return Err(format!(
+            "non-finite probabilities on {bad} of {} test rows",
+            p.nrows()
+        ));
     }
     Ok(spread(&p, &labels, k))
 }
@@ -141,7 +144,11 @@ fn main() {
             .lines()
             .map(|l| l.trim().parse().expect("one fold index a line"))
             .collect();
-        assert_eq!(fold_of.len(), ds.y.len(), "{folds}: one fold per row of {csv}");
+        assert_eq!(
+            fold_of.len(),
+            ds.y.len(),
+            "{folds}: one fold per row of {csv}"
+        );
         let k = ds.classes.len();
         let n_folds = fold_of.iter().max().map_or(0, |m| m + 1);
         // Preprocessing is fitted per training fold, once, outside the timing.

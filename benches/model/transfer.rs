@@ -52,7 +52,11 @@ fn main() {
             .lines()
             .map(|l| l.trim().parse().expect("one fold index a line"))
             .collect();
-        assert_eq!(fold_of.len(), ds.y.len(), "{folds}: one fold per row of {csv}");
+        assert_eq!(
+            fold_of.len(),
+            ds.y.len(),
+            "{folds}: one fold per row of {csv}"
+        );
         let k = ds.classes.len();
         let counts = ds.class_counts();
         let mut rare = rare_classes(&ds.classes, &counts, hp.rare_class_max_samples);
@@ -79,12 +83,13 @@ fn main() {
             let seed = hp
                 .seed
                 .wrapping_add((f as u64 + 1).wrapping_mul(0x9E37_79B9));
-            let fit = |rows: &[usize], warm| {
+            let fit = |rows: &[usize], warm: Option<pipeline::WarmStart<'_>>| {
                 pipeline::fit(&ds.subset(rows), &hp, seed, warm).expect("fit")
             };
             let src = fit(&source, None);
             let warm = fit(&target, Some((&src.preprocessor, &src.model)));
-            let fits = [src, fit(&target, None), warm, fit(&train, None)];
+            let cold = fit(&target, None);
+            let fits = [src, cold, warm, fit(&train, None)];
             let sizes = [source.len(), target.len(), target.len(), train.len()];
             let held_out = ds.subset(&test);
             for (arm, fitted) in fits.iter().enumerate() {
