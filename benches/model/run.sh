@@ -34,5 +34,24 @@ for d in "${DATA[@]}"; do
 done
 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
   benches/.venv/bin/python benches/model/baselines.py "${BASELINE_ARGS[@]}" > "$OUT/python.jsonl"
-cat "$OUT/dxops.jsonl" "$OUT/python.jsonl" > "$OUT/results.jsonl"
-python3 benches/model/table.py "$OUT/results.jsonl" | tee "$OUT/table.md"
+
+# linfa's own learners on the very same folds and our preprocessing
+# (benches/model/linfa_models.rs): their rows join every set's table.
+cargo build --release --locked -p dxops-model --example linfa_models --example transfer
+LINFA_ARGS=()
+for d in "${DATA[@]}"; do
+  LINFA_ARGS+=("tests/data/$d.csv:$OUT/folds/$d.txt")
+done
+"$CARGO_TARGET_DIR/release/examples/linfa_models" "${LINFA_ARGS[@]}" > "$OUT/linfa.jsonl"
+cat "$OUT/dxops.jsonl" "$OUT/python.jsonl" "$OUT/linfa.jsonl" > "$OUT/results.jsonl"
+python3 benches/model/table.py "$OUT/results.jsonl" | tee "$OUT/table.md" || STATUS=$?
+
+# Transfer learning on the multi-class sets, same outer folds
+# (benches/model/transfer.rs): rare-class recall with and without a warm start.
+TRANSFER_ARGS=()
+for d in heart_disease_uci flchain_death_cause soybean horse_colic; do
+  TRANSFER_ARGS+=("tests/data/$d.csv:$OUT/folds/$d.txt")
+done
+"$CARGO_TARGET_DIR/release/examples/transfer" "${TRANSFER_ARGS[@]}" > "$OUT/transfer.jsonl"
+python3 benches/model/transfer_table.py "$OUT/transfer.jsonl" | tee "$OUT/transfer.md"
+exit "${STATUS:-0}"

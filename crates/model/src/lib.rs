@@ -16,6 +16,7 @@ pub mod baseline;
 pub mod data;
 pub mod drift;
 pub mod ingest;
+pub mod linfa;
 pub mod metrics;
 pub mod models;
 pub mod monitor;
