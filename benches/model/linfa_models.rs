@@ -22,10 +22,11 @@
 //!
 //! cargo run --release --locked -p dxops-model --example linfa_models -- DATA.csv:FOLDS.txt ...
 
-use std::path::Path;
+#[path = "support.rs"]
+mod support;
+
 use std::time::Instant;
 
-use dxops_ml::data::{Dataset as Rows, Table};
 use dxops_ml::metrics;
 use dxops_ml::models::balanced_weights;
 use dxops_ml::preprocess::{Matrix, Preprocessor};
@@ -34,16 +35,6 @@ use linfa_bayes::{GaussianNb, NaiveBayes};
 use linfa_logistic::MultiLogisticRegression;
 use linfa_trees::DecisionTree;
 use ndarray::{Array1, Array2};
-
-fn cpu_seconds() -> f64 {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid timespec for the kernel to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
-    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
-}
 
 fn array(m: &Matrix) -> Array2<f64> {
     Array2::from_shape_vec((m.rows, m.cols), m.data.clone()).expect("row-major matrix")
@@ -134,21 +125,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
     for arg in std::env::args().skip(1) {
-        let (csv, folds) = arg
-            .split_once(':')
-            .expect("arguments are DATA.csv:FOLDS.txt");
-        let table = Table::read(Path::new(csv)).expect("readable CSV");
-        let ds = Rows::from_table(&table, "label", &[]).expect("a label column");
-        let fold_of: Vec<usize> = std::fs::read_to_string(folds)
-            .expect("readable folds file")
-            .lines()
-            .map(|l| l.trim().parse().expect("one fold index a line"))
-            .collect();
-        assert_eq!(
-            fold_of.len(),
-            ds.y.len(),
-            "{folds}: one fold per row of {csv}"
-        );
+        let (data, ds, fold_of) = support::set_with_folds(&arg);
         let k = ds.classes.len();
         let n_folds = fold_of.iter().max().map_or(0, |m| m + 1);
         // Preprocessing is fitted per training fold, once, outside the timing.
@@ -173,10 +150,10 @@ fn main() {
             for _ in 0..repeats.max(1) {
                 let (mut wall, mut cpu) = (0.0, 0.0);
                 for (x, y, xt, te) in &splits {
-                    let (w0, c0) = (Instant::now(), cpu_seconds());
+                    let (w0, c0) = (Instant::now(), support::cpu_seconds());
                     let probs = learner(x, y, xt, k);
                     wall += w0.elapsed().as_secs_f64();
-                    cpu += cpu_seconds() - c0;
+                    cpu += support::cpu_seconds() - c0;
                     match probs {
                         Ok(p) => {
                             for (&i, p) in te.iter().zip(p) {
@@ -188,7 +165,6 @@ fn main() {
                 }
                 best = (best.0.min(wall), best.1.min(cpu));
             }
-            let data = Path::new(csv).file_name().unwrap().to_string_lossy();
             if let Some(e) = failure {
                 eprintln!("{data} {name}: {e}");
                 continue;

@@ -11,6 +11,9 @@
 //!
 //! cargo run --release --locked -p dxops-model --example smote_neighbours
 
+#[path = "support.rs"]
+mod support;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -23,19 +26,9 @@ use ndarray::Array2;
 
 const K: usize = 5;
 
-fn cpu_seconds() -> f64 {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid timespec for the kernel to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
-    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
-}
-
 /// Mean wall and CPU seconds of one call, repeated until 0.3 s of wall.
 fn timed<T>(mut f: impl FnMut() -> T) -> (f64, f64, T) {
-    let (wall, cpu) = (Instant::now(), cpu_seconds());
+    let (wall, cpu) = (Instant::now(), support::cpu_seconds());
     let mut runs = 0;
     let out = loop {
         let out = f();
@@ -46,7 +39,7 @@ fn timed<T>(mut f: impl FnMut() -> T) -> (f64, f64, T) {
     };
     (
         wall.elapsed().as_secs_f64() / runs as f64,
-        (cpu_seconds() - cpu) / runs as f64,
+        (support::cpu_seconds() - cpu) / runs as f64,
         out,
     )
 }

@@ -24,10 +24,10 @@
 //!
 //! cargo run --release --locked -p dxops-model --example transfer -- DATA.csv:FOLDS.txt ...
 
-use std::path::Path;
+#[path = "support.rs"]
+mod support;
 
 use dxops_contract::hyperparameters::Hyperparameters;
-use dxops_ml::data::{Dataset, Table};
 use dxops_ml::metrics;
 use dxops_ml::pipeline;
 use dxops_ml::train::rare_classes;
@@ -42,21 +42,7 @@ const ARMS: [&str; 4] = [
 fn main() {
     let hp = Hyperparameters::default();
     for arg in std::env::args().skip(1) {
-        let (csv, folds) = arg
-            .split_once(':')
-            .expect("arguments are DATA.csv:FOLDS.txt");
-        let table = Table::read(Path::new(csv)).expect("readable CSV");
-        let ds = Dataset::from_table(&table, "label", &[]).expect("a label column");
-        let fold_of: Vec<usize> = std::fs::read_to_string(folds)
-            .expect("readable folds file")
-            .lines()
-            .map(|l| l.trim().parse().expect("one fold index a line"))
-            .collect();
-        assert_eq!(
-            fold_of.len(),
-            ds.y.len(),
-            "{folds}: one fold per row of {csv}"
-        );
+        let (data, ds, fold_of) = support::set_with_folds(&arg);
         let k = ds.classes.len();
         let counts = ds.class_counts();
         let mut rare = rare_classes(&ds.classes, &counts, hp.rare_class_max_samples);
@@ -100,7 +86,6 @@ fn main() {
                 rows_fitted[arm] += sizes[arm];
             }
         }
-        let data = Path::new(csv).file_name().unwrap().to_string_lossy();
         for (arm, name) in ARMS.iter().enumerate() {
             let m = metrics::compute(&ds.y, &oof[arm], &ds.classes);
             let recall: serde_json::Map<String, serde_json::Value> = m
