@@ -73,10 +73,15 @@ impl Model {
                 Model::RandomForest(m) => m.is_valid(),
                 Model::GradientBoosting(m) => m.is_valid(),
                 Model::Ensemble(ms) => {
+                    let plain = |m: &Model| {
+                        !matches!(m, Model::Ensemble(_) | Model::Rebalanced { .. })
+                            && m.is_valid(n_features, n_classes)
+                    };
                     !ms.is_empty()
-                        && ms.iter().all(|m| {
-                            !matches!(m, Model::Ensemble(_) | Model::Rebalanced { .. })
-                                && m.is_valid(n_features, n_classes)
+                        && ms.iter().all(|m| match m {
+                            // A cross-fitted member: its fold models.
+                            Model::Ensemble(folds) => !folds.is_empty() && folds.iter().all(plain),
+                            m => plain(m),
                         })
                 }
                 Model::Rebalanced { base, scale } => {
@@ -95,18 +100,10 @@ impl Model {
             Model::RandomForest(m) => m.predict_proba_into(x, out),
             Model::GradientBoosting(m) => m.predict_proba_into(x, out),
             Model::Ensemble(ms) => {
-                // Members are never ensembles themselves (see `is_valid`),
-                // so they need no scratch space of their own.
                 out.fill(0.0);
+                let share = 1.0 / ms.len().max(1) as f64;
                 for m in ms {
-                    m.predict_proba_into(x, scratch, &mut []);
-                    for (o, s) in out.iter_mut().zip(scratch.iter()) {
-                        *o += s;
-                    }
-                }
-                let n = ms.len().max(1) as f64;
-                for o in out.iter_mut() {
-                    *o /= n;
+                    m.add_weighted(x, share, out, scratch);
                 }
             }
             Model::Rebalanced { base, scale } => {
@@ -125,6 +122,26 @@ impl Model {
         }
     }
 
+    /// Adds `weight` times this model's probabilities to `out`. A nested
+    /// ensemble (the fold models of a cross-fitted member) splits its
+    /// weight evenly among its members, so one scratch row serves any depth.
+    fn add_weighted(&self, x: &[f64], weight: f64, out: &mut [f64], scratch: &mut [f64]) {
+        match self {
+            Model::Ensemble(ms) => {
+                let share = weight / ms.len().max(1) as f64;
+                for m in ms {
+                    m.add_weighted(x, share, out, scratch);
+                }
+            }
+            m => {
+                m.predict_proba_into(x, scratch, &mut []);
+                for (o, s) in out.iter_mut().zip(scratch.iter()) {
+                    *o += weight * s;
+                }
+            }
+        }
+    }
+
     pub fn predict_proba(&self, x: &Matrix) -> Vec<Vec<f64>> {
         let k = self.n_classes();
         let mut scratch = vec![0.0; k];
@@ -137,9 +154,11 @@ impl Model {
             .collect()
     }
 
+    /// The first member `pick` accepts; for a cross-fitted member, its
+    /// first fold's model (what warm start continues from).
     fn member(&self, pick: fn(&Model) -> bool) -> Option<&Model> {
         match self {
-            Model::Ensemble(ms) => ms.iter().find(|m| pick(m)),
+            Model::Ensemble(ms) => ms.iter().find_map(|m| m.member(pick)),
             Model::Rebalanced { base, .. } => base.member(pick),
             m if pick(m) => Some(m),
             _ => None,
@@ -229,7 +248,7 @@ pub fn fit(
     }
     let fold_of = crate::pipeline::stratified_folds(y, k, folds, seed ^ 0xBA1A_7CED);
     // The forest's out-of-sample probabilities are its out-of-bag ones, so
-    // the inner folds refit only the other members.
+    // the inner folds fit only the other members.
     let has_forest = matches!(hp.algorithm, Algorithm::Auto | Algorithm::RandomForest);
     let inner_members = match hp.algorithm {
         Algorithm::Auto => 2.0,
@@ -279,35 +298,57 @@ pub fn fit(
                 (i, p)
             })
             .collect();
-        (preds, rounds)
+        (m, preds, rounds)
     });
-    let inner_rounds: Vec<usize> = jobs.iter().filter_map(|j| j.1).collect();
-    let final_hp = match inner_rounds.len() {
-        0 => std::borrow::Cow::Borrowed(hp),
-        n => {
-            let mean = inner_rounds.iter().sum::<usize>() as f64 / n as f64;
-            std::borrow::Cow::Owned(Hyperparameters {
-                n_trees: (mean.round() as usize).max(1),
-                ..hp.clone()
-            })
+    // Cross-fitting: the inner folds' models are the final logistic and
+    // boosting members (each fold's model one third of the member), so no
+    // member is refitted on all rows, each boosting model keeps the rounds
+    // its own held-out fold chose, and the decision rule below is judged on
+    // the very models that predict.
+    let inner_rounds: Vec<usize> = jobs.iter().filter_map(|j| j.2).collect();
+    let boosting_rounds = (!inner_rounds.is_empty()).then(|| {
+        let mean = inner_rounds.iter().sum::<usize>() as f64 / inner_rounds.len() as f64;
+        mean.round() as usize
+    });
+    let mut oos = vec![vec![0.0; k]; y.len()];
+    let mut fold_models: Vec<Model> = Vec::with_capacity(jobs.len());
+    for (m, preds, _) in jobs {
+        for (i, p) in preds {
+            for (o, v) in oos[i].iter_mut().zip(&p) {
+                *o += inner_members * v;
+            }
         }
+        fold_models.push(m);
+    }
+    let (forest, oob) = if has_forest {
+        let (f, oob, _) = fit_base(x, y, k, hp, seed, warm, Part::ForestOnly, None);
+        (Some(f), oob)
+    } else {
+        (None, None)
     };
-    let (base, oob, boosting_rounds) = fit_base(x, y, k, &final_hp, seed, warm, Part::All, None);
+    let base = match (hp.algorithm, forest) {
+        (Algorithm::Auto, Some(forest)) => {
+            // Each fold model is `[logistic, boosting]`: regroup by member.
+            let mut by_member: [Vec<Model>; 2] = [Vec::new(), Vec::new()];
+            for m in fold_models {
+                if let Model::Ensemble(ms) = m {
+                    for (slot, member) in by_member.iter_mut().zip(ms) {
+                        slot.push(member);
+                    }
+                }
+            }
+            let [lr, gb] = by_member;
+            Model::Ensemble(vec![Model::Ensemble(lr), Model::Ensemble(gb), forest])
+        }
+        (_, Some(forest)) => forest,
+        (_, None) => Model::Ensemble(fold_models),
+    };
     if !rebalance {
         return Fit {
             model: base,
             boosting_rounds,
             operating_point: None,
         };
-    }
-    // Out-of-sample probability of every training row.
-    let mut oos = vec![vec![0.0; k]; y.len()];
-    for (preds, _) in jobs {
-        for (i, p) in preds {
-            for (o, v) in oos[i].iter_mut().zip(&p) {
-                *o += inner_members * v;
-            }
-        }
     }
     if has_forest {
         let forest = base.member(|m| matches!(m, Model::RandomForest(_)));
@@ -421,6 +462,8 @@ enum Part {
     All,
     /// Every member but the random forest (inner folds of the correction).
     WithoutForest,
+    /// Only the random forest (fitted on all rows beside the inner folds).
+    ForestOnly,
 }
 
 /// Out-of-bag probabilities of the original (not synthetic) rows.
@@ -506,7 +549,7 @@ fn fit_base(
             let (g, rounds) = boosting();
             (g, None, rounds)
         }
-        (Algorithm::RandomForest, _) => {
+        (Algorithm::RandomForest, _) | (_, Part::ForestOnly) => {
             let (f, oob) = forest();
             (f, oob, None)
         }
