@@ -154,7 +154,8 @@ fn grow(
     };
     let mut stack = vec![(0usize, 0usize, idx.len(), 0usize)];
     let mut hist = vec![0.0; 256 * k];
-    let mut occupied = [false; 256];
+    // Bit `b` of word `b / 64`: bin `b` holds some of the node's rows.
+    let mut occupied = [0u64; 4];
     let mut feats: Vec<usize> = (0..b.cols).collect();
     let mut counts = vec![0.0; k];
     let mut left_c = vec![0.0; k];
@@ -181,23 +182,32 @@ fn grow(
                 }
                 let col = b.column(j);
                 // `hist` is all zeros between uses. Only the bins occupied
-                // by this node's rows are scanned, then cleared again; small
-                // deep nodes occupy few of them.
+                // by this node's rows are visited (in order, through the
+                // bit set), then cleared again: small deep nodes occupy few
+                // of them, and an empty bin gives the same partition as the
+                // previous threshold.
                 let (mut lo, mut hi) = (u8::MAX, 0u8);
                 for &i in &idx[start..end] {
                     let bin = col[i];
                     lo = lo.min(bin);
                     hi = hi.max(bin);
                     hist[bin as usize * k + y[i]] += sw[i];
-                    occupied[bin as usize] = true;
+                    occupied[(bin >> 6) as usize] |= 1 << (bin & 63);
                 }
                 let (lo, hi) = (lo as usize, hi as usize);
                 left_c.fill(0.0);
-                for bin in lo..hi {
-                    if !occupied[bin] {
-                        // Empty bin: same partition as the previous threshold.
-                        continue;
-                    }
+                // Every occupied bin below the last one, ascending.
+                let bins_below_hi = occupied.iter().enumerate().flat_map(|(w, &word)| {
+                    let mut bits = word;
+                    std::iter::from_fn(move || {
+                        (bits != 0).then(|| {
+                            let b = w * 64 + bits.trailing_zeros() as usize;
+                            bits &= bits - 1;
+                            b
+                        })
+                    })
+                });
+                for bin in bins_below_hi.take_while(|&b| b < hi) {
                     let bin_h = &hist[bin * k..(bin + 1) * k];
                     for (l, v) in left_c.iter_mut().zip(bin_h) {
                         *l += v;
@@ -220,7 +230,7 @@ fn grow(
                     }
                 }
                 hist[lo * k..(hi + 1) * k].fill(0.0);
-                occupied[lo..=hi].fill(false);
+                occupied = [0; 4];
             }
         }
         match best {

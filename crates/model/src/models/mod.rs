@@ -534,9 +534,17 @@ fn fit_base(
         (Model::GradientBoosting(g), Some(rounds))
     };
     let forest = || {
+        // Depth 0 means ⌈log₂ n⌉: deep enough for a balanced tree to give
+        // every row its own leaf, so only lopsided chains of splits on few
+        // rows are cut, and they cost most of an unlimited tree's time.
+        let auto_depth = (usize::BITS - x.rows.max(2).saturating_sub(1).leading_zeros()) as usize;
         let p = ForestParams {
             n_trees: hp.rf_n_trees,
-            max_depth: hp.rf_max_depth,
+            max_depth: if hp.rf_max_depth == 0 {
+                auto_depth
+            } else {
+                hp.rf_max_depth
+            },
             max_bins: hp.max_bins,
             seed,
         };
