@@ -133,6 +133,15 @@ fn gini_impurity_sum(counts: &[f64]) -> (f64, f64) {
     (tot - sq / tot, tot)
 }
 
+/// A bootstrap row as the tree builder moves it: its index, class and
+/// weight side by side, so the histogram loop gathers only the bin.
+#[derive(Clone, Copy)]
+struct Row {
+    i: u32,
+    class: u32,
+    w: f64,
+}
+
 fn grow(
     b: &Binned,
     y: &[usize],
@@ -142,7 +151,14 @@ fn grow(
     max_depth: usize,
     rng: &mut ChaCha8Rng,
 ) -> Tree {
-    let mut idx: Vec<usize> = (0..b.rows).filter(|&i| sw[i] > 0.0).collect();
+    let mut rows: Vec<Row> = (0..b.rows)
+        .filter(|&i| sw[i] > 0.0)
+        .map(|i| Row {
+            i: i as u32,
+            class: y[i] as u32,
+            w: sw[i],
+        })
+        .collect();
     let mut tree = Tree {
         nodes: vec![Node {
             feature: LEAF,
@@ -152,20 +168,27 @@ fn grow(
         }],
         values: Vec::new(),
     };
-    let mut stack = vec![(0usize, 0usize, idx.len(), 0usize)];
+    let mut counts = vec![0.0; k];
+    for r in &rows {
+        counts[r.class as usize] += r.w;
+    }
+    // Class sums of the pending nodes, in stack order (a node's sums are
+    // the last `k` values when it is popped). They are summed while the
+    // parent partitions its rows, in the order the rows keep, so they equal
+    // a fresh sum over the node's rows.
+    let mut pending_counts: Vec<f64> = counts.clone();
+    let mut stack = vec![(0usize, 0usize, rows.len(), 0usize)];
     let mut hist = vec![0.0; 256 * k];
     // Bit `b` of word `b / 64`: bin `b` holds some of the node's rows.
     let mut occupied = [0u64; 4];
     let mut feats: Vec<usize> = (0..b.cols).collect();
-    let mut counts = vec![0.0; k];
     let mut left_c = vec![0.0; k];
     let mut right_c = vec![0.0; k];
-    let (mut l, mut r): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
+    let (mut l, mut r): (Vec<Row>, Vec<Row>) = (Vec::new(), Vec::new());
     while let Some((node, start, end, depth)) = stack.pop() {
-        counts.fill(0.0);
-        for &i in &idx[start..end] {
-            counts[y[i]] += sw[i];
-        }
+        let top = pending_counts.len() - k;
+        counts.copy_from_slice(&pending_counts[top..]);
+        pending_counts.truncate(top);
         let (imp, tot) = gini_impurity_sum(&counts);
         let mut best: Option<(usize, usize)> = None;
         let mut best_score = imp - 1e-12;
@@ -187,11 +210,11 @@ fn grow(
                 // of them, and an empty bin gives the same partition as the
                 // previous threshold.
                 let (mut lo, mut hi) = (u8::MAX, 0u8);
-                for &i in &idx[start..end] {
-                    let bin = col[i];
+                for row in &rows[start..end] {
+                    let bin = col[row.i as usize];
                     lo = lo.min(bin);
                     hi = hi.max(bin);
-                    hist[bin as usize * k + y[i]] += sw[i];
+                    hist[bin as usize * k + row.class as usize] += row.w;
                     occupied[(bin >> 6) as usize] |= 1 << (bin & 63);
                 }
                 let (lo, hi) = (lo as usize, hi as usize);
@@ -236,14 +259,18 @@ fn grow(
         match best {
             Some((j, bin)) => {
                 let col = b.column(j);
-                let slice = &mut idx[start..end];
+                let slice = &mut rows[start..end];
                 l.clear();
                 r.clear();
-                for &i in slice.iter() {
-                    if (col[i] as usize) <= bin {
-                        l.push(i)
+                left_c.fill(0.0);
+                right_c.fill(0.0);
+                for row in slice.iter() {
+                    if (col[row.i as usize] as usize) <= bin {
+                        left_c[row.class as usize] += row.w;
+                        l.push(*row)
                     } else {
-                        r.push(i)
+                        right_c[row.class as usize] += row.w;
+                        r.push(*row)
                     }
                 }
                 let mid = start + l.len();
@@ -251,7 +278,9 @@ fn grow(
                 slice[l.len()..].copy_from_slice(&r);
                 let c = tree.split(node, j, b.thresholds[j][bin]);
                 stack.push((c + 1, mid, end, depth + 1));
+                pending_counts.extend_from_slice(&right_c);
                 stack.push((c, start, mid, depth + 1));
+                pending_counts.extend_from_slice(&left_c);
             }
             None => {
                 let off = tree.values.len();
@@ -268,7 +297,6 @@ fn grow(
             }
         }
     }
-    idx.clear();
     tree
 }
 
