@@ -133,6 +133,9 @@ fn gini_impurity_sum(counts: &[f64]) -> (f64, f64) {
     (tot - sq / tot, tot)
 }
 
+/// Interleaved histogram copies of the split search (see `grow`).
+const LANES: usize = 4;
+
 /// A bootstrap row as the tree builder moves it: its index, class and
 /// weight side by side, so the histogram loop gathers only the bin.
 #[derive(Clone, Copy)]
@@ -178,7 +181,12 @@ fn grow(
     // a fresh sum over the node's rows.
     let mut pending_counts: Vec<f64> = counts.clone();
     let mut stack = vec![(0usize, 0usize, rows.len(), 0usize)];
-    let mut hist = vec![0.0; 256 * k];
+    // `LANES` histograms side by side: consecutive rows add to different
+    // copies, so rows that share a bin (every row of a 0/1 feature shares
+    // one of two) do not wait for each other's additions.
+    let stride = 256 * k;
+    let mut hist = vec![0.0; LANES * stride];
+    let mut bin_h = vec![0.0; k];
     // Bit `b` of word `b / 64`: bin `b` holds some of the node's rows.
     let mut occupied = [0u64; 4];
     let mut feats: Vec<usize> = (0..b.cols).collect();
@@ -210,12 +218,21 @@ fn grow(
                 // of them, and an empty bin gives the same partition as the
                 // previous threshold.
                 let (mut lo, mut hi) = (u8::MAX, 0u8);
-                for row in &rows[start..end] {
+                let mut lanes = rows[start..end].chunks_exact(LANES);
+                let mut add = |lane: usize, row: &Row| {
                     let bin = col[row.i as usize];
                     lo = lo.min(bin);
                     hi = hi.max(bin);
-                    hist[bin as usize * k + row.class as usize] += row.w;
+                    hist[lane * stride + bin as usize * k + row.class as usize] += row.w;
                     occupied[(bin >> 6) as usize] |= 1 << (bin & 63);
+                };
+                for chunk in &mut lanes {
+                    for (lane, row) in chunk.iter().enumerate() {
+                        add(lane, row);
+                    }
+                }
+                for row in lanes.remainder() {
+                    add(0, row);
                 }
                 let (lo, hi) = (lo as usize, hi as usize);
                 left_c.fill(0.0);
@@ -231,8 +248,14 @@ fn grow(
                     })
                 });
                 for bin in bins_below_hi.take_while(|&b| b < hi) {
-                    let bin_h = &hist[bin * k..(bin + 1) * k];
-                    for (l, v) in left_c.iter_mut().zip(bin_h) {
+                    bin_h.copy_from_slice(&hist[bin * k..(bin + 1) * k]);
+                    for lane in 1..LANES {
+                        let at = lane * stride + bin * k;
+                        for (h, v) in bin_h.iter_mut().zip(&hist[at..at + k]) {
+                            *h += v;
+                        }
+                    }
+                    for (l, v) in left_c.iter_mut().zip(&bin_h) {
                         *l += v;
                     }
                     let (li, lt) = gini_impurity_sum(&left_c);
@@ -252,7 +275,9 @@ fn grow(
                         best = Some((j, bin));
                     }
                 }
-                hist[lo * k..(hi + 1) * k].fill(0.0);
+                for lane in 0..LANES {
+                    hist[lane * stride + lo * k..lane * stride + (hi + 1) * k].fill(0.0);
+                }
                 occupied = [0; 4];
             }
         }

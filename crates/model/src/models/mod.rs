@@ -19,7 +19,7 @@ pub mod tree;
 use serde::{Deserialize, Serialize};
 
 use super::preprocess::Matrix;
-use crate::metrics::{argmax, confusion, macro_f1_and_worst_recall};
+use crate::metrics::{confusion, macro_f1_and_worst_recall};
 use dxops_contract::data::{Algorithm, ImbalanceMethod};
 use dxops_contract::evaluation::{OperatingCandidate, OperatingPoint};
 use dxops_contract::hyperparameters::Hyperparameters;
@@ -413,9 +413,16 @@ fn choose_operating_point(
         .iter()
         .map(|&strength| {
             let s = scale_at(strength);
+            // The argmax of the scaled row, without a row of its own (this
+            // runs for every candidate on every training row).
             let decide = oos.iter().map(|p| {
-                let scaled: Vec<f64> = p.iter().zip(&s).map(|(a, b)| a * b).collect();
-                argmax(&scaled)
+                let mut best = (0, f64::NEG_INFINITY);
+                for (c, (a, b)) in p.iter().zip(&s).enumerate() {
+                    if a * b > best.1 {
+                        best = (c, a * b);
+                    }
+                }
+                best.0
             });
             let (macro_f1, worst_class_recall) =
                 macro_f1_and_worst_recall(&confusion(y, decide, k));
