@@ -87,18 +87,20 @@ impl Forest {
             for (s, wi) in sw.iter_mut().zip(w) {
                 *s *= wi;
             }
-            let tree = grow(&binned, y, &sw, k, mtry, p.max_depth, &mut rng);
-            for i in 0..oob_rows {
-                if sw[i] == 0.0 {
-                    let off = tree.leaf(x.row(i));
-                    for (s, v) in oob_sum[i * k..(i + 1) * k]
-                        .iter_mut()
-                        .zip(&tree.values[off..off + k])
-                    {
-                        *s += v;
-                    }
-                    oob_n[i] += 1;
+            let mut oob: Vec<(u32, u32)> = (0..oob_rows)
+                .filter(|&i| sw[i] == 0.0)
+                .map(|i| (i as u32, 0))
+                .collect();
+            let tree = grow(&binned, y, &sw, k, mtry, p.max_depth, &mut rng, &mut oob);
+            for &(i, off) in &oob {
+                let (i, off) = (i as usize, off as usize);
+                for (s, v) in oob_sum[i * k..(i + 1) * k]
+                    .iter_mut()
+                    .zip(&tree.values[off..off + k])
+                {
+                    *s += v;
                 }
+                oob_n[i] += 1;
             }
             trees.push(tree);
         }
@@ -145,6 +147,11 @@ struct Row {
     w: f64,
 }
 
+/// Grows one tree on the rows with `sw > 0`. `oob` lists rows left out of
+/// the bootstrap; they follow the splits as the tree grows (on their bins,
+/// which send them where their values would) and get their leaf's payload
+/// offset, cheaper than walking the finished tree for each.
+#[allow(clippy::too_many_arguments)]
 fn grow(
     b: &Binned,
     y: &[usize],
@@ -153,6 +160,7 @@ fn grow(
     mtry: usize,
     max_depth: usize,
     rng: &mut ChaCha8Rng,
+    oob: &mut [(u32, u32)],
 ) -> Tree {
     let mut rows: Vec<Row> = (0..b.rows)
         .filter(|&i| sw[i] > 0.0)
@@ -180,7 +188,8 @@ fn grow(
     // parent partitions its rows, in the order the rows keep, so they equal
     // a fresh sum over the node's rows.
     let mut pending_counts: Vec<f64> = counts.clone();
-    let mut stack = vec![(0usize, 0usize, rows.len(), 0usize)];
+    let mut stack = vec![(0usize, 0usize, rows.len(), 0usize, 0usize, oob.len())];
+    let mut oob_right: Vec<(u32, u32)> = Vec::new();
     // `LANES` histograms side by side: consecutive rows add to different
     // copies, so rows that share a bin (every row of a 0/1 feature shares
     // one of two) do not wait for each other's additions.
@@ -193,7 +202,7 @@ fn grow(
     let mut left_c = vec![0.0; k];
     let mut right_c = vec![0.0; k];
     let (mut l, mut r): (Vec<Row>, Vec<Row>) = (Vec::new(), Vec::new());
-    while let Some((node, start, end, depth)) = stack.pop() {
+    while let Some((node, start, end, depth, ostart, oend)) = stack.pop() {
         let top = pending_counts.len() - k;
         counts.copy_from_slice(&pending_counts[top..]);
         pending_counts.truncate(top);
@@ -301,10 +310,25 @@ fn grow(
                 let mid = start + l.len();
                 slice[..l.len()].copy_from_slice(&l);
                 slice[l.len()..].copy_from_slice(&r);
+                // Stable partition of the node's out-of-bag rows, the same way.
+                let oslice = &mut oob[ostart..oend];
+                oob_right.clear();
+                let mut kept = 0;
+                for o in 0..oslice.len() {
+                    let entry = oslice[o];
+                    if (col[entry.0 as usize] as usize) <= bin {
+                        oslice[kept] = entry;
+                        kept += 1;
+                    } else {
+                        oob_right.push(entry);
+                    }
+                }
+                oslice[kept..].copy_from_slice(&oob_right);
+                let omid = ostart + kept;
                 let c = tree.split(node, j, b.thresholds[j][bin]);
-                stack.push((c + 1, mid, end, depth + 1));
+                stack.push((c + 1, mid, end, depth + 1, omid, oend));
                 pending_counts.extend_from_slice(&right_c);
-                stack.push((c, start, mid, depth + 1));
+                stack.push((c, start, mid, depth + 1, ostart, omid));
                 pending_counts.extend_from_slice(&left_c);
             }
             None => {
@@ -319,6 +343,9 @@ fn grow(
                     left: off as u32,
                     right: 0,
                 };
+                for entry in &mut oob[ostart..oend] {
+                    entry.1 = off as u32;
+                }
             }
         }
     }
