@@ -101,13 +101,16 @@ fn scores(v: &Value) -> (f64, f64, f64) {
 #[test]
 fn debian_r_sets_meet_thresholds() {
     for (file, min_f1, min_worst, min_balanced) in [
-        ("horse_colic.csv", 0.61, 0.55, 0.64),
-        ("soybean.csv", 0.96, 0.72, 0.96),
+        // Horse colic, soybean and pneumon_hosp lost worst-class recall to
+        // the cheaper defaults (README, Benchmark: the trade in numbers);
+        // pneumon_hosp and flchain gained macro-F1.
+        ("horse_colic.csv", 0.57, 0.39, 0.59),
+        ("soybean.csv", 0.96, 0.70, 0.96),
         ("wcgs_chd.csv", 0.53, 0.62, 0.66),
-        ("pneumon_hosp.csv", 0.44, 0.49, 0.60),
+        ("pneumon_hosp.csv", 0.47, 0.35, 0.58),
         // Fourteen causes of death with very weak signal: no model recalls
         // every class, so the floor is on balanced accuracy (chance: 1/14).
-        ("flchain_death_cause.csv", 0.10, 0.0, 0.14),
+        ("flchain_death_cause.csv", 0.11, 0.0, 0.15),
     ] {
         let v = cv(file, "2");
         let (f1, worst, balanced) = scores(&v);

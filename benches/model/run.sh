@@ -35,4 +35,13 @@ done
 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
   benches/.venv/bin/python benches/model/baselines.py "${BASELINE_ARGS[@]}" > "$OUT/python.jsonl"
 cat "$OUT/dxops.jsonl" "$OUT/python.jsonl" > "$OUT/results.jsonl"
-python3 benches/model/table.py "$OUT/results.jsonl" | tee "$OUT/table.md"
+status=0
+python3 benches/model/table.py "$OUT/results.jsonl" | tee "$OUT/table.md" || status=$?
+
+# Cost against rows and classes on simulated cohorts (benches/model/scaling.py):
+# several minutes; BENCH_SCALING=0 skips it.
+if [ "${BENCH_SCALING:-1}" != 0 ]; then
+  OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+    benches/.venv/bin/python benches/model/scaling.py "$BIN" "$OUT/scaling" | tee "$OUT/scaling.md" || status=$?
+fi
+exit "$status"

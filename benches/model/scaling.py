@@ -123,6 +123,9 @@ def main(binary, out_dir):
         growth = results[(rows, 15)]["dxops_cpu_seconds"] / base
         factor = rows / 2500
         check(f"rows x{factor:.0f}: cost x{growth:.2f} (linear: x{factor:.0f})", growth <= factor * SLACK)
+    # Past the rows where early stopping reaches the ceiling of rounds.
+    growth = results[(40000, 15)]["dxops_cpu_seconds"] / results[(10000, 15)]["dxops_cpu_seconds"]
+    check(f"rows x4 -> x16: cost x{growth:.2f} (linear: x4)", growth <= 4 * SLACK)
     two = results[(10000, 2)]["dxops_cpu_seconds"]
     for classes in (5, 10, 15, 20):
         growth = results[(10000, classes)]["dxops_cpu_seconds"] / two
