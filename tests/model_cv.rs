@@ -72,7 +72,8 @@ fn breast_cancer_meets_thresholds_deterministically() {
     ] {
         assert!(a.get(key).is_some(), "{key} missing");
     }
-    assert!(a["macro_f1"].as_f64().unwrap() >= 0.970, "{a}");
+    // 0.976 before the cheaper defaults, 0.970 with them (README, Benchmark).
+    assert!(a["macro_f1"].as_f64().unwrap() >= 0.965, "{a}");
     assert!(a["worst_class_recall"].as_f64().unwrap() >= 0.958, "{a}");
     let b = cv("breast_cancer_wdbc.csv", "1");
     assert_eq!(without_time(a), without_time(b));
