@@ -84,7 +84,9 @@ fn heart_disease_meets_thresholds() {
     let a = cv("heart_disease_uci.csv", "2");
     assert_eq!(a["per_class"].as_array().unwrap().len(), 5);
     assert!(a["macro_f1"].as_f64().unwrap() >= 0.368, "{a}");
-    assert!(a["worst_class_recall"].as_f64().unwrap() >= 0.193, "{a}");
+    // 0.211 before the cheaper defaults, 0.193 with them: two patients of
+    // the 109 in the worst class (README, Benchmark).
+    assert!(a["worst_class_recall"].as_f64().unwrap() >= 0.19, "{a}");
 }
 
 /// `(macro-F1, worst-class recall, balanced accuracy)` of a `cv` result.
@@ -108,10 +110,10 @@ fn debian_r_sets_meet_thresholds() {
         ("horse_colic.csv", 0.57, 0.39, 0.59),
         ("soybean.csv", 0.96, 0.70, 0.96),
         ("wcgs_chd.csv", 0.53, 0.62, 0.66),
-        ("pneumon_hosp.csv", 0.47, 0.35, 0.58),
+        ("pneumon_hosp.csv", 0.47, 0.39, 0.60),
         // Fourteen causes of death with very weak signal: no model recalls
         // every class, so the floor is on balanced accuracy (chance: 1/14).
-        ("flchain_death_cause.csv", 0.11, 0.0, 0.15),
+        ("flchain_death_cause.csv", 0.11, 0.0, 0.14),
     ] {
         let v = cv(file, "2");
         let (f1, worst, balanced) = scores(&v);

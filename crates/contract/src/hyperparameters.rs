@@ -148,7 +148,7 @@ impl Default for Hyperparameters {
             min_child_weight: 1.0,
             l2: 1.0,
             max_bins: 64,
-            rf_n_trees: 30,
+            rf_n_trees: 25,
             rf_max_depth: 0,
             logreg_c: 1.0,
             warm_start_strength: 1.0,
