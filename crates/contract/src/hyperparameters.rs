@@ -314,7 +314,8 @@ impl Hyperparameters {
                     hp.rf_n_trees = within(key, value, 1, 2000, "must be from 1 to 2000")?
                 }
                 "rf_max_depth" => {
-                    hp.rf_max_depth = within(key, value, 0, 64, "must be from 0 (⌈log₂ rows⌉) to 64")?
+                    hp.rf_max_depth =
+                        within(key, value, 0, 64, "must be from 0 (⌈log₂ rows⌉) to 64")?
                 }
                 "logreg_c" => hp.logreg_c = positive_f64(key, value)?,
                 "warm_start_strength" => hp.warm_start_strength = nonneg_f64(key, value)?,

@@ -1,7 +1,8 @@
 //! The classifiers and how the hyperparameters select and configure them.
 //!
 //! `auto` is a soft-voting ensemble: the mean of the class probabilities of
-//! a multinomial logistic regression, a gradient-boosting model and a
+//! a multinomial logistic regression, a gradient-boosting model (each the
+//! mean of its inner folds' models when the decision rule is chosen) and a
 //! random forest, all trained with the chosen imbalance treatment, followed
 //! by the decision rule chosen on inner folds, described at [`fit`]. The three members
 //! fail in different ways (a linear model underfits interactions, boosting
@@ -202,11 +203,12 @@ const STRENGTHS: [f64; 13] = [
 /// the training data gives every training row an out-of-sample probability:
 /// from the inner folds for the logistic and boosting members, and from the
 /// out-of-bag trees for the random forest (the forest's own, free held-out
-/// estimate), averaged as the ensemble averages. The inner folds serve two
-/// choices:
+/// estimate), averaged as the ensemble averages. The inner folds' logistic
+/// and boosting models are themselves the final members (cross-fitting,
+/// see the body), and the folds serve two choices:
 ///
 /// * boosting rounds: each inner boosting fit stops early on its held-out
-///   fold; the final model gets their mean number of rounds;
+///   fold and keeps its best round;
 /// * the decision rule (with an imbalance treatment): the mean
 ///   out-of-sample probability per class under balanced sample weights,
 ///   `q_c`, is the prior the model effectively predicts for unseen data
@@ -579,5 +581,59 @@ fn fit_base(
             }
             (Model::Ensemble(members), oob, rounds)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three noisy clusters, enough rows per class for three inner folds.
+    fn clusters() -> (Matrix, Vec<usize>) {
+        let (mut data, mut y) = (Vec::new(), Vec::new());
+        for i in 0..150 {
+            let c = i % 3;
+            data.push(c as f64 + ((i * 7) % 13) as f64 / 13.0);
+            data.push(((i * 11) % 17) as f64 / 17.0);
+            y.push(c);
+        }
+        (
+            Matrix {
+                data,
+                rows: 150,
+                cols: 2,
+            },
+            y,
+        )
+    }
+
+    #[test]
+    fn auto_keeps_the_inner_fold_models_as_its_members() {
+        let (x, y) = clusters();
+        let hp = Hyperparameters {
+            rf_n_trees: 5,
+            ..Hyperparameters::default()
+        };
+        let fit = fit(&x, &y, 3, &hp, 7, None);
+        let Model::Rebalanced { base, .. } = &fit.model else {
+            panic!("no decision rule: {:?}", fit.model);
+        };
+        let Model::Ensemble(members) = base.as_ref() else {
+            panic!("not an ensemble");
+        };
+        // Logistic and boosting: one model per inner fold; the forest: one.
+        let folds = |m: &Model| match m {
+            Model::Ensemble(ms) => ms.len(),
+            _ => 1,
+        };
+        let sizes: Vec<usize> = members.iter().map(folds).collect();
+        assert_eq!(sizes, vec![hp.balance_folds, hp.balance_folds, 1]);
+        assert!(fit.model.is_valid(2, 3));
+        assert!(fit.boosting_rounds.is_some_and(|r| (1..=hp.n_trees).contains(&r)));
+        let p = fit.model.predict_proba(&x);
+        assert!(p.iter().all(|r| (r.iter().sum::<f64>() - 1.0).abs() < 1e-9));
+        // A nested ensemble deeper than one level is not a valid artifact.
+        let deeper = Model::Ensemble(vec![Model::Ensemble(vec![base.as_ref().clone()])]);
+        assert!(!deeper.is_valid(2, 3));
     }
 }
