@@ -629,7 +629,10 @@ mod tests {
         let sizes: Vec<usize> = members.iter().map(folds).collect();
         assert_eq!(sizes, vec![hp.balance_folds, hp.balance_folds, 1]);
         assert!(fit.model.is_valid(2, 3));
-        assert!(fit.boosting_rounds.is_some_and(|r| (1..=hp.n_trees).contains(&r)));
+        assert!(
+            fit.boosting_rounds
+                .is_some_and(|r| (1..=hp.n_trees).contains(&r))
+        );
         let p = fit.model.predict_proba(&x);
         assert!(p.iter().all(|r| (r.iter().sum::<f64>() - 1.0).abs() < 1e-9));
         // A nested ensemble deeper than one level is not a valid artifact.
