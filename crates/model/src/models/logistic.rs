@@ -124,9 +124,8 @@ impl Logistic {
 }
 
 /// Largest gradient component at which the fit counts as converged: the
-/// objective is a mean over rows, and scikit-learn's L-BFGS default (`tol =
-/// 1e-4` on the same scale) gives the same decisions with about half the
-/// iterations of 1e-5 (README, Models and defaults).
+/// objective is a mean over rows, as in scikit-learn, whose L-BFGS default
+/// is the same `tol = 1e-4` (was 1e-5 here; README, Models and defaults).
 pub const GRADIENT_TOLERANCE: f64 = 1e-4;
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
