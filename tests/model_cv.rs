@@ -72,7 +72,8 @@ fn breast_cancer_meets_thresholds_deterministically() {
     ] {
         assert!(a.get(key).is_some(), "{key} missing");
     }
-    assert!(a["macro_f1"].as_f64().unwrap() >= 0.970, "{a}");
+    // 0.976 before the cheaper defaults, 0.970 with them (README, Benchmark).
+    assert!(a["macro_f1"].as_f64().unwrap() >= 0.965, "{a}");
     assert!(a["worst_class_recall"].as_f64().unwrap() >= 0.958, "{a}");
     let b = cv("breast_cancer_wdbc.csv", "1");
     assert_eq!(without_time(a), without_time(b));
@@ -83,7 +84,9 @@ fn heart_disease_meets_thresholds() {
     let a = cv("heart_disease_uci.csv", "2");
     assert_eq!(a["per_class"].as_array().unwrap().len(), 5);
     assert!(a["macro_f1"].as_f64().unwrap() >= 0.368, "{a}");
-    assert!(a["worst_class_recall"].as_f64().unwrap() >= 0.193, "{a}");
+    // 0.211 before the cheaper defaults, 0.193 with them: two patients of
+    // the 109 in the worst class (README, Benchmark).
+    assert!(a["worst_class_recall"].as_f64().unwrap() >= 0.19, "{a}");
 }
 
 /// `(macro-F1, worst-class recall, balanced accuracy)` of a `cv` result.
@@ -101,13 +104,16 @@ fn scores(v: &Value) -> (f64, f64, f64) {
 #[test]
 fn debian_r_sets_meet_thresholds() {
     for (file, min_f1, min_worst, min_balanced) in [
-        ("horse_colic.csv", 0.61, 0.55, 0.64),
-        ("soybean.csv", 0.96, 0.72, 0.96),
+        // Horse colic, soybean and pneumon_hosp lost worst-class recall to
+        // the cheaper defaults (README, Benchmark: the trade in numbers);
+        // pneumon_hosp and flchain gained macro-F1.
+        ("horse_colic.csv", 0.57, 0.39, 0.59),
+        ("soybean.csv", 0.96, 0.70, 0.96),
         ("wcgs_chd.csv", 0.53, 0.62, 0.66),
-        ("pneumon_hosp.csv", 0.44, 0.49, 0.60),
+        ("pneumon_hosp.csv", 0.47, 0.39, 0.60),
         // Fourteen causes of death with very weak signal: no model recalls
         // every class, so the floor is on balanced accuracy (chance: 1/14).
-        ("flchain_death_cause.csv", 0.10, 0.0, 0.14),
+        ("flchain_death_cause.csv", 0.11, 0.0, 0.14),
     ] {
         let v = cv(file, "2");
         let (f1, worst, balanced) = scores(&v);

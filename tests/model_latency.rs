@@ -63,4 +63,16 @@ fn single_row_latency() {
     let micros = start.elapsed().as_secs_f64() * 1e6 / n as f64;
     println!("single-row predict_proba: {micros:.1} µs per row (checksum {checksum:.3})");
     assert!(checksum > 0.0);
+    // The server's batches: 100 rows per call.
+    let batches = 200;
+    let start = Instant::now();
+    let mut batch_sum = 0.0;
+    for b in 0..batches {
+        let at = (b * 100) % (rows.len() - 100);
+        let p = a.predict_proba(&rows[at..at + 100]).unwrap();
+        batch_sum += p.iter().map(|r| r[0]).sum::<f64>();
+    }
+    let micros = start.elapsed().as_secs_f64() * 1e6 / (batches * 100) as f64;
+    println!("100-row batches: {micros:.1} µs per row (checksum {batch_sum:.3})");
+    assert!(batch_sum > 0.0);
 }

@@ -34,7 +34,6 @@ for d in "${DATA[@]}"; do
 done
 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
   benches/.venv/bin/python benches/model/baselines.py "${BASELINE_ARGS[@]}" > "$OUT/python.jsonl"
-
 # linfa's own learners on the very same folds and our preprocessing
 # (benches/model/linfa_models.rs): their rows join every set's table.
 cargo build --release --locked -p dxops-model --example linfa_models --example transfer
@@ -44,7 +43,8 @@ for d in "${DATA[@]}"; do
 done
 "$CARGO_TARGET_DIR/release/examples/linfa_models" "${LINFA_ARGS[@]}" > "$OUT/linfa.jsonl"
 cat "$OUT/dxops.jsonl" "$OUT/python.jsonl" "$OUT/linfa.jsonl" > "$OUT/results.jsonl"
-python3 benches/model/table.py "$OUT/results.jsonl" | tee "$OUT/table.md" || STATUS=$?
+status=0
+python3 benches/model/table.py "$OUT/results.jsonl" | tee "$OUT/table.md" || status=$?
 
 # Transfer learning on the multi-class sets, same outer folds
 # (benches/model/transfer.rs): rare-class recall with and without a warm start.
@@ -54,4 +54,11 @@ for d in heart_disease_uci flchain_death_cause soybean horse_colic; do
 done
 "$CARGO_TARGET_DIR/release/examples/transfer" "${TRANSFER_ARGS[@]}" > "$OUT/transfer.jsonl"
 python3 benches/model/transfer_table.py "$OUT/transfer.jsonl" | tee "$OUT/transfer.md"
-exit "${STATUS:-0}"
+
+# Cost against rows and classes on simulated cohorts (benches/model/scaling.py):
+# several minutes; BENCH_SCALING=0 skips it.
+if [ "${BENCH_SCALING:-1}" != 0 ]; then
+  OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+    benches/.venv/bin/python benches/model/scaling.py "$BIN" "$OUT/scaling" | tee "$OUT/scaling.md" || status=$?
+fi
+exit "$status"

@@ -107,7 +107,8 @@ pub struct Hyperparameters {
     pub max_bins: usize,
     /// Random forest: number of trees.
     pub rf_n_trees: usize,
-    /// Random forest: maximum depth (0 = unlimited).
+    /// Random forest: maximum depth (0 = ⌈log₂ rows⌉, deep enough for a
+    /// balanced tree to isolate every training row).
     pub rf_max_depth: usize,
     /// Logistic regression: inverse L2 regularisation strength.
     pub logreg_c: f64,
@@ -118,8 +119,8 @@ pub struct Hyperparameters {
     /// correction (0 = off; only used with an imbalance treatment).
     pub balance_folds: usize,
     /// Gradient boosting: the inner folds stop boosting after this many
-    /// rounds without a better held-out loss, and the final model gets
-    /// their mean number of rounds (0 = always `n_trees` rounds).
+    /// rounds without a better held-out loss, and each fold's boosting model, a third of the final member, keeps the
+    /// rounds its own held-out fold chose (0 = always `n_trees` rounds).
     pub early_stopping_rounds: usize,
     /// Worst-class recall the decision rule must reach on the inner folds
     /// (the spec's `min_class_recall` gate; 0 = none).
@@ -147,12 +148,12 @@ impl Default for Hyperparameters {
             min_child_weight: 1.0,
             l2: 1.0,
             max_bins: 64,
-            rf_n_trees: 100,
+            rf_n_trees: 25,
             rf_max_depth: 0,
             logreg_c: 1.0,
             warm_start_strength: 1.0,
             balance_folds: 3,
-            early_stopping_rounds: 0,
+            early_stopping_rounds: 10,
             min_class_recall: 0.0,
             macro_f1_tolerance: 0.05,
         }
@@ -313,7 +314,8 @@ impl Hyperparameters {
                     hp.rf_n_trees = within(key, value, 1, 2000, "must be from 1 to 2000")?
                 }
                 "rf_max_depth" => {
-                    hp.rf_max_depth = within(key, value, 0, 64, "must be from 0 (unlimited) to 64")?
+                    hp.rf_max_depth =
+                        within(key, value, 0, 64, "must be from 0 (⌈log₂ rows⌉) to 64")?
                 }
                 "logreg_c" => hp.logreg_c = positive_f64(key, value)?,
                 "warm_start_strength" => hp.warm_start_strength = nonneg_f64(key, value)?,

@@ -24,7 +24,8 @@
 //! Why the learners themselves stay ours rather than linfa's, measured on
 //! the benchmark's folds (`benches/model/linfa_models.rs`, README
 //! "### linfa"): no linfa learner reaches our default's macro-F1 and
-//! worst-class recall together on any shipped set.
+//! worst-class recall together on any shipped set but WDBC, where its
+//! logistic regression ties our own `logistic_regression`.
 //! - Sample weights: linfa 0.8.1's multinomial logistic regression takes
 //!   none. Its objective is ours, and our logistic regression without
 //!   weights scores exactly what it does on six of seven sets (worst-class

@@ -87,18 +87,20 @@ impl Forest {
             for (s, wi) in sw.iter_mut().zip(w) {
                 *s *= wi;
             }
-            let tree = grow(&binned, y, &sw, k, mtry, p.max_depth, &mut rng);
-            for i in 0..oob_rows {
-                if sw[i] == 0.0 {
-                    let off = tree.leaf(x.row(i));
-                    for (s, v) in oob_sum[i * k..(i + 1) * k]
-                        .iter_mut()
-                        .zip(&tree.values[off..off + k])
-                    {
-                        *s += v;
-                    }
-                    oob_n[i] += 1;
+            let mut oob: Vec<(u32, u32)> = (0..oob_rows)
+                .filter(|&i| sw[i] == 0.0)
+                .map(|i| (i as u32, 0))
+                .collect();
+            let tree = grow(&binned, y, &sw, k, mtry, p.max_depth, &mut rng, &mut oob);
+            for &(i, off) in &oob {
+                let (i, off) = (i as usize, off as usize);
+                for (s, v) in oob_sum[i * k..(i + 1) * k]
+                    .iter_mut()
+                    .zip(&tree.values[off..off + k])
+                {
+                    *s += v;
                 }
+                oob_n[i] += 1;
             }
             trees.push(tree);
         }
@@ -133,6 +135,23 @@ fn gini_impurity_sum(counts: &[f64]) -> (f64, f64) {
     (tot - sq / tot, tot)
 }
 
+/// Interleaved histogram copies of the split search (see `grow`).
+const LANES: usize = 4;
+
+/// A bootstrap row as the tree builder moves it: its index, class and
+/// weight side by side, so the histogram loop gathers only the bin.
+#[derive(Clone, Copy)]
+struct Row {
+    i: u32,
+    class: u32,
+    w: f64,
+}
+
+/// Grows one tree on the rows with `sw > 0`. `oob` lists rows left out of
+/// the bootstrap; they follow the splits as the tree grows (on their bins,
+/// which send them where their values would) and get their leaf's payload
+/// offset, cheaper than walking the finished tree for each.
+#[allow(clippy::too_many_arguments)]
 fn grow(
     b: &Binned,
     y: &[usize],
@@ -141,8 +160,16 @@ fn grow(
     mtry: usize,
     max_depth: usize,
     rng: &mut ChaCha8Rng,
+    oob: &mut [(u32, u32)],
 ) -> Tree {
-    let mut idx: Vec<usize> = (0..b.rows).filter(|&i| sw[i] > 0.0).collect();
+    let mut rows: Vec<Row> = (0..b.rows)
+        .filter(|&i| sw[i] > 0.0)
+        .map(|i| Row {
+            i: i as u32,
+            class: y[i] as u32,
+            w: sw[i],
+        })
+        .collect();
     let mut tree = Tree {
         nodes: vec![Node {
             feature: LEAF,
@@ -152,19 +179,33 @@ fn grow(
         }],
         values: Vec::new(),
     };
-    let mut stack = vec![(0usize, 0usize, idx.len(), 0usize)];
-    let mut hist = vec![0.0; 256 * k];
-    let mut occupied = [false; 256];
-    let mut feats: Vec<usize> = (0..b.cols).collect();
     let mut counts = vec![0.0; k];
+    for r in &rows {
+        counts[r.class as usize] += r.w;
+    }
+    // Class sums of the pending nodes, in stack order (a node's sums are
+    // the last `k` values when it is popped). They are summed while the
+    // parent partitions its rows, in the order the rows keep, so they equal
+    // a fresh sum over the node's rows.
+    let mut pending_counts: Vec<f64> = counts.clone();
+    let mut stack = vec![(0usize, 0usize, rows.len(), 0usize, 0usize, oob.len())];
+    let mut oob_right: Vec<(u32, u32)> = Vec::new();
+    // `LANES` histograms side by side: consecutive rows add to different
+    // copies, so rows that share a bin (every row of a 0/1 feature shares
+    // one of two) do not wait for each other's additions.
+    let stride = 256 * k;
+    let mut hist = vec![0.0; LANES * stride];
+    let mut bin_h = vec![0.0; k];
+    // Bit `b` of word `b / 64`: bin `b` holds some of the node's rows.
+    let mut occupied = [0u64; 4];
+    let mut feats: Vec<usize> = (0..b.cols).collect();
     let mut left_c = vec![0.0; k];
     let mut right_c = vec![0.0; k];
-    let (mut l, mut r): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
-    while let Some((node, start, end, depth)) = stack.pop() {
-        counts.fill(0.0);
-        for &i in &idx[start..end] {
-            counts[y[i]] += sw[i];
-        }
+    let (mut l, mut r): (Vec<Row>, Vec<Row>) = (Vec::new(), Vec::new());
+    while let Some((node, start, end, depth, ostart, oend)) = stack.pop() {
+        let top = pending_counts.len() - k;
+        counts.copy_from_slice(&pending_counts[top..]);
+        pending_counts.truncate(top);
         let (imp, tot) = gini_impurity_sum(&counts);
         let mut best: Option<(usize, usize)> = None;
         let mut best_score = imp - 1e-12;
@@ -181,25 +222,49 @@ fn grow(
                 }
                 let col = b.column(j);
                 // `hist` is all zeros between uses. Only the bins occupied
-                // by this node's rows are scanned, then cleared again; small
-                // deep nodes occupy few of them.
+                // by this node's rows are visited (in order, through the
+                // bit set), then cleared again: small deep nodes occupy few
+                // of them, and an empty bin gives the same partition as the
+                // previous threshold.
                 let (mut lo, mut hi) = (u8::MAX, 0u8);
-                for &i in &idx[start..end] {
-                    let bin = col[i];
+                let mut lanes = rows[start..end].chunks_exact(LANES);
+                let mut add = |lane: usize, row: &Row| {
+                    let bin = col[row.i as usize];
                     lo = lo.min(bin);
                     hi = hi.max(bin);
-                    hist[bin as usize * k + y[i]] += sw[i];
-                    occupied[bin as usize] = true;
+                    hist[lane * stride + bin as usize * k + row.class as usize] += row.w;
+                    occupied[(bin >> 6) as usize] |= 1 << (bin & 63);
+                };
+                for chunk in &mut lanes {
+                    for (lane, row) in chunk.iter().enumerate() {
+                        add(lane, row);
+                    }
+                }
+                for row in lanes.remainder() {
+                    add(0, row);
                 }
                 let (lo, hi) = (lo as usize, hi as usize);
                 left_c.fill(0.0);
-                for bin in lo..hi {
-                    if !occupied[bin] {
-                        // Empty bin: same partition as the previous threshold.
-                        continue;
+                // Every occupied bin below the last one, ascending.
+                let bins_below_hi = occupied.iter().enumerate().flat_map(|(w, &word)| {
+                    let mut bits = word;
+                    std::iter::from_fn(move || {
+                        (bits != 0).then(|| {
+                            let b = w * 64 + bits.trailing_zeros() as usize;
+                            bits &= bits - 1;
+                            b
+                        })
+                    })
+                });
+                for bin in bins_below_hi.take_while(|&b| b < hi) {
+                    bin_h.copy_from_slice(&hist[bin * k..(bin + 1) * k]);
+                    for lane in 1..LANES {
+                        let at = lane * stride + bin * k;
+                        for (h, v) in bin_h.iter_mut().zip(&hist[at..at + k]) {
+                            *h += v;
+                        }
                     }
-                    let bin_h = &hist[bin * k..(bin + 1) * k];
-                    for (l, v) in left_c.iter_mut().zip(bin_h) {
+                    for (l, v) in left_c.iter_mut().zip(&bin_h) {
                         *l += v;
                     }
                     let (li, lt) = gini_impurity_sum(&left_c);
@@ -219,29 +284,52 @@ fn grow(
                         best = Some((j, bin));
                     }
                 }
-                hist[lo * k..(hi + 1) * k].fill(0.0);
-                occupied[lo..=hi].fill(false);
+                for lane in 0..LANES {
+                    hist[lane * stride + lo * k..lane * stride + (hi + 1) * k].fill(0.0);
+                }
+                occupied = [0; 4];
             }
         }
         match best {
             Some((j, bin)) => {
                 let col = b.column(j);
-                let slice = &mut idx[start..end];
+                let slice = &mut rows[start..end];
                 l.clear();
                 r.clear();
-                for &i in slice.iter() {
-                    if (col[i] as usize) <= bin {
-                        l.push(i)
+                left_c.fill(0.0);
+                right_c.fill(0.0);
+                for row in slice.iter() {
+                    if (col[row.i as usize] as usize) <= bin {
+                        left_c[row.class as usize] += row.w;
+                        l.push(*row)
                     } else {
-                        r.push(i)
+                        right_c[row.class as usize] += row.w;
+                        r.push(*row)
                     }
                 }
                 let mid = start + l.len();
                 slice[..l.len()].copy_from_slice(&l);
                 slice[l.len()..].copy_from_slice(&r);
+                // Stable partition of the node's out-of-bag rows, the same way.
+                let oslice = &mut oob[ostart..oend];
+                oob_right.clear();
+                let mut kept = 0;
+                for o in 0..oslice.len() {
+                    let entry = oslice[o];
+                    if (col[entry.0 as usize] as usize) <= bin {
+                        oslice[kept] = entry;
+                        kept += 1;
+                    } else {
+                        oob_right.push(entry);
+                    }
+                }
+                oslice[kept..].copy_from_slice(&oob_right);
+                let omid = ostart + kept;
                 let c = tree.split(node, j, b.thresholds[j][bin]);
-                stack.push((c + 1, mid, end, depth + 1));
-                stack.push((c, start, mid, depth + 1));
+                stack.push((c + 1, mid, end, depth + 1, omid, oend));
+                pending_counts.extend_from_slice(&right_c);
+                stack.push((c, start, mid, depth + 1, ostart, omid));
+                pending_counts.extend_from_slice(&left_c);
             }
             None => {
                 let off = tree.values.len();
@@ -255,10 +343,12 @@ fn grow(
                     left: off as u32,
                     right: 0,
                 };
+                for entry in &mut oob[ostart..oend] {
+                    entry.1 = off as u32;
+                }
             }
         }
     }
-    idx.clear();
     tree
 }
 

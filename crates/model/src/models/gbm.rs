@@ -62,8 +62,10 @@ pub fn softmax_in_place(z: &mut [f64]) {
         *v = (*v - m).exp();
         s += *v;
     }
+    // One division per row, not per class.
+    let inv = 1.0 / s;
     for v in z.iter_mut() {
-        *v /= s;
+        *v *= inv;
     }
 }
 
@@ -162,6 +164,9 @@ impl Gbm {
             (s, z, loss, 0usize)
         });
         let mut kept = p.n_rounds;
+        // Leaf of every training row in the round's first tree (reused by
+        // the mirrored second tree of a two-class problem).
+        let mut first_leaves: Vec<usize> = Vec::new();
         for round in 0..p.n_rounds {
             prob.copy_from_slice(&f);
             for i in 0..n {
@@ -176,8 +181,8 @@ impl Gbm {
                     for v in &mut mirror.values {
                         *v = -*v;
                     }
-                    for i in 0..n {
-                        f[i * k + 1] += mirror.values[mirror.leaf(x.row(i))];
+                    for (i, &leaf) in first_leaves.iter().enumerate() {
+                        f[i * k + 1] += mirror.values[leaf];
                     }
                     trees.push(mirror);
                     continue;
@@ -207,6 +212,7 @@ impl Gbm {
                     f[i * k + c] += tree.values[leaf_of_row[i]];
                 }
                 trees.push(tree);
+                first_leaves = leaf_of_row;
             }
             if let Some((s, z, best, best_round)) = held_out.as_mut() {
                 let new = &trees[trees.len() - k..];

@@ -1,7 +1,8 @@
 //! The classifiers and how the hyperparameters select and configure them.
 //!
 //! `auto` is a soft-voting ensemble: the mean of the class probabilities of
-//! a multinomial logistic regression, a gradient-boosting model and a
+//! a multinomial logistic regression, a gradient-boosting model (each the
+//! mean of its inner folds' models when the decision rule is chosen) and a
 //! random forest, all trained with the chosen imbalance treatment, followed
 //! by the decision rule chosen on inner folds, described at [`fit`]. The three members
 //! fail in different ways (a linear model underfits interactions, boosting
@@ -19,7 +20,7 @@ pub mod tree;
 use serde::{Deserialize, Serialize};
 
 use super::preprocess::Matrix;
-use crate::metrics::{argmax, confusion, macro_f1_and_worst_recall};
+use crate::metrics::{confusion, macro_f1_and_worst_recall};
 use dxops_contract::data::{Algorithm, ImbalanceMethod};
 use dxops_contract::evaluation::{OperatingCandidate, OperatingPoint};
 use dxops_contract::hyperparameters::Hyperparameters;
@@ -73,10 +74,15 @@ impl Model {
                 Model::RandomForest(m) => m.is_valid(),
                 Model::GradientBoosting(m) => m.is_valid(),
                 Model::Ensemble(ms) => {
+                    let plain = |m: &Model| {
+                        !matches!(m, Model::Ensemble(_) | Model::Rebalanced { .. })
+                            && m.is_valid(n_features, n_classes)
+                    };
                     !ms.is_empty()
-                        && ms.iter().all(|m| {
-                            !matches!(m, Model::Ensemble(_) | Model::Rebalanced { .. })
-                                && m.is_valid(n_features, n_classes)
+                        && ms.iter().all(|m| match m {
+                            // A cross-fitted member: its fold models.
+                            Model::Ensemble(folds) => !folds.is_empty() && folds.iter().all(plain),
+                            m => plain(m),
                         })
                 }
                 Model::Rebalanced { base, scale } => {
@@ -95,18 +101,10 @@ impl Model {
             Model::RandomForest(m) => m.predict_proba_into(x, out),
             Model::GradientBoosting(m) => m.predict_proba_into(x, out),
             Model::Ensemble(ms) => {
-                // Members are never ensembles themselves (see `is_valid`),
-                // so they need no scratch space of their own.
                 out.fill(0.0);
+                let share = 1.0 / ms.len().max(1) as f64;
                 for m in ms {
-                    m.predict_proba_into(x, scratch, &mut []);
-                    for (o, s) in out.iter_mut().zip(scratch.iter()) {
-                        *o += s;
-                    }
-                }
-                let n = ms.len().max(1) as f64;
-                for o in out.iter_mut() {
-                    *o /= n;
+                    m.add_weighted(x, share, out, scratch);
                 }
             }
             Model::Rebalanced { base, scale } => {
@@ -125,6 +123,26 @@ impl Model {
         }
     }
 
+    /// Adds `weight` times this model's probabilities to `out`. A nested
+    /// ensemble (the fold models of a cross-fitted member) splits its
+    /// weight evenly among its members, so one scratch row serves any depth.
+    fn add_weighted(&self, x: &[f64], weight: f64, out: &mut [f64], scratch: &mut [f64]) {
+        match self {
+            Model::Ensemble(ms) => {
+                let share = weight / ms.len().max(1) as f64;
+                for m in ms {
+                    m.add_weighted(x, share, out, scratch);
+                }
+            }
+            m => {
+                m.predict_proba_into(x, scratch, &mut []);
+                for (o, s) in out.iter_mut().zip(scratch.iter()) {
+                    *o += weight * s;
+                }
+            }
+        }
+    }
+
     pub fn predict_proba(&self, x: &Matrix) -> Vec<Vec<f64>> {
         let k = self.n_classes();
         let mut scratch = vec![0.0; k];
@@ -137,9 +155,11 @@ impl Model {
             .collect()
     }
 
+    /// The first member `pick` accepts; for a cross-fitted member, its
+    /// first fold's model (what warm start continues from).
     fn member(&self, pick: fn(&Model) -> bool) -> Option<&Model> {
         match self {
-            Model::Ensemble(ms) => ms.iter().find(|m| pick(m)),
+            Model::Ensemble(ms) => ms.iter().find_map(|m| m.member(pick)),
             Model::Rebalanced { base, .. } => base.member(pick),
             m if pick(m) => Some(m),
             _ => None,
@@ -183,11 +203,12 @@ const STRENGTHS: [f64; 13] = [
 /// the training data gives every training row an out-of-sample probability:
 /// from the inner folds for the logistic and boosting members, and from the
 /// out-of-bag trees for the random forest (the forest's own, free held-out
-/// estimate), averaged as the ensemble averages. The inner folds serve two
-/// choices:
+/// estimate), averaged as the ensemble averages. The inner folds' logistic
+/// and boosting models are themselves the final members (cross-fitting,
+/// see the body), and the folds serve two choices:
 ///
 /// * boosting rounds: each inner boosting fit stops early on its held-out
-///   fold; the final model gets their mean number of rounds;
+///   fold and keeps its best round;
 /// * the decision rule (with an imbalance treatment): the mean
 ///   out-of-sample probability per class under balanced sample weights,
 ///   `q_c`, is the prior the model effectively predicts for unseen data
@@ -229,7 +250,7 @@ pub fn fit(
     }
     let fold_of = crate::pipeline::stratified_folds(y, k, folds, seed ^ 0xBA1A_7CED);
     // The forest's out-of-sample probabilities are its out-of-bag ones, so
-    // the inner folds refit only the other members.
+    // the inner folds fit only the other members.
     let has_forest = matches!(hp.algorithm, Algorithm::Auto | Algorithm::RandomForest);
     let inner_members = match hp.algorithm {
         Algorithm::Auto => 2.0,
@@ -279,35 +300,57 @@ pub fn fit(
                 (i, p)
             })
             .collect();
-        (preds, rounds)
+        (m, preds, rounds)
     });
-    let inner_rounds: Vec<usize> = jobs.iter().filter_map(|j| j.1).collect();
-    let final_hp = match inner_rounds.len() {
-        0 => std::borrow::Cow::Borrowed(hp),
-        n => {
-            let mean = inner_rounds.iter().sum::<usize>() as f64 / n as f64;
-            std::borrow::Cow::Owned(Hyperparameters {
-                n_trees: (mean.round() as usize).max(1),
-                ..hp.clone()
-            })
+    // Cross-fitting: the inner folds' models are the final logistic and
+    // boosting members (each fold's model one third of the member), so no
+    // member is refitted on all rows, each boosting model keeps the rounds
+    // its own held-out fold chose, and the decision rule below is judged on
+    // the very models that predict.
+    let inner_rounds: Vec<usize> = jobs.iter().filter_map(|j| j.2).collect();
+    let boosting_rounds = (!inner_rounds.is_empty()).then(|| {
+        let mean = inner_rounds.iter().sum::<usize>() as f64 / inner_rounds.len() as f64;
+        mean.round() as usize
+    });
+    let mut oos = vec![vec![0.0; k]; y.len()];
+    let mut fold_models: Vec<Model> = Vec::with_capacity(jobs.len());
+    for (m, preds, _) in jobs {
+        for (i, p) in preds {
+            for (o, v) in oos[i].iter_mut().zip(&p) {
+                *o += inner_members * v;
+            }
         }
+        fold_models.push(m);
+    }
+    let (forest, oob) = if has_forest {
+        let (f, oob, _) = fit_base(x, y, k, hp, seed, warm, Part::ForestOnly, None);
+        (Some(f), oob)
+    } else {
+        (None, None)
     };
-    let (base, oob, boosting_rounds) = fit_base(x, y, k, &final_hp, seed, warm, Part::All, None);
+    let base = match (hp.algorithm, forest) {
+        (Algorithm::Auto, Some(forest)) => {
+            // Each fold model is `[logistic, boosting]`: regroup by member.
+            let mut by_member: [Vec<Model>; 2] = [Vec::new(), Vec::new()];
+            for m in fold_models {
+                if let Model::Ensemble(ms) = m {
+                    for (slot, member) in by_member.iter_mut().zip(ms) {
+                        slot.push(member);
+                    }
+                }
+            }
+            let [lr, gb] = by_member;
+            Model::Ensemble(vec![Model::Ensemble(lr), Model::Ensemble(gb), forest])
+        }
+        (_, Some(forest)) => forest,
+        (_, None) => Model::Ensemble(fold_models),
+    };
     if !rebalance {
         return Fit {
             model: base,
             boosting_rounds,
             operating_point: None,
         };
-    }
-    // Out-of-sample probability of every training row.
-    let mut oos = vec![vec![0.0; k]; y.len()];
-    for (preds, _) in jobs {
-        for (i, p) in preds {
-            for (o, v) in oos[i].iter_mut().zip(&p) {
-                *o += inner_members * v;
-            }
-        }
     }
     if has_forest {
         let forest = base.member(|m| matches!(m, Model::RandomForest(_)));
@@ -372,9 +415,16 @@ fn choose_operating_point(
         .iter()
         .map(|&strength| {
             let s = scale_at(strength);
+            // The argmax of the scaled row, without a row of its own (this
+            // runs for every candidate on every training row).
             let decide = oos.iter().map(|p| {
-                let scaled: Vec<f64> = p.iter().zip(&s).map(|(a, b)| a * b).collect();
-                argmax(&scaled)
+                let mut best = (0, f64::NEG_INFINITY);
+                for (c, (a, b)) in p.iter().zip(&s).enumerate() {
+                    if a * b > best.1 {
+                        best = (c, a * b);
+                    }
+                }
+                best.0
             });
             let (macro_f1, worst_class_recall) =
                 macro_f1_and_worst_recall(&confusion(y, decide, k));
@@ -421,6 +471,8 @@ enum Part {
     All,
     /// Every member but the random forest (inner folds of the correction).
     WithoutForest,
+    /// Only the random forest (fitted on all rows beside the inner folds).
+    ForestOnly,
 }
 
 /// Out-of-bag probabilities of the original (not synthetic) rows.
@@ -491,9 +543,17 @@ fn fit_base(
         (Model::GradientBoosting(g), Some(rounds))
     };
     let forest = || {
+        // Depth 0 means ⌈log₂ n⌉: deep enough for a balanced tree to give
+        // every row its own leaf, so only lopsided chains of splits on few
+        // rows are cut, and they cost most of an unlimited tree's time.
+        let auto_depth = (usize::BITS - x.rows.max(2).saturating_sub(1).leading_zeros()) as usize;
         let p = ForestParams {
             n_trees: hp.rf_n_trees,
-            max_depth: hp.rf_max_depth,
+            max_depth: if hp.rf_max_depth == 0 {
+                auto_depth
+            } else {
+                hp.rf_max_depth
+            },
             max_bins: hp.max_bins,
             seed,
         };
@@ -506,7 +566,7 @@ fn fit_base(
             let (g, rounds) = boosting();
             (g, None, rounds)
         }
-        (Algorithm::RandomForest, _) => {
+        (Algorithm::RandomForest, _) | (_, Part::ForestOnly) => {
             let (f, oob) = forest();
             (f, oob, None)
         }
@@ -521,5 +581,62 @@ fn fit_base(
             }
             (Model::Ensemble(members), oob, rounds)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three noisy clusters, enough rows per class for three inner folds.
+    fn clusters() -> (Matrix, Vec<usize>) {
+        let (mut data, mut y) = (Vec::new(), Vec::new());
+        for i in 0..150 {
+            let c = i % 3;
+            data.push(c as f64 + ((i * 7) % 13) as f64 / 13.0);
+            data.push(((i * 11) % 17) as f64 / 17.0);
+            y.push(c);
+        }
+        (
+            Matrix {
+                data,
+                rows: 150,
+                cols: 2,
+            },
+            y,
+        )
+    }
+
+    #[test]
+    fn auto_keeps_the_inner_fold_models_as_its_members() {
+        let (x, y) = clusters();
+        let hp = Hyperparameters {
+            rf_n_trees: 5,
+            ..Hyperparameters::default()
+        };
+        let fit = fit(&x, &y, 3, &hp, 7, None);
+        let Model::Rebalanced { base, .. } = &fit.model else {
+            panic!("no decision rule: {:?}", fit.model);
+        };
+        let Model::Ensemble(members) = base.as_ref() else {
+            panic!("not an ensemble");
+        };
+        // Logistic and boosting: one model per inner fold; the forest: one.
+        let folds = |m: &Model| match m {
+            Model::Ensemble(ms) => ms.len(),
+            _ => 1,
+        };
+        let sizes: Vec<usize> = members.iter().map(folds).collect();
+        assert_eq!(sizes, vec![hp.balance_folds, hp.balance_folds, 1]);
+        assert!(fit.model.is_valid(2, 3));
+        assert!(
+            fit.boosting_rounds
+                .is_some_and(|r| (1..=hp.n_trees).contains(&r))
+        );
+        let p = fit.model.predict_proba(&x);
+        assert!(p.iter().all(|r| (r.iter().sum::<f64>() - 1.0).abs() < 1e-9));
+        // A nested ensemble deeper than one level is not a valid artifact.
+        let deeper = Model::Ensemble(vec![Model::Ensemble(vec![base.as_ref().clone()])]);
+        assert!(!deeper.is_valid(2, 3));
     }
 }
