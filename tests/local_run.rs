@@ -206,7 +206,11 @@ fn the_pipeline_runs_registers_serves_and_learns_from_its_approved_version() {
     let reasons = second["retraining"]["reasons"].to_string();
     assert!(reasons.contains("drift"), "{reasons}");
     // Pending approval, so production (v1) stays the served model.
-    assert_eq!(second["registered"]["status"], "PendingManualApproval");
+    assert_eq!(
+        second["registered"]["status"], "PendingManualApproval",
+        "{}",
+        second["gates"]
+    );
     assert_eq!(second["served"]["version"], 1);
 
     // The runs and the registry are listed; approving v2 is recorded.

@@ -156,7 +156,7 @@ impl Model {
     }
 
     /// The first member `pick` accepts; for a cross-fitted member, its
-    /// first fold's model (what warm start continues from).
+    /// first fold's model.
     fn member(&self, pick: fn(&Model) -> bool) -> Option<&Model> {
         match self {
             Model::Ensemble(ms) => ms.iter().find_map(|m| m.member(pick)),
@@ -164,6 +164,79 @@ impl Model {
             m if pick(m) => Some(m),
             _ => None,
         }
+    }
+
+    /// Every member `pick` accepts, the fold models of a cross-fitted one included.
+    fn members<'a>(&'a self, pick: fn(&Model) -> bool, out: &mut Vec<&'a Model>) {
+        match self {
+            Model::Ensemble(ms) => ms.iter().for_each(|m| m.members(pick, out)),
+            Model::Rebalanced { base, .. } => base.members(pick, out),
+            m if pick(m) => out.push(m),
+            _ => {}
+        }
+    }
+
+    /// What a warm start's logistic member is regularised toward: the mean
+    /// of the source's logistic fold models (their mean logits), so the
+    /// pull comes from all of the source's rows, not one fold's two thirds.
+    fn warm_logistic(&self) -> Option<Logistic> {
+        let mut found = Vec::new();
+        self.members(|m| matches!(m, Model::LogisticRegression(_)), &mut found);
+        let models: Vec<&Logistic> = found
+            .into_iter()
+            .filter_map(|m| match m {
+                Model::LogisticRegression(l) => Some(l),
+                _ => None,
+            })
+            .collect();
+        let first = models.first()?;
+        let n = models.len() as f64;
+        let mut weights = vec![0.0; first.weights.len()];
+        for l in &models {
+            for (a, b) in weights.iter_mut().zip(&l.weights) {
+                *a += b / n;
+            }
+        }
+        Some(Logistic {
+            weights,
+            ..(*first).clone()
+        })
+    }
+
+    /// What a warm start's boosting member continues from: one model whose
+    /// logits are the mean of the source's boosting fold models' (bases
+    /// averaged, every tree kept with its values divided by their number).
+    fn warm_boosting(&self) -> Option<Gbm> {
+        let mut found = Vec::new();
+        self.members(|m| matches!(m, Model::GradientBoosting(_)), &mut found);
+        let models: Vec<&Gbm> = found
+            .into_iter()
+            .filter_map(|m| match m {
+                Model::GradientBoosting(g) => Some(g),
+                _ => None,
+            })
+            .collect();
+        let first = models.first()?;
+        let n = models.len() as f64;
+        let mut base = vec![0.0; first.base.len()];
+        let mut trees = Vec::new();
+        for g in &models {
+            for (a, b) in base.iter_mut().zip(&g.base) {
+                *a += b / n;
+            }
+            // each model's trees come in whole rounds of one tree per
+            // class, so tree `t % n_classes` still adds to its class
+            trees.extend(g.trees.iter().map(|t| {
+                let mut t = t.clone();
+                t.values.iter_mut().for_each(|v| *v /= n);
+                t
+            }));
+        }
+        Some(Gbm {
+            base,
+            trees,
+            ..(*first).clone()
+        })
     }
 }
 
@@ -512,24 +585,16 @@ fn fit_base(
     let x = x.as_ref();
     let warm = warm.filter(|m| m.n_features() == x.cols && m.n_classes() == k);
     let logistic = || {
-        let src = warm.and_then(|m| m.member(|m| matches!(m, Model::LogisticRegression(_))));
-        let src = match src {
-            Some(Model::LogisticRegression(l)) => Some(l),
-            _ => None,
-        };
+        let src = warm.and_then(Model::warm_logistic);
         let p = LogisticParams {
             c: hp.logreg_c,
             max_iter: 500,
             warm_strength: hp.warm_start_strength,
         };
-        Model::LogisticRegression(Logistic::fit(x, &y, &w, k, &p, src))
+        Model::LogisticRegression(Logistic::fit(x, &y, &w, k, &p, src.as_ref()))
     };
     let boosting = || {
-        let src = warm.and_then(|m| m.member(|m| matches!(m, Model::GradientBoosting(_))));
-        let src = match src {
-            Some(Model::GradientBoosting(g)) => Some(g),
-            _ => None,
-        };
+        let src = warm.and_then(Model::warm_boosting);
         let p = GbmParams {
             n_rounds: hp.n_trees,
             learning_rate: hp.learning_rate,
@@ -539,7 +604,7 @@ fn fit_base(
             max_bins: hp.max_bins,
             focal_gamma: (hp.imbalance == ImbalanceMethod::FocalLoss).then_some(hp.focal_gamma),
         };
-        let (g, rounds) = Gbm::fit_early_stopped(x, &y, &w, k, &p, src, stop);
+        let (g, rounds) = Gbm::fit_early_stopped(x, &y, &w, k, &p, src.as_ref(), stop);
         (Model::GradientBoosting(g), Some(rounds))
     };
     let forest = || {
