@@ -557,6 +557,13 @@ fn deploy_redeploy_diff_status_destroy() {
         "{}",
         text(&out)
     );
+    // what the variant serves: the model data the deploy was given
+    assert_eq!(
+        endpoint["variants"][0]["model_data"],
+        MODEL.trim_start_matches("ModelDataUrl="),
+        "{}",
+        text(&out)
+    );
     assert_eq!(status["model_packages"]["deployed"], true, "{}", text(&out));
     assert_eq!(
         status["model_packages"]["value"],
@@ -589,6 +596,9 @@ fn deploy_redeploy_diff_status_destroy() {
         [model_data.clone(), model_data.clone()],
         "the serving stack's parameter and its SageMaker model"
     );
+    // (on moto the endpoint still names its earlier config after this
+    // update, whose model the update replaced, so `status` shows no model
+    // data for it here; AWS moves the endpoint to the new config)
     // a rejected version starts nothing (the rule wants Approved)
     let out = decide(&moto, "reject", "2", "recall on lupus too low", &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

@@ -1,5 +1,6 @@
-//! The environment's SageMaker endpoint as it serves now: its status and
-//! its production variants' weights and instances.
+//! The environment's SageMaker endpoint as it serves now: its status, its
+//! production variants' weights and instances, and the model data each
+//! variant serves (after a promotion, the approved package's).
 
 use aws_sdk_sagemaker::Client;
 use serde::Serialize;
@@ -13,6 +14,10 @@ pub struct Variant {
     pub desired_weight: Option<f32>,
     pub current_instances: Option<i32>,
     pub desired_instances: Option<i32>,
+    /// The SageMaker model the variant serves and its model data
+    /// (DescribeEndpointConfig, DescribeModel); `None` where not readable.
+    pub model: Option<String>,
+    pub model_data: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -51,6 +56,17 @@ pub async fn describe(
             };
         }
     };
+    let models = match out.endpoint_config_name() {
+        Some(config) => served_models(client, config).await,
+        None => Vec::new(),
+    };
+    let served = |variant: &str| {
+        models
+            .iter()
+            .find(|(v, _, _)| v == variant)
+            .map(|(_, m, d)| (Some(m.clone()), d.clone()))
+            .unwrap_or_default()
+    };
     Ok(Some(Endpoint {
         name: out.endpoint_name().unwrap_or(name).to_string(),
         status: out
@@ -65,15 +81,51 @@ pub async fn describe(
         variants: out
             .production_variants()
             .iter()
-            .map(|v| Variant {
-                name: v.variant_name().unwrap_or_default().to_string(),
-                current_weight: v.current_weight(),
-                desired_weight: v.desired_weight(),
-                current_instances: v.current_instance_count(),
-                desired_instances: v.desired_instance_count(),
+            .map(|v| {
+                let name = v.variant_name().unwrap_or_default().to_string();
+                let (model, model_data) = served(&name);
+                Variant {
+                    name,
+                    current_weight: v.current_weight(),
+                    desired_weight: v.desired_weight(),
+                    current_instances: v.current_instance_count(),
+                    desired_instances: v.desired_instance_count(),
+                    model,
+                    model_data,
+                }
             })
             .collect(),
     }))
+}
+
+/// Each production variant of `config` with its model and that model's
+/// data. What cannot be read (a config or model being replaced, a missing
+/// permission) is left out: the status says less, it does not fail.
+async fn served_models(client: &Client, config: &str) -> Vec<(String, String, Option<String>)> {
+    let Ok(out) = client
+        .describe_endpoint_config()
+        .endpoint_config_name(config)
+        .send()
+        .await
+    else {
+        return Vec::new();
+    };
+    let mut served = Vec::new();
+    for v in out.production_variants() {
+        let (Some(variant), Some(model)) = (v.variant_name(), v.model_name()) else {
+            continue;
+        };
+        let data = match client.describe_model().model_name(model).send().await {
+            Ok(m) => m
+                .primary_container()
+                .or_else(|| m.containers().first())
+                .and_then(|c| c.model_data_url())
+                .map(str::to_string),
+            Err(_) => None,
+        };
+        served.push((variant.to_string(), model.to_string(), data));
+    }
+    served
 }
 
 #[cfg(test)]
@@ -87,6 +139,8 @@ mod tests {
             desired_weight: weight,
             current_instances: Some(1),
             desired_instances: Some(1),
+            model: None,
+            model_data: None,
         }
     }
 

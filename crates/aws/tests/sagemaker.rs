@@ -502,8 +502,12 @@ mod registry {
 mod endpoint {
     use super::*;
     use aws_sdk_sagemaker::operation::describe_endpoint::DescribeEndpointOutput;
+    use aws_sdk_sagemaker::operation::describe_endpoint_config::DescribeEndpointConfigOutput;
+    use aws_sdk_sagemaker::operation::describe_model::DescribeModelOutput;
     use aws_sdk_sagemaker::primitives::DateTime;
-    use aws_sdk_sagemaker::types::{EndpointStatus, ProductionVariantSummary};
+    use aws_sdk_sagemaker::types::{
+        ContainerDefinition, EndpointStatus, ProductionVariant, ProductionVariantSummary,
+    };
 
     #[tokio::test]
     async fn a_canary_shows_both_variants_weights() {
@@ -531,13 +535,81 @@ mod endpoint {
                 .last_modified_time(DateTime::from_secs(2))
                 .build()
         });
-        let e = dxops_aws::serving::describe(&mocked(&[&describe]), None, PIPELINE)
-            .await
-            .unwrap()
-            .expect("deployed");
+        // each fleet's model, and the model data it serves
+        let config = mock!(Client::describe_endpoint_config)
+            .match_requests(|r| r.endpoint_config_name() == Some("disease-prediction-staging-2"))
+            .then_output(|| {
+                let variant = |name: &str, model: &str| {
+                    ProductionVariant::builder()
+                        .variant_name(name)
+                        .model_name(model)
+                        .build()
+                };
+                DescribeEndpointConfigOutput::builder()
+                    .endpoint_config_name("disease-prediction-staging-2")
+                    .production_variants(variant("AllTraffic", "model-v1"))
+                    .production_variants(variant("AllTraffic-green", "model-v2"))
+                    .build()
+            });
+        let model = |name: &'static str, data: &'static str| {
+            mock!(Client::describe_model)
+                .match_requests(move |r| r.model_name() == Some(name))
+                .then_output(move || {
+                    DescribeModelOutput::builder()
+                        .model_name(name)
+                        .primary_container(
+                            ContainerDefinition::builder().model_data_url(data).build(),
+                        )
+                        .build()
+                })
+        };
+        let (v1, v2) = (
+            model("model-v1", "s3://artifacts/runs/r1/model/model.tar.gz"),
+            model("model-v2", "s3://artifacts/runs/r2/model/model.tar.gz"),
+        );
+        let e =
+            dxops_aws::serving::describe(&mocked(&[&describe, &config, &v1, &v2]), None, PIPELINE)
+                .await
+                .unwrap()
+                .expect("deployed");
         assert_eq!(e.status, "Updating");
         assert_eq!(e.shares(), Some(vec![0.9, 0.1]));
         assert_eq!(e.variants[1].desired_weight, Some(10.0));
+        assert_eq!(e.variants[0].model.as_deref(), Some("model-v1"));
+        assert_eq!(
+            e.variants[1].model_data.as_deref(),
+            Some("s3://artifacts/runs/r2/model/model.tar.gz")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_config_leaves_the_models_out() {
+        let describe = mock!(Client::describe_endpoint).then_output(|| {
+            DescribeEndpointOutput::builder()
+                .endpoint_name(PIPELINE)
+                .endpoint_config_name("disease-prediction-staging-3")
+                .endpoint_status(EndpointStatus::InService)
+                .production_variants(
+                    ProductionVariantSummary::builder()
+                        .variant_name("AllTraffic")
+                        .current_weight(1.0)
+                        .build(),
+                )
+                .build()
+        });
+        let config = mock!(Client::describe_endpoint_config).then_http_response(|| {
+            sagemaker_error(
+                "AccessDeniedException",
+                "not authorized to DescribeEndpointConfig",
+            )
+        });
+        let e = dxops_aws::serving::describe(&mocked(&[&describe, &config]), None, PIPELINE)
+            .await
+            .unwrap()
+            .expect("deployed");
+        assert_eq!(e.status, "InService");
+        assert_eq!(e.variants[0].model, None);
+        assert_eq!(e.variants[0].model_data, None);
     }
 
     #[tokio::test]

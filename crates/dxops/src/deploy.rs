@@ -1062,8 +1062,12 @@ fn human_status(doc: &serde_json::Value) -> String {
                     .as_i64()
                     .map(|n| format!("  instances {n}"))
                     .unwrap_or_default();
+                let serves = x["model_data"]
+                    .as_str()
+                    .map(|d| format!("  serves {d}"))
+                    .unwrap_or_default();
                 out.push_str(&format!(
-                    "  {:<20} {weight}{desired}{instances}\n",
+                    "  {:<20} {weight}{desired}{instances}{serves}\n",
                     x["name"].as_str().unwrap_or_default()
                 ));
             }
@@ -1565,7 +1569,8 @@ mod tests {
                 "name": "p-staging", "status": "Updating", "failure_reason": null, "config": "c2",
                 "variants": [
                     { "name": "AllTraffic", "current_weight": 9.0, "desired_weight": 0.0, "current_instances": 2, "desired_instances": 2 },
-                    { "name": "AllTraffic-green", "current_weight": 1.0, "desired_weight": 10.0, "current_instances": 2, "desired_instances": 2 }
+                    { "name": "AllTraffic-green", "current_weight": 1.0, "desired_weight": 10.0, "current_instances": 2, "desired_instances": 2,
+                      "model": "m2", "model_data": "s3://a/runs/r2/model/model.tar.gz" }
                 ] } },
             "model_packages": { "name": "p-staging", "deployed": true, "value": [
                 { "version": 1, "arn": "a1", "status": "Approved", "created": 1_700_000_000, "description": null },
@@ -1577,7 +1582,7 @@ mod tests {
             "Pipeline p-staging: unavailable: ListPipelineExecutions for p-staging failed (AccessDeniedException)",
             "Endpoint p-staging: Updating",
             "  AllTraffic           weight 9 (90%) -> 0  instances 2",
-            "  AllTraffic-green     weight 1 (10%) -> 10  instances 2",
+            "  AllTraffic-green     weight 1 (10%) -> 10  instances 2  serves s3://a/runs/r2/model/model.tar.gz",
             "Model package group p-staging: 2 versions",
             "  v2    PendingManualApproval  2023-11-15T22:13:20Z",
             "  v1    Approved               2023-11-14T22:13:20Z",
