@@ -81,29 +81,21 @@ pub enum LinfaError {
     },
 }
 
-/// Hyperparameters of a dxops model, as linfa's fit parameters.
+/// Hyperparameters of a dxops model, as linfa's fit parameters (the seed
+/// of the fit is `hp.seed`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Classifier {
     hp: Hyperparameters,
-    seed: u64,
     n_classes: Option<usize>,
 }
 
 impl Classifier {
-    /// Parameters from validated hyperparameters; the seed is `hp.seed`.
+    /// Parameters from validated hyperparameters.
     pub fn new(hp: Hyperparameters) -> Classifier {
-        let seed = hp.seed;
         Classifier {
             hp,
-            seed,
             n_classes: None,
         }
-    }
-
-    /// The seed of this fit (the pipeline gives each fold its own).
-    pub fn seed(mut self, seed: u64) -> Classifier {
-        self.seed = seed;
-        self
     }
 
     /// Number of classes; without it, one more than the largest index in
@@ -111,10 +103,6 @@ impl Classifier {
     pub fn n_classes(mut self, k: usize) -> Classifier {
         self.n_classes = Some(k);
         self
-    }
-
-    pub fn hyperparameters(&self) -> &Hyperparameters {
-        &self.hp
     }
 
     fn fit_from<D: Data<Elem = f64>, T: AsSingleTargets<Elem = usize>>(
@@ -170,7 +158,7 @@ impl Classifier {
             });
         }
         Ok(FittedClassifier {
-            fit: models::fit(&x, &y, k, &self.hp, self.seed, warm),
+            fit: models::fit(&x, &y, k, &self.hp, self.hp.seed, warm),
         })
     }
 }
@@ -218,11 +206,6 @@ pub struct FittedClassifier {
 impl FittedClassifier {
     pub fn model(&self) -> &Model {
         &self.fit.model
-    }
-
-    /// The model with the inner folds' choices (boosting rounds, decision rule).
-    pub fn into_fit(self) -> models::Fit {
-        self.fit
     }
 
     pub fn n_classes(&self) -> usize {

@@ -166,13 +166,13 @@ impl Model {
         }
     }
 
-    /// Every member `pick` accepts, the fold models of a cross-fitted one included.
-    fn members<'a>(&'a self, pick: fn(&Model) -> bool, out: &mut Vec<&'a Model>) {
+    /// Every member `pick` gives a model of, the fold models of a
+    /// cross-fitted one included.
+    fn members<'a, T>(&'a self, pick: fn(&'a Model) -> Option<&'a T>, out: &mut Vec<&'a T>) {
         match self {
             Model::Ensemble(ms) => ms.iter().for_each(|m| m.members(pick, out)),
             Model::Rebalanced { base, .. } => base.members(pick, out),
-            m if pick(m) => out.push(m),
-            _ => {}
+            m => out.extend(pick(m)),
         }
     }
 
@@ -180,15 +180,14 @@ impl Model {
     /// of the source's logistic fold models (their mean logits), so the
     /// pull comes from all of the source's rows, not one fold's two thirds.
     fn warm_logistic(&self) -> Option<Logistic> {
-        let mut found = Vec::new();
-        self.members(|m| matches!(m, Model::LogisticRegression(_)), &mut found);
-        let models: Vec<&Logistic> = found
-            .into_iter()
-            .filter_map(|m| match m {
+        let mut models = Vec::new();
+        self.members(
+            |m| match m {
                 Model::LogisticRegression(l) => Some(l),
                 _ => None,
-            })
-            .collect();
+            },
+            &mut models,
+        );
         let first = models.first()?;
         let n = models.len() as f64;
         let mut weights = vec![0.0; first.weights.len()];
@@ -207,15 +206,14 @@ impl Model {
     /// logits are the mean of the source's boosting fold models' (bases
     /// averaged, every tree kept with its values divided by their number).
     fn warm_boosting(&self) -> Option<Gbm> {
-        let mut found = Vec::new();
-        self.members(|m| matches!(m, Model::GradientBoosting(_)), &mut found);
-        let models: Vec<&Gbm> = found
-            .into_iter()
-            .filter_map(|m| match m {
+        let mut models = Vec::new();
+        self.members(
+            |m| match m {
                 Model::GradientBoosting(g) => Some(g),
                 _ => None,
-            })
-            .collect();
+            },
+            &mut models,
+        );
         let first = models.first()?;
         let n = models.len() as f64;
         let mut base = vec![0.0; first.base.len()];
@@ -700,6 +698,29 @@ mod tests {
         );
         let p = fit.model.predict_proba(&x);
         assert!(p.iter().all(|r| (r.iter().sum::<f64>() - 1.0).abs() < 1e-9));
+        // A warm start continues from the mean of the fold models' logits.
+        let merged = fit.model.warm_boosting().expect("boosting members");
+        let mut folds = Vec::new();
+        fit.model.members(
+            |m| match m {
+                Model::GradientBoosting(g) => Some(g),
+                _ => None,
+            },
+            &mut folds,
+        );
+        assert_eq!(folds.len(), hp.balance_folds);
+        let (mut z, mut each) = (vec![0.0; 3], vec![0.0; 3]);
+        for i in 0..x.rows {
+            merged.logits_into(x.row(i), &mut z);
+            let mut mean = vec![0.0; 3];
+            for g in &folds {
+                g.logits_into(x.row(i), &mut each);
+                for (m, e) in mean.iter_mut().zip(&each) {
+                    *m += e / folds.len() as f64;
+                }
+            }
+            assert!(z.iter().zip(&mean).all(|(a, b)| (a - b).abs() < 1e-9));
+        }
         // A nested ensemble deeper than one level is not a valid artifact.
         let deeper = Model::Ensemble(vec![Model::Ensemble(vec![base.as_ref().clone()])]);
         assert!(!deeper.is_valid(2, 3));
