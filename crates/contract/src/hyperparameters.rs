@@ -18,7 +18,7 @@ use thiserror::Error;
 use crate::data::{Algorithm, ImbalanceMethod};
 
 /// Every key `from_strings` accepts, in canonical order.
-pub const KEYS: [&str; 23] = [
+pub const KEYS: [&str; 24] = [
     "label",
     "features",
     "algorithm",
@@ -34,6 +34,7 @@ pub const KEYS: [&str; 23] = [
     "min_child_weight",
     "l2",
     "max_bins",
+    "split_sample_rows",
     "rf_n_trees",
     "rf_max_depth",
     "logreg_c",
@@ -105,6 +106,12 @@ pub struct Hyperparameters {
     pub l2: f64,
     /// Histogram bins per feature (tree models).
     pub max_bins: usize,
+    /// Gradient boosting: on a training set of more rows, each tree's splits
+    /// are searched on this many rows, half of them those with the largest
+    /// gradients and half drawn from the rest (leaf values still use every
+    /// row), so a round costs about the same however many rows there are
+    /// (0 = always every row).
+    pub split_sample_rows: usize,
     /// Random forest: number of trees.
     pub rf_n_trees: usize,
     /// Random forest: maximum depth (0 = ⌈log₂ rows⌉, deep enough for a
@@ -148,6 +155,7 @@ impl Default for Hyperparameters {
             min_child_weight: 1.0,
             l2: 1.0,
             max_bins: 64,
+            split_sample_rows: 2048,
             rf_n_trees: 25,
             rf_max_depth: 0,
             logreg_c: 1.0,
@@ -310,6 +318,16 @@ impl Hyperparameters {
                 "min_child_weight" => hp.min_child_weight = nonneg_f64(key, value)?,
                 "l2" => hp.l2 = nonneg_f64(key, value)?,
                 "max_bins" => hp.max_bins = within(key, value, 2, 256, "must be from 2 to 256")?,
+                "split_sample_rows" => {
+                    hp.split_sample_rows = parse(key, value, "a non-negative integer")?;
+                    if (1..16).contains(&hp.split_sample_rows) {
+                        return Err(HyperparameterError::OutOfRange {
+                            key: key.clone(),
+                            value: value.clone(),
+                            reason: "must be 0 (every row) or at least 16",
+                        });
+                    }
+                }
                 "rf_n_trees" => {
                     hp.rf_n_trees = within(key, value, 1, 2000, "must be from 1 to 2000")?
                 }
@@ -385,6 +403,7 @@ impl Hyperparameters {
         put("min_child_weight", fmt_f64(self.min_child_weight));
         put("l2", fmt_f64(self.l2));
         put("max_bins", self.max_bins.to_string());
+        put("split_sample_rows", self.split_sample_rows.to_string());
         put("rf_n_trees", self.rf_n_trees.to_string());
         put("rf_max_depth", self.rf_max_depth.to_string());
         put("logreg_c", fmt_f64(self.logreg_c));
@@ -419,6 +438,7 @@ mod tests {
             ("rf_max_depth", "1000"),
             ("balance_folds", "500"),
             ("max_bins", "257"),
+            ("split_sample_rows", "8"),
             ("early_stopping_rounds", "1001"),
             ("min_class_recall", "1.5"),
         ] {

@@ -32,6 +32,11 @@ pub struct GbmParams {
     pub max_bins: usize,
     /// `Some(γ)` selects the focal loss.
     pub focal_gamma: Option<f64>,
+    /// Rows whose gradients choose each tree's splits when the training set
+    /// is larger (0: always every row); see [`SplitSample`].
+    pub split_rows: usize,
+    /// Seeds the rows [`SplitSample`] draws.
+    pub seed: u64,
 }
 
 /// Held-out rows whose weighted cross-entropy decides when boosting stops.
@@ -55,6 +60,18 @@ pub struct Gbm {
     pub trees: Vec<Tree>,
 }
 
+/// Adds each tree's leaf value for `x` to its class's logit: the trees come
+/// a round at a time, one per class (a chunk per round, not a division per
+/// tree).
+#[inline]
+fn add_trees(trees: &[Tree], k: usize, x: &[f64], out: &mut [f64]) {
+    for round in trees.chunks(k) {
+        for (o, tree) in out.iter_mut().zip(round) {
+            *o += tree.values[tree.leaf(x)];
+        }
+    }
+}
+
 pub fn softmax_in_place(z: &mut [f64]) {
     let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let mut s = 0.0;
@@ -74,9 +91,7 @@ impl Gbm {
     #[inline]
     pub fn logits_into(&self, x: &[f64], out: &mut [f64]) {
         out.copy_from_slice(&self.base);
-        for (t, tree) in self.trees.iter().enumerate() {
-            out[t % self.n_classes] += tree.values[tree.leaf(x)];
-        }
+        add_trees(&self.trees, self.n_classes, x, out);
     }
 
     pub fn predict_proba_into(&self, x: &[f64], out: &mut [f64]) {
@@ -142,23 +157,21 @@ impl Gbm {
         for i in 0..n {
             let out = &mut f[i * k..(i + 1) * k];
             out.copy_from_slice(&model.base);
-            for (t, tree) in trees.iter().enumerate() {
-                out[t % k] += tree.values[tree.leaf(x.row(i))];
-            }
+            add_trees(&trees, k, x.row(i), out);
         }
         let mut prob = vec![0.0; n * k];
         let mut g = vec![0.0; n];
         let mut h = vec![0.0; n];
         let mut builder = Builder::new(&binned, p);
+        let all_rows: Vec<usize> = (0..n).collect();
+        let mut sample = SplitSample::new(n, p.split_rows);
         let source_trees = trees.len();
         // Held-out logits, their best loss so far and the round it was reached.
         let mut held_out = stop.map(|s| {
             let mut z = vec![0.0; s.x.rows * k];
             for (i, out) in z.chunks_mut(k).enumerate() {
                 out.copy_from_slice(&model.base);
-                for (t, tree) in trees.iter().enumerate() {
-                    out[t % k] += tree.values[tree.leaf(s.x.row(i))];
-                }
+                add_trees(&trees, k, s.x.row(i), out);
             }
             let loss = cross_entropy(&z, s.y, s.w, k);
             (s, z, loss, 0usize)
@@ -207,7 +220,15 @@ impl Gbm {
                         }
                     }
                 }
-                let (tree, leaf_of_row) = builder.build(&g, &h);
+                let tree_seed = p.seed ^ ((trees.len() as u64) << 32);
+                let (tree, leaf_of_row) = match sample.draw(&g, &h, tree_seed) {
+                    None => builder.build(&all_rows, &g, &h),
+                    Some((rows, gs, hs)) => {
+                        let (mut tree, _) = builder.build(rows, gs, hs);
+                        let leaf_of_row = exact_leaf_values(&mut tree, &binned, &g, &h, p);
+                        (tree, leaf_of_row)
+                    }
+                };
                 for i in 0..n {
                     f[i * k + c] += tree.values[leaf_of_row[i]];
                 }
@@ -249,6 +270,157 @@ fn cross_entropy(z: &[f64], y: &[usize], w: &[f64], k: usize) -> f64 {
         total += wi;
     }
     if total > 0.0 { loss / total } else { 0.0 }
+}
+
+/// Gradient-based one-side sampling with a fixed budget (after LightGBM's
+/// GOSS): on a training set larger than `budget` rows, each tree's splits are
+/// searched on the half of the budget with the largest gradients plus the
+/// other half drawn at random from the rest, whose gradients and hessians
+/// count `(n - top) / drawn` times so the histograms stay unbiased; the
+/// leaf values are then computed from every row. Rows a class's tree already
+/// fits well carry almost no gradient (a rare class's tree is driven by its
+/// own few hundred rows), so the split search keeps what it needs, and the
+/// cost of a round grows with the budget instead of the rows: early stopping
+/// keeps more rounds on more data, which otherwise made the fit grow faster
+/// than the data. Sets of `budget` rows or fewer are fitted exactly.
+struct SplitSample {
+    budget: usize,
+    /// Scratch: every row's |g|, reordered by the selection.
+    magnitude: Vec<f64>,
+    /// What each row is in the current draw.
+    role: Vec<Role>,
+    rest: Vec<usize>,
+    rows: Vec<usize>,
+    g: Vec<f64>,
+    h: Vec<f64>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    Top,
+    Drawn,
+    Skipped,
+}
+
+impl SplitSample {
+    fn new(n: usize, budget: usize) -> Self {
+        let active = budget >= 2 && n > budget;
+        let sized = |len: usize| if active { len } else { 0 };
+        SplitSample {
+            budget,
+            magnitude: Vec::with_capacity(sized(n)),
+            role: vec![Role::Skipped; sized(n)],
+            rest: Vec::with_capacity(sized(n)),
+            rows: Vec::with_capacity(sized(budget)),
+            g: vec![0.0; sized(n)],
+            h: vec![0.0; sized(n)],
+        }
+    }
+
+    /// The rows (ascending) and their weighted gradients and hessians for one
+    /// tree, or `None` when every row is used. Linear in the rows.
+    fn draw(&mut self, g: &[f64], h: &[f64], seed: u64) -> Option<(&[usize], &[f64], &[f64])> {
+        use rand::{Rng, SeedableRng};
+        if self.role.is_empty() {
+            return None;
+        }
+        let top = self.budget / 2;
+        let drawn = self.budget - top;
+        // The `top`-th largest |g|; rows above it are taken, and rows equal to
+        // it in row order until `top` are, so the set is the same however the
+        // selection visits rows.
+        self.magnitude.clear();
+        self.magnitude.extend(g.iter().map(|v| v.abs()));
+        let (_, &mut cut, _) = self
+            .magnitude
+            .select_nth_unstable_by(top - 1, |a, b| b.total_cmp(a));
+        let mut ties = top - g.iter().filter(|v| v.abs() > cut).count();
+        self.rest.clear();
+        for (i, (role, v)) in self.role.iter_mut().zip(g).enumerate() {
+            let m = v.abs();
+            *role = if m > cut || (m == cut && ties > 0) {
+                if m == cut {
+                    ties -= 1;
+                }
+                Role::Top
+            } else {
+                self.rest.push(i);
+                Role::Skipped
+            };
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        for j in 0..drawn {
+            let pick = rng.random_range(j..self.rest.len());
+            self.rest.swap(j, pick);
+            self.role[self.rest[j]] = Role::Drawn;
+        }
+        let amplify = self.rest.len() as f64 / drawn as f64;
+        self.rows.clear();
+        for (i, role) in self.role.iter().enumerate() {
+            let factor = match role {
+                Role::Top => 1.0,
+                Role::Drawn => amplify,
+                Role::Skipped => continue,
+            };
+            self.rows.push(i);
+            self.g[i] = g[i] * factor;
+            self.h[i] = h[i] * factor;
+        }
+        Some((&self.rows, &self.g, &self.h))
+    }
+}
+
+/// Sets `tree`'s leaf values from every training row's gradients (its splits
+/// came from a sample) and returns each row's leaf payload offset. Rows are
+/// routed a column at a time, as the builder partitions them.
+fn exact_leaf_values(
+    tree: &mut Tree,
+    binned: &Binned,
+    g: &[f64],
+    h: &[f64],
+    p: &GbmParams,
+) -> Vec<usize> {
+    let n = binned.rows;
+    let mut leaf_of_row = vec![0usize; n];
+    let mut idx: Vec<usize> = (0..n).collect();
+    let mut right = vec![0usize; n];
+    let mut stack = vec![(0usize, 0usize, n)];
+    while let Some((node, start, end)) = stack.pop() {
+        let nd = tree.nodes[node];
+        if nd.feature == LEAF {
+            for &i in &idx[start..end] {
+                leaf_of_row[i] = nd.left as usize;
+            }
+            continue;
+        }
+        let feature = nd.feature as usize;
+        let col = binned.column(feature);
+        // The split's threshold is one of the feature's bin edges.
+        let bin = binned.thresholds[feature].partition_point(|&t| t < nd.threshold);
+        // Branch-free stable partition: each row is written to both sides and
+        // only one side's cursor moves (which side is a coin flip per row).
+        let (mut mid, mut n_right) = (start, 0);
+        for r in start..end {
+            let i = idx[r];
+            let goes_right = (col[i] as usize) > bin;
+            idx[mid] = i;
+            right[n_right] = i;
+            mid += usize::from(!goes_right);
+            n_right += usize::from(goes_right);
+        }
+        idx[mid..end].copy_from_slice(&right[..n_right]);
+        stack.push((nd.right as usize, mid, end));
+        stack.push((nd.left as usize, start, mid));
+    }
+    let mut sums = vec![(0.0, 0.0); tree.values.len()];
+    for (i, &leaf) in leaf_of_row.iter().enumerate() {
+        sums[leaf].0 += g[i];
+        sums[leaf].1 += h[i];
+    }
+    for (v, (gs, hs)) in tree.values.iter_mut().zip(sums) {
+        *v = -gs / (hs + p.l2) * p.learning_rate;
+    }
+    leaf_of_row
 }
 
 struct Builder<'a> {
@@ -308,13 +480,14 @@ impl<'a> Builder<'a> {
         hist
     }
 
-    /// Builds one tree; also returns each training row's leaf payload offset.
-    /// Children's histograms come from scanning the smaller child and
-    /// subtracting it from the parent's.
-    fn build(&mut self, g: &[f64], h: &[f64]) -> (Tree, Vec<usize>) {
-        let n = self.binned.rows;
-        let mut idx: Vec<usize> = (0..n).collect();
-        let mut leaf_of_row = vec![0usize; n];
+    /// Builds one tree on `rows` (ascending); also returns each training
+    /// row's leaf payload offset (for the rows given). Children's histograms
+    /// come from scanning the smaller child and subtracting it from the
+    /// parent's.
+    fn build(&mut self, rows: &[usize], g: &[f64], h: &[f64]) -> (Tree, Vec<usize>) {
+        let n = rows.len();
+        let mut idx: Vec<usize> = rows.to_vec();
+        let mut leaf_of_row = vec![0usize; self.binned.rows];
         let mut tree = Tree {
             nodes: vec![Node {
                 feature: LEAF,
@@ -336,8 +509,8 @@ impl<'a> Builder<'a> {
             sums: root_sums,
             hist: root_hist,
         }];
-        let mut left: Vec<usize> = Vec::with_capacity(n);
-        let mut right: Vec<usize> = Vec::with_capacity(n);
+        let mut left = vec![0usize; n];
+        let mut right = vec![0usize; n];
         while let Some(pd) = stack.pop() {
             let (gs, hs) = pd.sums;
             let split = match &pd.hist {
@@ -348,23 +521,25 @@ impl<'a> Builder<'a> {
                 (Some((feat, bin)), Some(parent_hist)) => {
                     let col = self.binned.column(feat);
                     // Stable partition: left rows first, order preserved.
+                    // Branch-free, as in `exact_leaf_values`; the sums add
+                    // +0.0 for right rows, which leaves them unchanged.
                     let slice = &mut idx[pd.start..pd.end];
-                    left.clear();
-                    right.clear();
+                    let (mut n_left, mut n_right) = (0, 0);
                     let (mut gl, mut hl) = (0.0, 0.0);
                     for &i in slice.iter() {
-                        if (col[i] as usize) <= bin {
-                            left.push(i);
-                            gl += g[i];
-                            hl += h[i];
-                        } else {
-                            right.push(i);
-                        }
+                        let goes_left = (col[i] as usize) <= bin;
+                        left[n_left] = i;
+                        right[n_right] = i;
+                        n_left += usize::from(goes_left);
+                        n_right += usize::from(!goes_left);
+                        let on = if goes_left { 1.0 } else { 0.0 };
+                        gl += on * g[i];
+                        hl += on * h[i];
                     }
                     let (gr, hr) = (gs - gl, hs - hl);
-                    let mid = pd.start + left.len();
-                    slice[..left.len()].copy_from_slice(&left);
-                    slice[left.len()..].copy_from_slice(&right);
+                    let mid = pd.start + n_left;
+                    slice[..n_left].copy_from_slice(&left[..n_left]);
+                    slice[n_left..].copy_from_slice(&right[..n_right]);
                     let l = tree.split(pd.node, feat, self.binned.thresholds[feat][bin]);
                     let depth = pd.depth + 1;
                     let (lh, rh) = if depth < self.p.max_depth {
@@ -495,6 +670,8 @@ mod tests {
             l2: 1.0,
             max_bins: 32,
             focal_gamma: focal,
+            split_rows: 0,
+            seed: 7,
         }
     }
 
@@ -515,6 +692,85 @@ mod tests {
                 }
             }
             assert_eq!(correct, 200, "focal={focal:?}");
+        }
+    }
+
+    #[test]
+    fn a_split_sample_keeps_the_largest_gradients_and_weighs_the_rest() {
+        let g: Vec<f64> = (0..100)
+            .map(|i| if i % 10 == 3 { 5.0 } else { 0.01 * i as f64 })
+            .collect();
+        let h = vec![1.0; 100];
+        let mut sample = SplitSample::new(100, 20);
+        let (rows, gs, hs) = sample
+            .draw(&g, &h, 1)
+            .expect("100 rows exceed a budget of 20");
+        let rows = rows.to_vec();
+        assert_eq!(rows.len(), 20);
+        assert!(
+            rows.windows(2).all(|w| w[0] < w[1]),
+            "ascending, no repeats"
+        );
+        // The ten rows of gradient 5 are the largest; they count once.
+        for i in (3..100).step_by(10) {
+            assert!(rows.contains(&i));
+            assert_eq!((gs[i], hs[i]), (5.0, 1.0));
+        }
+        // The other ten stand for the 90 rows left: the hessian total is kept.
+        let total: f64 = rows.iter().map(|&i| hs[i]).sum();
+        assert!((total - 100.0).abs() < 1e-9, "{total}");
+        let again = SplitSample::new(100, 20)
+            .draw(&g, &h, 1)
+            .unwrap()
+            .0
+            .to_vec();
+        assert_eq!(rows, again, "the same seed draws the same rows");
+        let other = SplitSample::new(100, 20)
+            .draw(&g, &h, 2)
+            .unwrap()
+            .0
+            .to_vec();
+        assert_ne!(rows, other, "another tree draws other rows");
+        assert!(SplitSample::new(100, 100).draw(&g, &h, 1).is_none());
+        assert!(SplitSample::new(100, 0).draw(&g, &h, 1).is_none());
+    }
+
+    #[test]
+    fn sampled_splits_still_learn_and_leaves_use_every_row() {
+        let (x, y) = xor_data();
+        let w = vec![1.0; y.len()];
+        let exact = Gbm::fit(&x, &y, &w, 2, &params(None), None);
+        let mut p = params(None);
+        p.split_rows = y.len();
+        assert_eq!(
+            Gbm::fit(&x, &y, &w, 2, &p, None),
+            exact,
+            "a budget of n is exact"
+        );
+        p.split_rows = 60;
+        let sampled = Gbm::fit(&x, &y, &w, 2, &p, None);
+        assert_ne!(sampled, exact, "60 of 200 rows choose the splits");
+        assert_eq!(Gbm::fit(&x, &y, &w, 2, &p, None), sampled, "deterministic");
+        let mut prob = vec![0.0; 2];
+        let correct = (0..y.len())
+            .filter(|&i| {
+                sampled.predict_proba_into(x.row(i), &mut prob);
+                (prob[1] > 0.5) == (y[i] == 1)
+            })
+            .count();
+        assert_eq!(correct, 200);
+        // Every leaf value is the Newton step of all the rows that reach it.
+        let first = &sampled.trees[0];
+        let mut sums = vec![(0.0, 0.0); first.values.len()];
+        let base = 0.5;
+        for (i, &yi) in y.iter().enumerate() {
+            let yk = if yi == 0 { 1.0 } else { 0.0 };
+            let leaf = first.leaf(x.row(i));
+            sums[leaf].0 += base - yk;
+            sums[leaf].1 += base * (1.0 - base);
+        }
+        for (v, (gs, hs)) in first.values.iter().zip(sums) {
+            assert!((v - (-gs / (hs + p.l2) * p.learning_rate)).abs() < 1e-9);
         }
     }
 

@@ -601,6 +601,8 @@ fn fit_base(
             l2: hp.l2,
             max_bins: hp.max_bins,
             focal_gamma: (hp.imbalance == ImbalanceMethod::FocalLoss).then_some(hp.focal_gamma),
+            split_rows: hp.split_sample_rows,
+            seed,
         };
         let (g, rounds) = Gbm::fit_early_stopped(x, &y, &w, k, &p, src.as_ref(), stop);
         (Model::GradientBoosting(g), Some(rounds))
