@@ -148,10 +148,18 @@ fn split_sampling_costs_little_where_it_applies() {
                 "{file}, {budget} rows: macro-F1 {sf1:.3} (exact {f1:.3}), balanced accuracy {sbalanced:.3} (exact {balanced:.3})"
             );
             assert_ne!(
-                without_time(sampled),
+                without_time(sampled.clone()),
                 without_time(exact.clone()),
                 "{file}, {budget} rows: the sample was drawn"
             );
+            if budget == "512" {
+                let one_thread = cv_with(file, "1", &[("split_sample_rows", budget)]);
+                assert_eq!(
+                    without_time(one_thread),
+                    without_time(sampled),
+                    "{file}: the same sample for any thread count"
+                );
+            }
         }
     }
 }

@@ -15,7 +15,10 @@
 //!
 //! Trees grow depth-wise on quantile histograms; the split gain is the usual
 //! second-order gain `G_L²/(H_L+λ) + G_R²/(H_R+λ) - G²/(H+λ)`, ties broken
-//! by the first feature and bin, so training is deterministic.
+//! by the first feature and bin, so training is deterministic. On more
+//! training rows than `split_rows`, the splits are searched on a seeded
+//! gradient-based sample of that many rows and the leaf values come from
+//! every row ([`SplitSample`]), so a round's cost stops growing with the data.
 
 use serde::{Deserialize, Serialize};
 
