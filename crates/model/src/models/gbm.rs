@@ -337,7 +337,8 @@ impl SplitSample {
         let (_, &mut cut, _) = self
             .magnitude
             .select_nth_unstable_by(top - 1, |a, b| b.total_cmp(a));
-        let mut ties = top - g.iter().filter(|v| v.abs() > cut).count();
+        // Only the first `top` can exceed the cut after the selection.
+        let mut ties = top - self.magnitude[..top].iter().filter(|&&m| m > cut).count();
         self.rest.clear();
         for (i, (role, v)) in self.role.iter_mut().zip(g).enumerate() {
             let m = v.abs();
@@ -373,6 +374,29 @@ impl SplitSample {
     }
 }
 
+/// The Newton step of a leaf's rows, shrunk by the learning rate.
+fn leaf_value(gs: f64, hs: f64, p: &GbmParams) -> f64 {
+    -gs / (hs + p.l2) * p.learning_rate
+}
+
+/// Stable partition of `rows` by `col[i] <= bin`: left rows first, order
+/// kept; returns how many went left. Branch-free: each row is written to
+/// both sides and only one side's cursor moves (which side is a coin flip
+/// per row, so a branch would be mispredicted half the time).
+fn partition(rows: &mut [usize], col: &[u8], bin: usize, right: &mut [usize]) -> usize {
+    let (mut n_left, mut n_right) = (0, 0);
+    for r in 0..rows.len() {
+        let i = rows[r];
+        let goes_left = (col[i] as usize) <= bin;
+        rows[n_left] = i;
+        right[n_right] = i;
+        n_left += usize::from(goes_left);
+        n_right += usize::from(!goes_left);
+    }
+    rows[n_left..].copy_from_slice(&right[..n_right]);
+    n_left
+}
+
 /// Sets `tree`'s leaf values from every training row's gradients (its splits
 /// came from a sample) and returns each row's leaf payload offset. Rows are
 /// routed a column at a time, as the builder partitions them.
@@ -397,21 +421,15 @@ fn exact_leaf_values(
             continue;
         }
         let feature = nd.feature as usize;
-        let col = binned.column(feature);
         // The split's threshold is one of the feature's bin edges.
         let bin = binned.thresholds[feature].partition_point(|&t| t < nd.threshold);
-        // Branch-free stable partition: each row is written to both sides and
-        // only one side's cursor moves (which side is a coin flip per row).
-        let (mut mid, mut n_right) = (start, 0);
-        for r in start..end {
-            let i = idx[r];
-            let goes_right = (col[i] as usize) > bin;
-            idx[mid] = i;
-            right[n_right] = i;
-            mid += usize::from(!goes_right);
-            n_right += usize::from(goes_right);
-        }
-        idx[mid..end].copy_from_slice(&right[..n_right]);
+        let mid = start
+            + partition(
+                &mut idx[start..end],
+                binned.column(feature),
+                bin,
+                &mut right,
+            );
         stack.push((nd.right as usize, mid, end));
         stack.push((nd.left as usize, start, mid));
     }
@@ -421,7 +439,7 @@ fn exact_leaf_values(
         sums[leaf].1 += h[i];
     }
     for (v, (gs, hs)) in tree.values.iter_mut().zip(sums) {
-        *v = -gs / (hs + p.l2) * p.learning_rate;
+        *v = leaf_value(gs, hs, p);
     }
     leaf_of_row
 }
@@ -512,7 +530,6 @@ impl<'a> Builder<'a> {
             sums: root_sums,
             hist: root_hist,
         }];
-        let mut left = vec![0usize; n];
         let mut right = vec![0usize; n];
         while let Some(pd) = stack.pop() {
             let (gs, hs) = pd.sums;
@@ -522,27 +539,15 @@ impl<'a> Builder<'a> {
             };
             match (split, pd.hist) {
                 (Some((feat, bin)), Some(parent_hist)) => {
-                    let col = self.binned.column(feat);
-                    // Stable partition: left rows first, order preserved.
-                    // Branch-free, as in `exact_leaf_values`; the sums add
-                    // +0.0 for right rows, which leaves them unchanged.
                     let slice = &mut idx[pd.start..pd.end];
-                    let (mut n_left, mut n_right) = (0, 0);
+                    let n_left = partition(slice, self.binned.column(feat), bin, &mut right);
                     let (mut gl, mut hl) = (0.0, 0.0);
-                    for &i in slice.iter() {
-                        let goes_left = (col[i] as usize) <= bin;
-                        left[n_left] = i;
-                        right[n_right] = i;
-                        n_left += usize::from(goes_left);
-                        n_right += usize::from(!goes_left);
-                        let on = if goes_left { 1.0 } else { 0.0 };
-                        gl += on * g[i];
-                        hl += on * h[i];
+                    for &i in &slice[..n_left] {
+                        gl += g[i];
+                        hl += h[i];
                     }
                     let (gr, hr) = (gs - gl, hs - hl);
                     let mid = pd.start + n_left;
-                    slice[..n_left].copy_from_slice(&left[..n_left]);
-                    slice[n_left..].copy_from_slice(&right[..n_right]);
                     let l = tree.split(pd.node, feat, self.binned.thresholds[feat][bin]);
                     let depth = pd.depth + 1;
                     let (lh, rh) = if depth < self.p.max_depth {
@@ -585,8 +590,7 @@ impl<'a> Builder<'a> {
                 }
                 _ => {
                     let off = tree.values.len();
-                    tree.values
-                        .push(-gs / (hs + self.p.l2) * self.p.learning_rate);
+                    tree.values.push(leaf_value(gs, hs, self.p));
                     tree.nodes[pd.node] = Node {
                         feature: LEAF,
                         threshold: 0.0,
