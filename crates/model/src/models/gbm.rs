@@ -155,14 +155,20 @@ impl Gbm {
             base,
             trees: Vec::new(),
         };
-        // Current logits of every training row.
+        // Current logits and probabilities of every training row, class-major
+        // (`f[c * n + i]`): each class's gradient and update pass then reads
+        // memory in order instead of stepping over the other classes.
         let mut f = vec![0.0; n * k];
+        let mut logits = vec![0.0; k];
         for i in 0..n {
-            let out = &mut f[i * k..(i + 1) * k];
-            out.copy_from_slice(&model.base);
-            add_trees(&trees, k, x.row(i), out);
+            logits.copy_from_slice(&model.base);
+            add_trees(&trees, k, x.row(i), &mut logits);
+            for (c, &z) in logits.iter().enumerate() {
+                f[c * n + i] = z;
+            }
         }
         let mut prob = vec![0.0; n * k];
+        let mut softmax = ColumnSoftmax::new(n);
         let mut g = vec![0.0; n];
         let mut h = vec![0.0; n];
         let mut builder = Builder::new(&binned, p);
@@ -184,10 +190,7 @@ impl Gbm {
         // the mirrored second tree of a two-class problem).
         let mut first_leaves: Vec<usize> = Vec::new();
         for round in 0..p.n_rounds {
-            prob.copy_from_slice(&f);
-            for i in 0..n {
-                softmax_in_place(&mut prob[i * k..(i + 1) * k]);
-            }
+            softmax.apply(&f, &mut prob);
             for c in 0..k {
                 if k == 2 && c == 1 {
                     // Two classes: the second class's gradients are the
@@ -197,15 +200,15 @@ impl Gbm {
                     for v in &mut mirror.values {
                         *v = -*v;
                     }
-                    for (i, &leaf) in first_leaves.iter().enumerate() {
-                        f[i * k + 1] += mirror.values[leaf];
+                    for (fi, &leaf) in f[n..].iter_mut().zip(&first_leaves) {
+                        *fi += mirror.values[leaf];
                     }
                     trees.push(mirror);
                     continue;
                 }
+                let pc = &prob[c * n..(c + 1) * n];
                 for i in 0..n {
-                    let pr = &prob[i * k..(i + 1) * k];
-                    let pk = pr[c].clamp(1e-12, 1.0);
+                    let pk = pc[i].clamp(1e-12, 1.0);
                     let yk = if y[i] == c { 1.0 } else { 0.0 };
                     match p.focal_gamma {
                         None => {
@@ -213,7 +216,7 @@ impl Gbm {
                             h[i] = w[i] * (pk * (1.0 - pk)).max(1e-12);
                         }
                         Some(gamma) => {
-                            let pt = pr[y[i]].clamp(1e-12, 1.0 - 1e-12);
+                            let pt = prob[y[i] * n + i].clamp(1e-12, 1.0 - 1e-12);
                             let one = 1.0 - pt;
                             let d_dpt =
                                 gamma * one.powf(gamma - 1.0) * pt.ln() - one.powf(gamma) / pt;
@@ -232,8 +235,8 @@ impl Gbm {
                         (tree, leaf_of_row)
                     }
                 };
-                for i in 0..n {
-                    f[i * k + c] += tree.values[leaf_of_row[i]];
+                for (fi, &leaf) in f[c * n..(c + 1) * n].iter_mut().zip(&leaf_of_row) {
+                    *fi += tree.values[leaf];
                 }
                 trees.push(tree);
                 first_leaves = leaf_of_row;
@@ -259,6 +262,51 @@ impl Gbm {
         }
         model.trees = trees;
         (model, kept)
+    }
+}
+
+/// [`softmax_in_place`] over class-major logits, a class at a time: the same
+/// operations in the same order for every row, so the probabilities are
+/// identical bit for bit to the row-at-a-time form.
+struct ColumnSoftmax {
+    max: Vec<f64>,
+    sum: Vec<f64>,
+}
+
+impl ColumnSoftmax {
+    fn new(n: usize) -> Self {
+        ColumnSoftmax {
+            max: vec![0.0; n],
+            sum: vec![0.0; n],
+        }
+    }
+
+    fn apply(&mut self, f: &[f64], prob: &mut [f64]) {
+        let n = self.max.len();
+        if n == 0 {
+            return;
+        }
+        self.max.fill(f64::NEG_INFINITY);
+        self.sum.fill(0.0);
+        for fc in f.chunks_exact(n) {
+            for (m, &z) in self.max.iter_mut().zip(fc) {
+                *m = m.max(z);
+            }
+        }
+        for (fc, pc) in f.chunks_exact(n).zip(prob.chunks_exact_mut(n)) {
+            for (((p, &z), &m), s) in pc.iter_mut().zip(fc).zip(&self.max).zip(&mut self.sum) {
+                *p = (z - m).exp();
+                *s += *p;
+            }
+        }
+        for s in &mut self.sum {
+            *s = 1.0 / *s;
+        }
+        for pc in prob.chunks_exact_mut(n) {
+            for (p, &inv) in pc.iter_mut().zip(&self.sum) {
+                *p *= inv;
+            }
+        }
     }
 }
 
@@ -679,6 +727,33 @@ mod tests {
             focal_gamma: focal,
             split_rows: 0,
             seed: 7,
+        }
+    }
+
+    #[test]
+    fn column_softmax_matches_the_row_form_bit_for_bit() {
+        let (n, k) = (7, 4);
+        let rows: Vec<f64> = (0..n * k)
+            .map(|j| ((j * 37 % 11) as f64 - 5.0) * 0.731 + if j == 9 { 800.0 } else { 0.0 })
+            .collect();
+        let mut columns = vec![0.0; n * k];
+        for i in 0..n {
+            for c in 0..k {
+                columns[c * n + i] = rows[i * k + c];
+            }
+        }
+        let mut prob = vec![0.0; n * k];
+        ColumnSoftmax::new(n).apply(&columns, &mut prob);
+        for i in 0..n {
+            let mut expected = rows[i * k..(i + 1) * k].to_vec();
+            softmax_in_place(&mut expected);
+            for c in 0..k {
+                assert_eq!(
+                    prob[c * n + i].to_bits(),
+                    expected[c].to_bits(),
+                    "row {i} class {c}"
+                );
+            }
         }
     }
 
