@@ -299,6 +299,8 @@ impl ColumnSoftmax {
                 *s += *p;
             }
         }
+        // `sum` now becomes each row's inverse: one division per row, as in
+        // the row form.
         for s in &mut self.sum {
             *s = 1.0 / *s;
         }
