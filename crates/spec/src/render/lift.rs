@@ -15,7 +15,18 @@
 //! (whose grammar swallows the whitespace around it). `{% raw %}` blocks pass
 //! untouched. A marker carries a key drawn at random for each renderer, so
 //! no value a template prints can forge one.
+//!
+//! Simple expressions go the same way: `{{ a.b }}`, `{{ a.b | safe }}` and
+//! `{{ a.b | json_encode() }}` whose root `a` can only be the render context
+//! (no `for`, `set` or macro argument of the template binds it, and the tag
+//! is not inside a macro body) become markers too, and [`Runs::restore`]
+//! prints them from the context as Tera would: strings escaped where the
+//! template autoescapes, numbers and booleans as Tera writes them. Anything
+//! else (a missing variable, a list or map printed bare) makes `restore`
+//! give up, and the renderer renders that template with Tera alone, so
+//! output and error messages stay Tera's.
 
+use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
 
 /// Runs shorter than this stay in the template: a marker is not free.
@@ -25,7 +36,30 @@ const MIN_RUN: usize = 32;
 /// one renderer (macros expand inside other templates).
 pub struct Runs {
     key: String,
-    runs: Vec<String>,
+    runs: Vec<Piece>,
+    /// Names some template binds itself: a template's `for` variable is
+    /// visible in the templates it includes, so one set serves them all.
+    bound: BTreeSet<String>,
+}
+
+/// What one marker stands for.
+enum Piece {
+    Text(String),
+    Expression(Expression),
+}
+
+/// A `{{ root.field… }}` read from the render context.
+struct Expression {
+    root: String,
+    fields: Vec<String>,
+    filter: Filter,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Filter {
+    None,
+    Safe,
+    JsonEncode,
 }
 
 impl Runs {
@@ -36,20 +70,59 @@ impl Runs {
         Runs {
             key: format!("\u{1}{:016x}:", h.finish()),
             runs: Vec::new(),
+            bound: BTreeSet::new(),
         }
     }
 
-    /// `template` with its long text runs replaced by markers.
+    /// Records the names `template` binds; call it for every template of
+    /// the renderer before lifting any.
+    pub fn bind(&mut self, template: &str) {
+        self.bound.extend(bound_names(template));
+    }
+
+    /// `template` with its long text runs and simple expressions replaced
+    /// by markers.
     pub fn lift(&mut self, template: &str) -> String {
+        self.bind(template);
         let mut out = String::with_capacity(template.len() / 3);
         let mut rest = template;
         let mut trim_start = false;
+        // Inside a macro body names come from the call; inside a filter
+        // section Tera's filter would see markers, not text.
+        let mut in_macro = false;
+        let mut in_filter = false;
+        // Text and lifted expressions between two tags Tera still parses.
+        let mut text = String::new();
         loop {
-            let (text, tag, after) = next_tag(rest);
-            let trim_end = tag.as_bytes().get(2) == Some(&b'-');
-            self.push_text(&mut out, text, trim_start, trim_end);
+            let (before, tag, after) = next_tag(rest);
+            text.push_str(before);
+            if !in_macro
+                && !in_filter
+                && let Some(expression) = simple_expression(tag, &self.bound)
+            {
+                text.push_str(&self.marker(Piece::Expression(expression)));
+                rest = after;
+                continue;
+            }
+            if in_filter {
+                out.push_str(&text);
+            } else {
+                let trim_end = tag.as_bytes().get(2) == Some(&b'-');
+                self.push_text(&mut out, &text, trim_start, trim_end);
+            }
+            text.clear();
             if tag.is_empty() {
                 return out;
+            }
+            for (open, close, flag) in [
+                ("macro", "endmacro", &mut in_macro),
+                ("filter", "endfilter", &mut in_filter),
+            ] {
+                if is_tag(tag, open) {
+                    *flag = true;
+                } else if is_tag(tag, close) {
+                    *flag = false;
+                }
             }
             if is_tag(tag, "raw") {
                 // Copied through its `endraw`, untouched.
@@ -82,22 +155,40 @@ impl Runs {
             kept = kept.trim_end();
         }
         if kept.len() < MIN_RUN {
-            // Short runs stay as they were; Tera trims them itself.
+            // Short runs stay as they were (an expression's marker in one
+            // passes through Tera as text); Tera trims them itself.
             out.push_str(text);
             return;
         }
-        out.push_str(&self.key);
-        out.push_str(&self.runs.len().to_string());
-        out.push(';');
-        self.runs.push(kept.to_string());
+        let marker = self.marker(Piece::Text(kept.to_string()));
+        out.push_str(&marker);
     }
 
-    /// Rendered text with every marker replaced by its run.
-    pub fn restore(&self, rendered: &str) -> String {
+    fn marker(&mut self, piece: Piece) -> String {
+        self.runs.push(piece);
+        format!("{}{};", self.key, self.runs.len() - 1)
+    }
+
+    /// Rendered text with every marker replaced by what it stands for;
+    /// expressions are read from `context` and escaped when `escape` is
+    /// set. `None` when an expression is not a plain value of the context
+    /// (the caller then renders with Tera alone).
+    pub fn restore(&self, rendered: &str, context: &tera::Context, escape: bool) -> Option<String> {
         if self.runs.is_empty() {
-            return rendered.to_string();
+            return Some(rendered.to_string());
         }
         let mut out = String::with_capacity(rendered.len() * 2);
+        self.restore_into(&mut out, rendered, context, escape)?;
+        Some(out)
+    }
+
+    fn restore_into(
+        &self,
+        out: &mut String,
+        rendered: &str,
+        context: &tera::Context,
+        escape: bool,
+    ) -> Option<()> {
         let mut rest = rendered;
         while let Some(at) = rest.find(&self.key) {
             out.push_str(&rest[..at]);
@@ -108,20 +199,152 @@ impl Runs {
                 .ok()
                 .and_then(|i| self.runs.get(i))
             {
-                Some(run) => {
-                    out.push_str(run);
-                    rest = &tail[digits + 1..];
-                }
+                // A text run may hold expressions' markers.
+                Some(Piece::Text(run)) => self.restore_into(out, run, context, escape)?,
+                Some(Piece::Expression(e)) => e.print(out, context, escape)?,
                 None => {
                     // Not one of ours (cannot happen): keep it as it was.
                     out.push_str(&self.key);
                     rest = tail;
+                    continue;
                 }
             }
+            rest = &tail[digits + 1..];
         }
         out.push_str(rest);
-        out
+        Some(())
     }
+}
+
+impl Expression {
+    /// Writes the value as Tera's `{{ }}` would, or `None` where Tera's
+    /// answer is not a plain value (missing, or a list or map printed bare).
+    fn print(&self, out: &mut String, context: &tera::Context, escape: bool) -> Option<()> {
+        let mut value = context.get(&self.root)?;
+        for field in &self.fields {
+            value = value.as_object()?.get(field)?;
+        }
+        use tera::Value;
+        match (self.filter, value) {
+            (Filter::JsonEncode, _) => {
+                let encoded = tera::Filter::filter(
+                    &super::escape::JsonEncode,
+                    value,
+                    &std::collections::HashMap::new(),
+                )
+                .ok()?;
+                out.push_str(encoded.as_str()?);
+            }
+            (Filter::None, Value::String(s)) if escape => {
+                crate::yaml::push_double_quoted_body(out, s);
+            }
+            (_, Value::String(s)) => out.push_str(s),
+            // Tera's own formatting of numbers: integers first, then floats.
+            (_, Value::Number(n)) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                (Some(i), _, _) => out.push_str(&i.to_string()),
+                (_, Some(u), _) => out.push_str(&u.to_string()),
+                (_, _, Some(f)) => out.push_str(&f.to_string()),
+                _ => return None,
+            },
+            (_, Value::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
+            (_, Value::Null) => {}
+            (_, Value::Array(_) | Value::Object(_)) => return None,
+        }
+        Some(())
+    }
+}
+
+/// Names a template binds itself (`for` variables, `set` targets, macro
+/// arguments, import namespaces): an expression rooted at one of them is
+/// not a read of the render context.
+fn bound_names(template: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = template;
+    loop {
+        let (_, tag, after) = next_tag(rest);
+        if tag.is_empty() {
+            return names;
+        }
+        rest = after;
+        let Some(body) = tag.strip_prefix("{%") else {
+            continue;
+        };
+        let body = body.trim_start_matches('-').trim_start();
+        let word = body.split(|c: char| !is_ident_char(c)).next().unwrap_or("");
+        let rest_of = &body[word.len()..];
+        let idents = |text: &str| -> Vec<String> {
+            text.split(|c: char| !is_ident_char(c))
+                .filter(|w| !w.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        match word {
+            // `for a in …`, `for k, v in …`
+            "for" => names.extend(
+                idents(rest_of.split(" in ").next().unwrap_or(""))
+                    .into_iter()
+                    .take(2),
+            ),
+            "set" | "set_global" => names.extend(idents(rest_of).into_iter().take(1)),
+            // Every identifier of the argument list, defaults' included:
+            // more than needed, never fewer.
+            "macro" => names.extend(idents(rest_of)),
+            "import" => names.extend(idents(rest_of.rsplit(" as ").next().unwrap_or(""))),
+            _ => {}
+        }
+    }
+}
+
+fn is_ident_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// `{{ a.b }}`, `{{ a.b | safe }}` or `{{ a.b | json_encode() }}`, without
+/// whitespace control, rooted outside `bound`.
+fn simple_expression(tag: &str, bound: &BTreeSet<String>) -> Option<Expression> {
+    let body = tag.strip_prefix("{{ ")?.strip_suffix(" }}")?;
+    if body.starts_with('-') || body.ends_with('-') {
+        return None;
+    }
+    let (path, filter) = match body.split_once(" | ") {
+        None => (body, Filter::None),
+        Some((path, "safe")) => (path, Filter::Safe),
+        Some((path, "json_encode()")) => (path, Filter::JsonEncode),
+        Some(_) => return None,
+    };
+    let mut segments = path.split('.');
+    let root = segments.next()?;
+    let fields: Vec<String> = segments.map(str::to_string).collect();
+    let ident = |s: &str| {
+        s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') && s.chars().all(is_ident_char)
+    };
+    // Tera's literals and operators, and its own variables, are not context reads.
+    const RESERVED: [&str; 12] = [
+        "true",
+        "false",
+        "True",
+        "False",
+        "and",
+        "or",
+        "not",
+        "in",
+        "is",
+        "loop",
+        "super",
+        "__tera_context",
+    ];
+    if !ident(root)
+        || RESERVED.contains(&root)
+        || bound.contains(root)
+        || !fields.iter().all(|f| ident(f))
+    {
+        return None;
+    }
+    Some(Expression {
+        root: root.to_string(),
+        fields,
+        filter,
+    })
 }
 
 /// Splits `s` at its first tag: (text before, the tag, the rest). A tag runs
@@ -193,7 +416,8 @@ mod tests {
         let mut ctx = tera::Context::new();
         ctx.insert("xs", &[1, 2]);
         ctx.insert("v", "value with }} and {% inside");
-        runs.restore(&tera.render("t", &ctx).unwrap())
+        runs.restore(&tera.render("t", &ctx).unwrap(), &ctx, false)
+            .unwrap()
     }
 
     #[test]
@@ -222,10 +446,11 @@ mod tests {
     #[test]
     fn long_runs_become_markers_and_short_ones_stay() {
         let mut runs = Runs::new();
-        let lifted = runs.lift("short {{ x }} and a run of plain text that is long enough\n");
-        assert!(lifted.starts_with("short {{ x }}"));
+        let lifted =
+            runs.lift("short {{ x | upper }} and a run of plain text that is long enough\n");
+        assert!(lifted.starts_with("short {{ x | upper }}"));
         assert_eq!(runs.runs.len(), 1);
-        assert!(lifted.len() < 40);
+        assert!(lifted.len() < 50);
     }
 
     #[test]
@@ -233,6 +458,96 @@ mod tests {
         let mut runs = Runs::new();
         runs.lift("{{ x }} and a run of plain text that is long enough\n");
         let forged = "\u{1}0000000000000000:0;";
-        assert_eq!(runs.restore(forged), forged);
+        let restored = runs.restore(forged, &tera::Context::new(), false);
+        assert_eq!(restored.as_deref(), Some(forged));
+    }
+
+    /// Renders `template` as `t.yaml.tera` (autoescaped, with our escape
+    /// and `json_encode`) with and without lifting, in the renderer's setup.
+    fn render_both(template: &str, ctx: &tera::Context) -> (Option<String>, String) {
+        let mut runs = Runs::new();
+        let lifted = runs.lift(template);
+        let render = |text: &str| {
+            super::super::compile(&[("t.yaml.tera", text)])
+                .unwrap()
+                .render("t.yaml.tera", ctx)
+                .unwrap()
+        };
+        let restored = runs.restore(&render(&lifted), ctx, true);
+        (restored, render(template))
+    }
+
+    fn context() -> tera::Context {
+        let mut ctx = tera::Context::new();
+        ctx.insert("name", "a\"b\\c\nd: {e} \u{2028}");
+        ctx.insert("n", &-7_i64);
+        ctx.insert("big", &u64::MAX);
+        ctx.insert(
+            "ratios",
+            &serde_json::json!({"one": 1.0, "tenth": 0.1, "huge": 1e21}),
+        );
+        ctx.insert(
+            "flags",
+            &serde_json::json!({"on": true, "off": false, "none": null}),
+        );
+        ctx.insert(
+            "nested",
+            &serde_json::json!({"a": {"b": "deep"}, "list": [1, "x"]}),
+        );
+        ctx
+    }
+
+    #[test]
+    fn lifted_expressions_print_what_tera_prints() {
+        let template = "k: \"{{ name }}\"\nraw: {{ name | safe }}\nn: {{ n }} {{ big }}\n\
+            r: {{ ratios.one }} {{ ratios.tenth }} {{ ratios.huge }}\n\
+            f: {{ flags.on }} {{ flags.off }} [{{ flags.none }}]\n\
+            d: {{ nested.a.b }}\nj: {{ nested | json_encode() }} {{ name | json_encode() }}\n\
+            a run of plain text long enough to be lifted, around {{ nested.a.b }} too\n";
+        let (restored, plain) = render_both(template, &context());
+        assert_eq!(restored.as_deref(), Some(plain.as_str()));
+        let mut runs = Runs::new();
+        let lifted = runs.lift(template);
+        assert!(
+            !lifted.contains("{{"),
+            "every expression is lifted: {lifted}"
+        );
+    }
+
+    #[test]
+    fn what_a_template_binds_is_left_to_tera() {
+        for template in [
+            "{% for name in xs %}{{ name }}{% endfor %}",
+            "{% for k, name in m %}{{ name }}{% endfor %}",
+            "{% set name = 1 %}{{ name }}",
+            "{% set_global name = 1 %}{{ name }}",
+            "{% macro f(x, name=2) %}{{ name }}{% endmacro f %}",
+            "{% macro f() %}{{ n }}{% endmacro f %}",
+            "{% filter upper %}{{ n }} and a run of text long enough to be lifted{% endfilter %}",
+            "{{ loop.index }}{{ true }}{{ name | upper }}{{- name }}{{ name.0 }}{{ n + 1 }}",
+        ] {
+            let mut runs = Runs::new();
+            assert_eq!(runs.lift(template), template);
+        }
+        // A loop variable is visible in what the loop includes.
+        let mut runs = Runs::new();
+        runs.bind("{% for name in xs %}{% include \"other\" %}{% endfor %}");
+        assert_eq!(runs.lift("{{ name }}"), "{{ name }}");
+    }
+
+    #[test]
+    fn values_tera_would_not_print_plainly_are_given_back() {
+        for template in [
+            "{{ missing }}",
+            "{{ nested.list }}",
+            "{{ nested }}",
+            "{{ name.x }}",
+        ] {
+            let mut runs = Runs::new();
+            let lifted = runs.lift(template);
+            assert_ne!(lifted, template);
+            let restored = runs.restore(&lifted, &context(), true);
+            assert_eq!(restored, None, "{template}");
+        }
     }
 }

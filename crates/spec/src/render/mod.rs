@@ -152,8 +152,13 @@ pub struct RenderedFile {
 
 pub struct Renderer {
     tera: tera::Tera,
-    /// The text runs lifted out of the templates before Tera compiled them.
+    /// The text runs and expressions lifted out of the templates before Tera
+    /// compiled them.
     runs: lift::Runs,
+    /// The templates as written, compiled only when a lifted expression
+    /// cannot be printed (see `lift`), so that Tera answers.
+    sources: Vec<(&'static str, String)>,
+    as_written: std::sync::OnceLock<Result<tera::Tera, String>>,
 }
 
 impl Renderer {
@@ -179,7 +184,7 @@ impl Renderer {
     }
 
     fn with_overrides(overrides: BTreeMap<&str, String>) -> Result<Renderer, RenderError> {
-        let templates: Vec<(&str, &str)> = EMBEDDED
+        let templates: Vec<(&'static str, &str)> = EMBEDDED
             .iter()
             .map(|(name, text)| {
                 (
@@ -189,24 +194,24 @@ impl Renderer {
             })
             .collect();
         let mut runs = lift::Runs::new();
+        for (_, text) in &templates {
+            runs.bind(text);
+        }
         let lifted: Vec<(&str, String)> = templates
             .iter()
             .map(|(name, text)| (*name, runs.lift(text)))
             .collect();
-        let compile = |templates: &[(&str, &str)]| {
-            let mut tera = tera::Tera::default();
-            // Every value a YAML or JSON template prints is escaped as the body
-            // of a double-quoted string (see `escape`); structure enters only
-            // as `json_encode` output, which is complete JSON.
-            tera.autoescape_on(vec![".yaml.tera", ".json.tera"]);
-            tera.set_escape_fn(escape::quoted);
-            tera.register_filter("json_encode", escape::JsonEncode);
-            tera.add_raw_templates(templates.iter().copied())
-                .map(|()| tera)
-        };
         let lifted: Vec<(&str, &str)> = lifted.iter().map(|(n, t)| (*n, t.as_str())).collect();
         match compile(&lifted) {
-            Ok(tera) => Ok(Renderer { tera, runs }),
+            Ok(tera) => Ok(Renderer {
+                tera,
+                runs,
+                sources: templates
+                    .iter()
+                    .map(|(name, text)| (*name, text.to_string()))
+                    .collect(),
+                as_written: std::sync::OnceLock::new(),
+            }),
             // Positions in an error must point into the file as written.
             Err(e) => Err(RenderError::Template {
                 name: "templates".into(),
@@ -330,13 +335,27 @@ impl Renderer {
     }
 
     fn text(&self, name: &str, ctx: &tera::Context) -> Result<String, RenderError> {
-        self.tera
-            .render(name, ctx)
-            .map(|text| self.runs.restore(&text))
-            .map_err(|e| RenderError::Template {
-                name: name.into(),
-                message: error_chain(&e),
+        let error = |e: tera::Error| RenderError::Template {
+            name: name.into(),
+            message: error_chain(&e),
+        };
+        let lifted = self.tera.render(name, ctx).map_err(error)?;
+        if let Some(text) = self.runs.restore(&lifted, ctx, autoescapes(name)) {
+            return Ok(text);
+        }
+        let tera = self
+            .as_written
+            .get_or_init(|| {
+                let sources: Vec<(&str, &str)> =
+                    self.sources.iter().map(|(n, t)| (*n, t.as_str())).collect();
+                compile(&sources).map_err(|e| error_chain(&e))
             })
+            .as_ref()
+            .map_err(|message| RenderError::Template {
+                name: "templates".into(),
+                message: message.clone(),
+            })?;
+        tera.render(name, ctx).map_err(error)
     }
 
     fn json(&self, name: &str, ctx: &tera::Context) -> Result<Value, RenderError> {
@@ -352,6 +371,25 @@ impl Renderer {
             malformed(name, "YAML", &text, span.line, span.col, e.to_string())
         })
     }
+}
+
+/// Templates whose printed values Tera escapes (see `escape`).
+const AUTOESCAPED: [&str; 2] = [".yaml.tera", ".json.tera"];
+
+fn autoescapes(name: &str) -> bool {
+    AUTOESCAPED.iter().any(|suffix| name.ends_with(suffix))
+}
+
+fn compile(templates: &[(&str, &str)]) -> tera::Result<tera::Tera> {
+    let mut tera = tera::Tera::default();
+    // Every value a YAML or JSON template prints is escaped as the body
+    // of a double-quoted string (see `escape`); structure enters only
+    // as `json_encode` output, which is complete JSON.
+    tera.autoescape_on(AUTOESCAPED.to_vec());
+    tera.set_escape_fn(escape::quoted);
+    tera.register_filter("json_encode", escape::JsonEncode);
+    tera.add_raw_templates(templates.iter().copied())?;
+    Ok(tera)
 }
 
 /// The audit of one environment's rendered templates, as reviewers see it in
@@ -450,4 +488,26 @@ pub fn canonical_json(value: &Value) -> String {
     let mut text = serde_json::to_string_pretty(value).expect("JSON values serialize");
     text.push('\n');
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_lifting_cannot_print_gets_teras_own_answer() {
+        let mut overrides = BTreeMap::new();
+        overrides.insert(
+            "quality.dqdl.tera",
+            "{{ dqdl_ruleset }} {{ no_such_value }}\n".to_string(),
+        );
+        let renderer = Renderer::with_overrides(overrides).unwrap();
+        let mut ctx = tera::Context::new();
+        ctx.insert("dqdl_ruleset", "Rules = []");
+        let error = renderer.text("quality.dqdl.tera", &ctx).unwrap_err();
+        assert!(error.to_string().contains("no_such_value"), "{error}");
+        ctx.insert("no_such_value", &[1, 2]);
+        let text = renderer.text("quality.dqdl.tera", &ctx).unwrap();
+        assert_eq!(text, "Rules = [] [1, 2]\n");
+    }
 }
