@@ -254,9 +254,9 @@ impl Expression {
     }
 }
 
-/// Names a template binds itself (`for` variables, `set` targets, macro
-/// arguments, import namespaces): an expression rooted at one of them is
-/// not a read of the render context.
+/// Names a template binds itself (`for` variables, `set` targets, import
+/// namespaces): an expression rooted at one of them is not a read of the
+/// render context.
 fn bound_names(template: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     let mut rest = template;
@@ -286,9 +286,8 @@ fn bound_names(template: &str) -> BTreeSet<String> {
                     .take(2),
             ),
             "set" | "set_global" => names.extend(idents(rest_of).into_iter().take(1)),
-            // Every identifier of the argument list, defaults' included:
-            // more than needed, never fewer.
-            "macro" => names.extend(idents(rest_of)),
+            // Macro arguments are not here: they bind only inside the
+            // macro's body, which is never lifted.
             "import" => names.extend(idents(rest_of.rsplit(" as ").next().unwrap_or(""))),
             _ => {}
         }
@@ -522,6 +521,7 @@ mod tests {
             "{% set name = 1 %}{{ name }}",
             "{% set_global name = 1 %}{{ name }}",
             "{% macro f(x, name=2) %}{{ name }}{% endmacro f %}",
+            "{% macro f(x) %}{% for name in x %}{% endfor %}{% endmacro f %}{{ name }}",
             "{% macro f() %}{{ n }}{% endmacro f %}",
             "{% filter upper %}{{ n }} and a run of text long enough to be lifted{% endfilter %}",
             "{{ loop.index }}{{ true }}{{ name | upper }}{{- name }}{{ name.0 }}{{ n + 1 }}",
