@@ -18,8 +18,8 @@
 //!
 //! Simple expressions go the same way: `{{ a.b }}`, `{{ a.b | safe }}` and
 //! `{{ a.b | json_encode() }}` whose root `a` can only be the render context
-//! (no `for`, `set` or macro argument of the template binds it, and the tag
-//! is not inside a macro body) become markers too, and [`Runs::restore`]
+//! (no `for`, `set` or `import` of any template of the renderer binds it, and
+//! the tag is not inside a macro body or filter section) become markers too, and [`Runs::restore`]
 //! prints them from the context as Tera would: strings escaped where the
 //! template autoescapes, numbers and booleans as Tera writes them. Anything
 //! else (a missing variable, a list or map printed bare) makes `restore`
@@ -63,7 +63,18 @@ enum Filter {
 }
 
 impl Runs {
-    pub fn new() -> Runs {
+    /// Every template with its long text runs and simple expressions
+    /// replaced by markers, and the runs that restore them.
+    pub fn lift_all(templates: &[&str]) -> (Runs, Vec<String>) {
+        let mut runs = Runs::new();
+        for template in templates {
+            runs.bound.extend(bound_names(template));
+        }
+        let lifted = templates.iter().map(|t| runs.lift(t)).collect();
+        (runs, lifted)
+    }
+
+    fn new() -> Runs {
         // A per-process random u64 from std's hasher keys, without a crate.
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u64(0x5eed);
@@ -74,16 +85,9 @@ impl Runs {
         }
     }
 
-    /// Records the names `template` binds; call it for every template of
-    /// the renderer before lifting any.
-    pub fn bind(&mut self, template: &str) {
-        self.bound.extend(bound_names(template));
-    }
-
     /// `template` with its long text runs and simple expressions replaced
-    /// by markers.
-    pub fn lift(&mut self, template: &str) -> String {
-        self.bind(template);
+    /// by markers; `self.bound` already holds every template's names.
+    fn lift(&mut self, template: &str) -> String {
         let mut out = String::with_capacity(template.len() / 3);
         let mut rest = template;
         let mut trim_start = false;
@@ -402,12 +406,16 @@ fn is_tag(tag: &str, name: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn lift_one(template: &str) -> (Runs, String) {
+        let (runs, mut lifted) = Runs::lift_all(&[template]);
+        (runs, lifted.remove(0))
+    }
+
     fn render(template: &str, lifted: bool) -> String {
-        let mut runs = Runs::new();
-        let text = if lifted {
-            runs.lift(template)
+        let (runs, text) = if lifted {
+            lift_one(template)
         } else {
-            template.to_string()
+            (Runs::new(), template.to_string())
         };
         let mut tera = tera::Tera::default();
         tera.autoescape_on(vec![]);
@@ -444,9 +452,8 @@ mod tests {
 
     #[test]
     fn long_runs_become_markers_and_short_ones_stay() {
-        let mut runs = Runs::new();
-        let lifted =
-            runs.lift("short {{ x | upper }} and a run of plain text that is long enough\n");
+        let (runs, lifted) =
+            lift_one("short {{ x | upper }} and a run of plain text that is long enough\n");
         assert!(lifted.starts_with("short {{ x | upper }}"));
         assert_eq!(runs.runs.len(), 1);
         assert!(lifted.len() < 50);
@@ -454,8 +461,7 @@ mod tests {
 
     #[test]
     fn a_value_cannot_forge_a_marker() {
-        let mut runs = Runs::new();
-        runs.lift("{{ x }} and a run of plain text that is long enough\n");
+        let (runs, _) = lift_one("{{ x }} and a run of plain text that is long enough\n");
         let forged = "\u{1}0000000000000000:0;";
         let restored = runs.restore(forged, &tera::Context::new(), false);
         assert_eq!(restored.as_deref(), Some(forged));
@@ -464,8 +470,7 @@ mod tests {
     /// Renders `template` as `t.yaml.tera` (autoescaped, with our escape
     /// and `json_encode`) with and without lifting, in the renderer's setup.
     fn render_both(template: &str, ctx: &tera::Context) -> (Option<String>, String) {
-        let mut runs = Runs::new();
-        let lifted = runs.lift(template);
+        let (runs, lifted) = lift_one(template);
         let render = |text: &str| {
             super::super::compile(&[("t.yaml.tera", text)])
                 .unwrap()
@@ -505,8 +510,7 @@ mod tests {
             a run of plain text long enough to be lifted, around {{ nested.a.b }} too\n";
         let (restored, plain) = render_both(template, &context());
         assert_eq!(restored.as_deref(), Some(plain.as_str()));
-        let mut runs = Runs::new();
-        let lifted = runs.lift(template);
+        let (_, lifted) = lift_one(template);
         assert!(
             !lifted.contains("{{"),
             "every expression is lifted: {lifted}"
@@ -526,13 +530,13 @@ mod tests {
             "{% filter upper %}{{ n }} and a run of text long enough to be lifted{% endfilter %}",
             "{{ loop.index }}{{ true }}{{ name | upper }}{{- name }}{{ name.0 }}{{ n + 1 }}",
         ] {
-            let mut runs = Runs::new();
-            assert_eq!(runs.lift(template), template);
+            assert_eq!(lift_one(template).1, template);
         }
         // A loop variable is visible in what the loop includes.
-        let mut runs = Runs::new();
-        runs.bind("{% for name in xs %}{% include \"other\" %}{% endfor %}");
-        assert_eq!(runs.lift("{{ name }}"), "{{ name }}");
+        let including = "{% for name in xs %}{% include \"other\" %}{% endfor %}";
+        let (_, lifted) = Runs::lift_all(&[including, "{{ name }}"]);
+        assert_eq!(lifted[1], "{{ name }}");
+        assert_ne!(lift_one("{{ name }}").1, "{{ name }}");
     }
 
     #[test]
@@ -543,8 +547,7 @@ mod tests {
             "{{ nested }}",
             "{{ name.x }}",
         ] {
-            let mut runs = Runs::new();
-            let lifted = runs.lift(template);
+            let (runs, lifted) = lift_one(template);
             assert_ne!(lifted, template);
             let restored = runs.restore(&lifted, &context(), true);
             assert_eq!(restored, None, "{template}");

@@ -193,15 +193,13 @@ impl Renderer {
                 )
             })
             .collect();
-        let mut runs = lift::Runs::new();
-        for (_, text) in &templates {
-            runs.bind(text);
-        }
-        let lifted: Vec<(&str, String)> = templates
+        let texts: Vec<&str> = templates.iter().map(|(_, text)| *text).collect();
+        let (runs, lifted) = lift::Runs::lift_all(&texts);
+        let lifted: Vec<(&str, &str)> = templates
             .iter()
-            .map(|(name, text)| (*name, runs.lift(text)))
+            .zip(&lifted)
+            .map(|((name, _), text)| (*name, text.as_str()))
             .collect();
-        let lifted: Vec<(&str, &str)> = lifted.iter().map(|(n, t)| (*n, t.as_str())).collect();
         match compile(&lifted) {
             Ok(tera) => Ok(Renderer {
                 tera,
